@@ -1,0 +1,370 @@
+"""Ingest benchmark: the service the production way (gunicorn on PostgreSQL + Redis).
+
+Measures in one run: single-event posts (sequential, and 16 concurrent clients), batches of
+100 and 1000 events, and the raw multi-row INSERT rate of the same table via psycopg (the
+ceiling). Prints every figure and the ratio batched / raw.
+
+    .venv/bin/python bench/ingest.py [--workers 4] [--seq 400] [--concurrent-posts 1600]
+
+Uses its own database (BENCH_DATABASE_URL, default …/triage_bench_ingest, dropped and
+recreated) and Redis db 14 (BENCH_REDIS_URL). No celery worker runs: ingest only publishes
+the processing tasks; they are flushed from Redis at the end.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+DB_URL = os.environ.get(
+    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/triage_bench_ingest"
+)
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+INSERT_COLUMNS = (
+    "project_id", "client_id", "body_hash", "trace_id", "run_id", "session_id", "message_id",
+    "user_hash", "rating", "score", "category", "comment", "prompt_hash", "model_id",
+    "customer_tier", "locale", "source", "metadata", "created_at", "received_at",
+)  # fmt: skip
+
+
+def event(i):
+    return {
+        "id": f"ev-{uuid.uuid4().hex}",
+        "trace_id": f"trace-{i}",
+        "run_id": f"run-{i}",
+        "user_id": f"user-{i % 500}@example.com",
+        "rating": "down",
+        "category": "billing",
+        "comment": "I was charged twice for the same order and the bot told me to wait.",
+        "model_id": "gpt-4o-mini",
+        "customer_tier": "pro",
+        "locale": "en-US",
+        "metadata": {"app_version": "2.4.1"},
+    }
+
+
+def run(cmd, env=None, **kwargs):
+    return subprocess.run(cmd, cwd=ROOT, env=env, check=True, **kwargs)
+
+
+def database_recreate():
+    import psycopg
+
+    parsed = urlparse(DB_URL)
+    name = parsed.path.lstrip("/")
+    admin = parsed._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Poster:
+    """A lean HTTP client (http.client): little client-side overhead in the timings."""
+
+    def __init__(self, port, key):
+        self.port = port
+        self.headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        self.conn = None
+
+    def post(self, path, body):
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        for attempt in (1, 2):
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            try:
+                self.conn.request("POST", path, body=data, headers=self.headers)
+                response = self.conn.getresponse()
+                payload = response.read()
+                if response.getheader("Connection", "").lower() == "close":
+                    self.conn.close()
+                    self.conn = None
+                break
+            except (ConnectionError, http.client.HTTPException):
+                self.conn.close()
+                self.conn = None
+                if attempt == 2:
+                    raise
+        if response.status >= 300:
+            raise RuntimeError(f"{path}: {response.status} {payload[:300]!r}")
+        return payload
+
+
+def bench_sequential(port, key, n):
+    poster = Poster(port, key)
+    for i in range(20):  # warm up every worker's caches
+        poster.post("/api/v1/feedback", event(i))
+    bodies = [json.dumps(event(i)).encode() for i in range(n)]  # built before timing
+    times = []
+    for body in bodies:
+        started = time.perf_counter()
+        poster.post("/api/v1/feedback", body)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+async def _async_client(port, key, bodies, latencies):
+    """One keep-alive HTTP/1.1 connection posting `bodies` in turn (asyncio: 16 clients in
+    one thread, so the benchmark's own GIL contention does not throttle the server)."""
+    import asyncio
+
+    reader = writer = None
+    for body in bodies:
+        head = (
+            f"POST /api/v1/feedback HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Authorization: Bearer {key}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        started = time.perf_counter()
+        if writer is None:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(head + body)
+        await writer.drain()
+        status = int((await reader.readline()).split()[1])
+        length, close = 0, False
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+            elif name.lower() == "connection" and value.strip().lower() == "close":
+                close = True
+        payload = await reader.readexactly(length)
+        latencies.append(time.perf_counter() - started)
+        if status >= 300:
+            raise RuntimeError(f"{status} {payload[:300]!r}")
+        if close:
+            writer.close()
+            reader = writer = None
+    if writer is not None:
+        writer.close()
+
+
+def bench_concurrent(port, key, clients, total):
+    import asyncio
+
+    per_client = total // clients
+    bodies = [json.dumps(event(i)).encode() for i in range(per_client * clients)]
+    latencies = []
+
+    async def all_clients():
+        await asyncio.gather(
+            *(
+                _async_client(port, key, bodies[n * per_client : (n + 1) * per_client], latencies)
+                for n in range(clients)
+            )
+        )
+
+    started = time.perf_counter()
+    asyncio.run(all_clients())
+    return len(latencies) / (time.perf_counter() - started), latencies
+
+
+def bench_batches(port, key, size, batches, clients=2):
+    bodies = [
+        json.dumps({"events": [event(i) for i in range(size)]}).encode() for _ in range(batches)
+    ]
+    next_index = iter(range(batches))
+    lock = threading.Lock()
+
+    def client():
+        poster = Poster(port, key)
+        while True:
+            with lock:
+                index = next(next_index, None)
+            if index is None:
+                return
+            results = json.loads(poster.post("/api/v1/feedback", bodies[index]))["results"]
+            assert all(r["status"] == "created" for r in results), results[:3]
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return size * batches / (time.perf_counter() - started)
+
+
+def bench_raw_insert(project_id, rows, batch=1000):
+    """The ceiling: the same rows and columns written straight through psycopg, one
+    connection, a commit per 1000 rows; rows and statements are built before timing.
+
+    Three ways, and the fastest is the ceiling: a multi-row INSERT … VALUES (…), (…), an
+    INSERT … SELECT FROM unnest(<one array per column>), and INSERT … SELECT FROM
+    jsonb_to_recordset(<the batch as JSON>) (what the ingest path uses).
+    """
+    from datetime import UTC, datetime
+
+    import psycopg
+    from psycopg.types.json import Jsonb
+
+    stamp = datetime.now(tz=UTC)
+    table = []
+    for i in range(rows):
+        e = event(i)
+        table.append(
+            [project_id, e["id"], "0" * 64, e["trace_id"], e["run_id"], "", "", "f" * 64,
+             "down", None, "billing", e["comment"], "", e["model_id"], "pro", "en-US",
+             "explicit", e["metadata"], stamp, stamp]
+        )  # fmt: skip
+    batches = [table[start : start + batch] for start in range(0, rows, batch)]
+    columns = ", ".join(INSERT_COLUMNS)
+    one_row = "(" + ", ".join(["%s"] * len(INSERT_COLUMNS)) + ")"
+    values_sql = {
+        n: f"INSERT INTO feedback_feedbackevent ({columns}) VALUES " + ", ".join([one_row] * n)
+        for n in {len(b) for b in batches}
+    }
+    types = {"project_id": "bigint[]", "score": "float8[]", "metadata": "jsonb[]",
+             "created_at": "timestamptz[]", "received_at": "timestamptz[]"}  # fmt: skip
+    unnest_sql = (
+        f"INSERT INTO feedback_feedbackevent ({columns}) SELECT * FROM unnest("
+        + ", ".join(f"%s::{types.get(c, 'text[]')}" for c in INSERT_COLUMNS)
+        + ")"
+    )
+    values_params = [
+        [v if i != 17 else Jsonb(v) for row in b for i, v in enumerate(row)] for b in batches
+    ]
+    unnest_params = [
+        [[row[i] if i != 17 else Jsonb(row[i]) for row in b] for i in range(len(INSERT_COLUMNS))]
+        for b in batches
+    ]
+    record = ", ".join(f"{c} {types.get(c, 'text[]')[:-2]}" for c in INSERT_COLUMNS)
+    jsonb_sql = (
+        f"INSERT INTO feedback_feedbackevent ({columns}) SELECT {columns} "
+        f"FROM jsonb_to_recordset(%s::jsonb) AS c({record})"
+    )
+
+    def jsonb_params():  # built after the ids are refreshed, before timing
+        return [
+            [json.dumps([dict(zip(INSERT_COLUMNS, row, strict=True)) for row in b], default=str)]
+            for b in batches
+        ]
+
+    rates = {}
+    with psycopg.connect(DB_URL) as conn:
+        for name, sql_for, params in (
+            ("VALUES", lambda b: values_sql[len(b)], values_params),
+            ("unnest", lambda b: unnest_sql, unnest_params),
+            ("jsonb", lambda b: jsonb_sql, None),
+        ):
+            conn.execute("DELETE FROM feedback_feedbackevent WHERE body_hash = %s", ["0" * 64])
+            conn.commit()
+            for b in batches:  # fresh ids per run: the unique constraint must not fire
+                for row in b:
+                    row[1] = f"raw-{uuid.uuid4().hex}"
+            params = params or jsonb_params()
+            started = time.perf_counter()
+            for b, p in zip(batches, params, strict=True):
+                conn.execute(sql_for(b), p)
+                conn.commit()
+            rates[name] = rows / (time.perf_counter() - started)
+    return rates
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--seq", type=int, default=400)
+    parser.add_argument("--concurrent-posts", type=int, default=1600)
+    parser.add_argument("--batches-100", type=int, default=60)
+    parser.add_argument("--batches-1000", type=int, default=12)
+    parser.add_argument("--raw-rows", type=int, default=20000)
+    args = parser.parse_args()
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": DB_URL,
+        "REDIS_URL": REDIS_URL,
+        "DEBUG": "0",
+        "LOG_LEVEL": "WARNING",
+        "TRIAGE_RATE_LIMIT": "1000000/s",  # measure ingest, not the limiter's refusals
+    }
+    python = sys.executable
+    print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores; other work skews figures)")
+    print(f"database {DB_URL} · redis {REDIS_URL} · gunicorn workers {args.workers}")
+    database_recreate()
+    run([python, "manage.py", "migrate", "-v", "0"], env=env)
+    key = run(
+        [python, "manage.py", "shell", "-c",
+         "from feedback.services import project_get_or_create, api_key_create;"
+         "p = project_get_or_create(slug='bench');"
+         "print(p.pk, api_key_create(project=p, scopes=['ingest'])[1])"],
+        env=env, capture_output=True, text=True,
+    ).stdout.split()  # fmt: skip
+    project_id, key = int(key[-2]), key[-1]
+
+    port = free_port()
+    server = subprocess.Popen(
+        [python, "-m", "gunicorn", "triage.wsgi", "-b", f"127.0.0.1:{port}",
+         "-w", str(args.workers), "--worker-class", "gthread", "--threads", "4",
+         "--keep-alive", "30", "--log-level", "warning"],
+        cwd=ROOT, env=env,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                Poster(port, key).post("/api/v1/feedback", event(0))
+                break
+            except (OSError, RuntimeError):
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.3)
+
+        seq = bench_sequential(port, key, args.seq)
+        seq_ms = [t * 1000 for t in seq]
+        rate16, lat16 = bench_concurrent(port, key, 16, args.concurrent_posts)
+        b100 = bench_batches(port, key, 100, args.batches_100)
+        b1000 = bench_batches(port, key, 1000, args.batches_1000)
+        raw_rates = bench_raw_insert(project_id, args.raw_rows)
+        raw = max(raw_rates.values())
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        import redis
+
+        redis.Redis.from_url(REDIS_URL).flushdb()
+
+    lat16_ms = sorted(t * 1000 for t in lat16)
+    print(
+        f"single, sequential   : mean {statistics.mean(seq_ms):.2f} ms · "
+        f"p50 {statistics.median(seq_ms):.2f} ms · "
+        f"p99 {sorted(seq_ms)[int(len(seq_ms) * 0.99) - 1]:.2f} ms  (n={len(seq_ms)})"
+    )
+    print(
+        f"single, 16 clients   : {rate16:,.0f} events/s · mean {statistics.mean(lat16_ms):.2f} ms"
+        f" · p99 {lat16_ms[int(len(lat16_ms) * 0.99) - 1]:.2f} ms  (n={len(lat16_ms)})"
+    )
+    print(f"batches of 100       : {b100:,.0f} events/s  ({args.batches_100} batches, 2 clients)")
+    print(f"batches of 1000      : {b1000:,.0f} events/s  ({args.batches_1000} batches, 2 clients)")
+    print(
+        f"raw multi-row INSERT : {raw:,.0f} rows/s  (VALUES {raw_rates['VALUES']:,.0f} · unnest "
+        f"{raw_rates['unnest']:,.0f} · jsonb_to_recordset {raw_rates['jsonb']:,.0f}; "
+        f"{args.raw_rows} rows, 1000 per statement, psycopg, 1 connection)"
+    )
+    print(
+        f"ratio batched(1000) / raw INSERT: {b1000 / raw_rates['VALUES']:.0%} of the classic "
+        f"multi-row VALUES INSERT · {b1000 / raw:.0%} of the fastest raw way"
+    )
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    print("targets: sequential mean <= 2 ms, batched >= 10,000 events/s and >= 30 % of raw")
+
+
+if __name__ == "__main__":
+    main()

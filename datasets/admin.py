@@ -1,0 +1,22 @@
+from django.contrib import admin
+
+from .models import Case, GoldenSet, GoldenSetVersion
+
+
+@admin.register(GoldenSet)
+class GoldenSetAdmin(admin.ModelAdmin):
+    list_display = ("slug", "name", "project")
+
+
+@admin.register(Case)
+class CaseAdmin(admin.ModelAdmin):
+    list_display = ("case_id", "golden_set", "split", "failure_mode", "first_published_at")
+
+
+@admin.register(GoldenSetVersion)
+class GoldenSetVersionAdmin(admin.ModelAdmin):
+    list_display = ("golden_set", "number", "digest", "case_count", "published_at")
+    exclude = ("body",)
+
+    def has_change_permission(self, request, obj=None):
+        return False  # published versions are immutable

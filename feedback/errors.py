@@ -1,0 +1,132 @@
+"""One JSON error shape for every API failure: {"error", "detail", "fields"?}."""
+
+import logging
+
+from django.conf import settings
+from django.http import JsonResponse
+from drf_spectacular.utils import inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+logger = logging.getLogger(__name__)
+
+API_PREFIXES = ("/api/", "/v1/")
+
+
+ERROR = inline_serializer(
+    "Error",
+    {
+        "error": serializers.CharField(),
+        "detail": serializers.CharField(),
+        "fields": serializers.DictField(child=serializers.ListField(), required=False),
+    },
+)
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+    default_detail = "The resource exists with different content."
+
+
+def _flatten(detail, prefix=""):
+    """DRF's nested error detail → {"field.path": ["message", …]}."""
+    out = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            if isinstance(key, int):  # a list serializer's errors are keyed by index
+                name = f"{prefix}[{key}]"
+            else:
+                name = f"{prefix}.{key}" if prefix else str(key)
+            if key == "non_field_errors" and prefix:
+                name = prefix
+            out.update(_flatten(value, name))
+    elif isinstance(detail, list) and detail and not all(isinstance(d, str) for d in detail):
+        for index, value in enumerate(detail):
+            if value:
+                out.update(_flatten(value, f"{prefix}[{index}]" if prefix else str(index)))
+    else:
+        messages = detail if isinstance(detail, list) else [detail]
+        out[prefix or "body"] = [str(m) for m in messages]
+    return out
+
+
+def validation_fields(detail):
+    return _flatten(detail)
+
+
+def error_body(code, detail, fields=None):
+    body = {"error": code, "detail": detail}
+    if fields:
+        body["fields"] = fields
+    return body
+
+
+def api_exception_handler(exc, context):
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        fields = validation_fields(exc.detail)
+        names = ", ".join(sorted(fields))
+        response.data = error_body("invalid", f"Invalid value for: {names}.", fields)
+    elif isinstance(exc, exceptions.ParseError):
+        response.data = error_body("malformed_body", str(exc.detail), {"body": [str(exc.detail)]})
+    else:
+        code = getattr(exc, "default_code", "error")
+        if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+            code = "unauthenticated"
+            response.status_code = status.HTTP_401_UNAUTHORIZED
+        elif isinstance(exc, exceptions.PermissionDenied):
+            code = "forbidden"
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        response.data = error_body(code, detail)
+    return response
+
+
+def json_error(status_code, code, detail, fields=None, headers=None):
+    response = JsonResponse(error_body(code, detail, fields), status=status_code)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def drf_error(status_code, code, detail, fields=None):
+    return Response(error_body(code, detail, fields), status=status_code)
+
+
+class ApiBodyLimitMiddleware:
+    """A 413 with the JSON error shape before anything reads an oversized API body."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path.startswith(API_PREFIXES):
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+            if length > limit:
+                return json_error(
+                    413, "body_too_large", f"Request body is {length} bytes; the limit is {limit}."
+                )
+        return self.get_response(request)
+
+
+def handler404(request, exception=None):
+    if request.path.startswith(API_PREFIXES):
+        return json_error(404, "not_found", f"No endpoint or object at {request.path}.")
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def handler500(request):
+    if request.path.startswith(API_PREFIXES):
+        return json_error(500, "server_error", "The server failed; the error was logged.")
+    from django.views.defaults import server_error
+
+    return server_error(request)

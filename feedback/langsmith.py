@@ -1,0 +1,467 @@
+"""LangSmith wire compatibility: what the `langsmith` SDK sends, mapped to Runs and feedback.
+
+The SDK (0.3 … 0.15) calls, relative to LANGSMITH_ENDPOINT:
+- `GET /info` once; `batch_ingest_config.use_multipart_endpoint` picks multipart vs batch and
+  `instance_flags.zstd_compression_enabled` turns on zstd-compressed multipart bodies.
+- `POST /runs/multipart`: multipart/form-data, optionally `Content-Encoding: zstd`. Parts are
+  named `post.<id>` / `patch.<id>` (the run minus its big fields), `post.<id>.inputs`,
+  `.outputs`, `.events`, `.extra`, `.error`, `.serialized`, `feedback.<id>` and
+  `attachment.<id>.<name>`; each part is JSON.
+- `POST /runs/batch`: `{"post": [run, …], "patch": [run, …]}`; `POST /runs`, `PATCH /runs/<id>`.
+- `POST /feedback`: `{"id", "run_id", "trace_id"?, "key", "score", "value", "comment",
+  "correction", "feedback_source": {"type"}, "created_at", …}`.
+Token usage rides in `outputs.usage_metadata` (or `extra.metadata.usage_metadata`), the model in
+`extra.metadata.ls_model_name`, retriever documents in `outputs.documents`/`outputs.output`.
+"""
+
+import io
+import json
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.http.multipartparser import MultiPartParser, MultiPartParserError
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import services
+from .auth import scope_required
+from .errors import ERROR, drf_error, validation_fields
+from .serializers import RunInput
+from .wire import BodyError, request_body_decoded
+
+# Feedback keys that mean "the user's thumbs" in common LangSmith setups.
+THUMBS_KEYS = {"user_score", "thumbs", "thumbs_up", "thumbs_down", "user_feedback", "user_rating"}
+DOWN_VALUES = {"down", "thumbs_down", "thumbsdown", "negative", "bad", "no", "false", "0", "👎"}
+UP_VALUES = {"up", "thumbs_up", "thumbsup", "positive", "good", "yes", "true", "1", "👍"}
+RUN_PASSTHROUGH = (
+    "id", "trace_id", "parent_run_id", "name", "run_type", "inputs", "outputs", "error",
+    "start_time", "end_time", "tags", "extra", "dotted_order",
+)  # fmt: skip
+BIG_FIELDS = ("inputs", "outputs", "events", "extra", "error", "serialized")
+
+
+# --- pure mapping -------------------------------------------------------------------------
+
+
+def _dig(value, *path):
+    for step in path:
+        if isinstance(step, int):
+            if not isinstance(value, list) or len(value) <= step:
+                return None
+        elif not isinstance(value, dict) or step not in value:
+            return None
+        value = value[step]
+    return value
+
+
+def _int(value):
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _usage(outputs, metadata):
+    """(prompt_tokens, completion_tokens, total_tokens, cost) from the shapes LangSmith reads."""
+    usage = _dig(outputs, "usage_metadata") or metadata.get("usage_metadata")
+    if isinstance(usage, dict):
+        cost = usage.get("total_cost")
+        if cost is None and usage.get("input_cost") is not None:
+            cost = (usage.get("input_cost") or 0) + (usage.get("output_cost") or 0)
+        return (
+            _int(usage.get("input_tokens")),
+            _int(usage.get("output_tokens")),
+            _int(usage.get("total_tokens")),
+            cost,
+        )
+    usage = (
+        _dig(outputs, "llm_output", "token_usage")
+        or _dig(outputs, "llm_output", "usage")
+        or _dig(outputs, "usage")
+    )
+    if isinstance(usage, dict):  # OpenAI or Anthropic response objects
+        return (
+            _int(usage.get("prompt_tokens", usage.get("input_tokens"))),
+            _int(usage.get("completion_tokens", usage.get("output_tokens"))),
+            _int(usage.get("total_tokens")),
+            None,
+        )
+    return None, None, None, None
+
+
+def _stop_reason(outputs):
+    for path in (
+        ("choices", 0, "finish_reason"),
+        ("stop_reason",),
+        ("finish_reason",),
+        ("response_metadata", "finish_reason"),
+        ("response_metadata", "stop_reason"),
+        ("generations", 0, 0, "generation_info", "finish_reason"),
+        ("generations", 0, "generation_info", "finish_reason"),
+        ("generations", 0, 0, "message", "kwargs", "response_metadata", "finish_reason"),
+        ("generations", 0, 0, "message", "kwargs", "response_metadata", "stop_reason"),
+    ):
+        found = _dig(outputs, *path)
+        if isinstance(found, str) and found:
+            return found[:64]
+    return None
+
+
+def _model(outputs, extra):
+    metadata = extra.get("metadata") or {}
+    for found in (
+        metadata.get("ls_model_name"),
+        _dig(extra, "invocation_params", "model"),
+        _dig(extra, "invocation_params", "model_name"),
+        _dig(outputs, "model"),
+        _dig(outputs, "llm_output", "model_name"),
+        _dig(outputs, "response_metadata", "model_name"),
+    ):
+        if isinstance(found, str) and found:
+            return found[:200]
+    return None
+
+
+def documents_normalize(items):
+    """Retriever output (LangChain Documents or plain dicts) → [{"content", "metadata", …}]."""
+    if not isinstance(items, list):
+        return None
+    docs = []
+    for item in items:
+        if isinstance(item, str):
+            docs.append({"content": item})
+        elif isinstance(item, dict):
+            kwargs = item.get("kwargs") if item.get("lc") else None  # serialized LangChain
+            item = kwargs or item
+            doc = {"content": item.get("page_content", item.get("content", ""))}
+            for name in ("id", "metadata", "score"):
+                if item.get(name) is not None:
+                    doc[name] = item[name]
+            docs.append(doc)
+    return docs
+
+
+def run_from_langsmith(raw):
+    """A LangSmith run dict → our RunInput shape (only the fields that were sent)."""
+    if not isinstance(raw, dict):
+        return raw  # RunInput reports it
+    # LangSmith sends null for "not given" (a patch nulls name and run_type): drop those.
+    data = {name: raw[name] for name in RUN_PASSTHROUGH if raw.get(name) is not None}
+    if "id" in data and data["id"] is not None:
+        data["id"] = str(data["id"])
+    for name in ("trace_id", "parent_run_id"):
+        if data.get(name) is not None:
+            data[name] = str(data[name])
+    outputs = raw.get("outputs") if isinstance(raw.get("outputs"), dict) else {}
+    extra = raw.get("extra") if isinstance(raw.get("extra"), dict) else {}
+    metadata = extra.get("metadata") if isinstance(extra.get("metadata"), dict) else {}
+    if outputs or metadata:
+        prompt, completion, total, cost = _usage(outputs, metadata)
+        for name, value in (
+            ("prompt_tokens", prompt),
+            ("completion_tokens", completion),
+            ("total_tokens", total),
+        ):
+            if value is not None:
+                data[name] = value
+        if isinstance(cost, int | float) and not isinstance(cost, bool):
+            data["total_cost"] = Decimal(str(round(cost, 8)))
+    if outputs and (stop := _stop_reason(outputs)):
+        data["stop_reason"] = stop
+    if model := _model(outputs, extra):
+        data["model"] = model
+    if raw.get("run_type") == "retriever" and outputs:
+        docs = documents_normalize(outputs.get("documents", outputs.get("output")))
+        if docs is not None:
+            data["documents"] = docs
+    if isinstance(data.get("error"), dict | list):
+        data["error"] = json.dumps(data["error"])
+    if raw.get("session_name") or raw.get("events"):
+        extra = dict(extra)
+        extra["metadata"] = {**metadata, "ls_session_name": raw.get("session_name")}
+        data["extra"] = extra
+    return data
+
+
+def _rating(key, score, value):
+    if isinstance(score, bool):
+        return "up" if score else "down"
+    if isinstance(score, int | float):
+        return "down" if score < 0.5 else "up"
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in DOWN_VALUES:
+            return "down"
+        if word in UP_VALUES:
+            return "up"
+    if key in {"thumbs_down"}:
+        return "down"
+    if key in {"thumbs_up"}:
+        return "up"
+    return None
+
+
+def feedback_from_langsmith(raw):
+    """LangSmith feedback → a native feedback event (API.md fields).
+
+    Score 0 (or a false/negative value on a thumbs key) is a thumbs-down.
+    """
+    if not isinstance(raw, dict):
+        return raw
+    key = str(raw.get("key") or "")
+    score, value = raw.get("score"), raw.get("value")
+    event = {"metadata": {"langsmith": {"key": key}}}
+    for name in ("id", "run_id", "trace_id", "session_id"):
+        if raw.get(name):
+            event[name] = str(raw[name])
+    rating = _rating(key, score, value)
+    if rating:
+        event["rating"] = rating
+    if isinstance(score, int | float) and not isinstance(score, bool) and 0 <= score <= 1:
+        event["score"] = float(score)
+    if raw.get("comment"):
+        event["comment"] = raw["comment"]
+    if raw.get("created_at"):
+        event["created_at"] = raw["created_at"]
+    if isinstance(value, str) and value in settings.TRIAGE_CATEGORIES:
+        event["category"] = value
+    source_type = str(_dig(raw, "feedback_source", "type") or "api")
+    event["source"] = "explicit" if source_type in {"api", "app"} else "auto"
+    lang = event["metadata"]["langsmith"]
+    for name in ("score", "value", "correction", "feedback_source", "feedback_config"):
+        if raw.get(name) is not None:
+            lang[name] = raw[name]
+    return event
+
+
+def multipart_ops(fields):
+    """Multipart form fields → (posts, patches, feedbacks, attachment names per run)."""
+    runs = {}  # (op, id) -> dict, in arrival order
+    feedbacks, attachments = [], {}
+    for name, value in fields:
+        head, _, rest = name.partition(".")
+        if head == "feedback":
+            feedbacks.append(_json_part(name, value))
+            continue
+        if head == "attachment":
+            run_id, _, attachment = rest.partition(".")
+            attachments.setdefault(run_id, []).append(attachment)
+            continue
+        if head not in {"post", "patch"}:
+            raise ValueError(f"Unknown part {name!r}: expected post.*, patch.*, feedback.*.")
+        run_id, _, field = rest.partition(".")
+        run = runs.setdefault((head, run_id), {"id": run_id})
+        parsed = _json_part(name, value)
+        if field:
+            if field not in BIG_FIELDS:
+                raise ValueError(f"Unknown part {name!r}.")
+            run[field] = parsed
+        elif isinstance(parsed, dict):
+            run.update({k: v for k, v in parsed.items() if k != "id"} | {"id": run_id})
+        else:
+            raise ValueError(f"Part {name!r} must be a JSON object.")
+    posts = [run for (op, _), run in runs.items() if op == "post"]
+    patches = [run for (op, _), run in runs.items() if op == "patch"]
+    return posts, patches, feedbacks, attachments
+
+
+def _json_part(name, value):
+    try:
+        return json.loads(value)
+    except ValueError:
+        raise ValueError(f"Part {name!r} is not valid JSON.") from None
+
+
+# --- views --------------------------------------------------------------------------------
+
+ACCEPTED = inline_serializer(
+    "LangSmithAccepted",
+    {"accepted": serializers.IntegerField(), "feedback": serializers.IntegerField()},
+)
+ERROR_RESPONSES = {code: OpenApiResponse(ERROR) for code in (400, 401, 403, 413, 415, 429)}
+
+
+def _validate_runs(raw_runs, prefix):
+    """Map and validate; returns (runs, fields-with-errors)."""
+    runs, errors = [], {}
+    for index, raw in enumerate(raw_runs):
+        serializer = RunInput(data=run_from_langsmith(raw))
+        if serializer.is_valid():
+            runs.append(serializer.validated_data)
+        else:
+            for name, messages in validation_fields(serializer.errors).items():
+                errors[f"{prefix}[{index}].{name}"] = messages
+    return runs, errors
+
+
+def _invalid(errors):
+    return drf_error(
+        400, "invalid", "Invalid value for: " + ", ".join(sorted(errors)) + ".", errors
+    )
+
+
+def _ingest(request, posts, patches, feedbacks=()):
+    project = request.user.project
+    runs, errors = _validate_runs(posts, "post")
+    patched, patch_errors = _validate_runs(patches, "patch")
+    errors.update(patch_errors)
+    if errors:
+        return _invalid(errors)
+    # Posts first, then patches, so a run posted and patched in one request ends patched.
+    services.runs_upsert(project=project, runs=runs + patched, source="langsmith")
+    stored = 0
+    if feedbacks:
+        results = services.feedback_ingest_many(
+            project=project, raw_events=[feedback_from_langsmith(f) for f in feedbacks]
+        )
+        stored = sum(r.status in {"created", "duplicate"} for r in results)
+    return Response({"accepted": len(runs) + len(patched), "feedback": stored}, status=202)
+
+
+class LangSmithInfoApi(APIView):
+    authentication_classes = []
+    permission_classes = []
+
+    @extend_schema(
+        operation_id="langsmith_info",
+        responses={200: inline_serializer("LangSmithInfo", {"version": serializers.CharField()})},
+        description="What the LangSmith SDK asks first: capabilities of this endpoint.",
+    )
+    def get(self, request):
+        return Response(
+            {
+                "version": "0.10.0",
+                "license_expiration_time": None,
+                "batch_ingest_config": {
+                    "use_multipart_endpoint": getattr(settings, "TRIAGE_LANGSMITH_MULTIPART", True),
+                    "size_limit_bytes": settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
+                    "size_limit": 100,
+                    "scale_up_qsize_trigger": 1000,
+                    "scale_up_nthreads_limit": 16,
+                    "scale_down_nempty_trigger": 4,
+                },
+                "instance_flags": {"zstd_compression_enabled": True},
+            }
+        )
+
+
+class LangSmithRunsApi(APIView):
+    permission_classes = [scope_required("ingest")]
+
+    @extend_schema(
+        operation_id="langsmith_run_create",
+        request={"application/json": {"type": "object"}},
+        responses={202: ACCEPTED, **ERROR_RESPONSES},
+        description="One run in LangSmith's shape (`Client.create_run`).",
+    )
+    def post(self, request):
+        if not isinstance(request.data, dict):
+            return _invalid({"body": ["Expected a run object."]})
+        return _ingest(request, [request.data], [])
+
+
+class LangSmithRunPatchApi(APIView):
+    permission_classes = [scope_required("ingest")]
+
+    @extend_schema(
+        operation_id="langsmith_run_update",
+        request={"application/json": {"type": "object"}},
+        responses={202: ACCEPTED, **ERROR_RESPONSES},
+        description="Patch a run (`Client.update_run`): end time, outputs, error.",
+    )
+    def patch(self, request, run_id):
+        if not isinstance(request.data, dict):
+            return _invalid({"body": ["Expected a run object."]})
+        return _ingest(request, [], [{**request.data, "id": run_id}])
+
+
+class LangSmithRunsBatchApi(APIView):
+    permission_classes = [scope_required("ingest")]
+
+    @extend_schema(
+        operation_id="langsmith_runs_batch",
+        request=inline_serializer(
+            "LangSmithBatch",
+            {
+                "post": serializers.ListField(child=serializers.DictField(), required=False),
+                "patch": serializers.ListField(child=serializers.DictField(), required=False),
+            },
+        ),
+        responses={202: ACCEPTED, **ERROR_RESPONSES},
+        description='`{"post": [run, …], "patch": [run, …]}` as `Client.batch_ingest_runs`.',
+    )
+    def post(self, request):
+        data = request.data
+        if not isinstance(data, dict):
+            return _invalid({"body": ["Expected an object with 'post' and/or 'patch'."]})
+        errors = {
+            name: ["Must be a list of runs."]
+            for name in ("post", "patch")
+            if not isinstance(data.get(name) or [], list)
+        }
+        if errors:
+            return _invalid(errors)
+        return _ingest(request, data.get("post") or [], data.get("patch") or [])
+
+
+class LangSmithRunsMultipartApi(APIView):
+    permission_classes = [scope_required("ingest")]
+    parser_classes = []  # the body is read here, after decompression
+
+    @extend_schema(
+        operation_id="langsmith_runs_multipart",
+        request={"multipart/form-data": {"type": "object", "additionalProperties": True}},
+        responses={202: ACCEPTED, **ERROR_RESPONSES},
+        description="The SDK's default path: multipart parts per run, optionally zstd.",
+    )
+    def post(self, request):
+        content_type = request.META.get("CONTENT_TYPE", "")
+        if not content_type.startswith("multipart/form-data"):
+            return drf_error(
+                415, "unsupported_media_type", "Send multipart/form-data (LangSmith SDK format)."
+            )
+        try:
+            body = request_body_decoded(request)
+            meta = {**request.META, "CONTENT_LENGTH": str(len(body))}
+            parser = MultiPartParser(meta, io.BytesIO(body), request._request.upload_handlers)
+            fields, files = parser.parse()
+            parts = list(fields.lists())
+            parts = [(name, v) for name, values in parts for v in values]
+            parts += [(name, f.read()) for name, f in files.items()]
+            posts, patches, feedbacks, _ = multipart_ops(parts)
+        except BodyError as exc:
+            return drf_error(exc.status, exc.code, exc.detail)
+        except (RequestDataTooBig, TooManyFieldsSent) as exc:
+            return drf_error(413, "body_too_large", str(exc))
+        except (MultiPartParserError, ValueError) as exc:
+            return drf_error(400, "malformed_body", str(exc), {"body": [str(exc)]})
+        return _ingest(request, posts, patches, feedbacks)
+
+
+class LangSmithFeedbackApi(APIView):
+    permission_classes = [scope_required("ingest")]
+
+    @extend_schema(
+        operation_id="langsmith_feedback_create",
+        request={"application/json": {"type": "object"}},
+        responses={
+            200: inline_serializer("LangSmithFeedback", {"id": serializers.CharField()}),
+            **ERROR_RESPONSES,
+            409: OpenApiResponse(ERROR),
+        },
+        description="`Client.create_feedback`: score 0 or a thumbs-down value → rating down.",
+    )
+    def post(self, request):
+        if not isinstance(request.data, dict):
+            return _invalid({"body": ["Expected a feedback object."]})
+        event = feedback_from_langsmith(request.data)
+        if "rating" not in event and "score" not in event:
+            return _invalid({"score": ["Send a score (0 = thumbs down) or a value."]})
+        (result,) = services.feedback_ingest_many(project=request.user.project, raw_events=[event])
+        if result.status == "error":
+            return _invalid(result.errors)
+        if result.status == "conflict":
+            return drf_error(
+                409, "conflict", f"Feedback id '{result.id}' exists with another body."
+            )
+        return Response({"id": result.id, **request.data}, status=200)

@@ -1,0 +1,167 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Project(models.Model):
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return self.slug
+
+
+class Membership(models.Model):
+    """A user's role in a project: reviewers label, leads also publish and run the job."""
+
+    class Role(models.TextChoices):
+        REVIEWER = "reviewer"
+        LEAD = "lead"
+        ADMIN = "admin"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.REVIEWER)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="membership_unique")
+        ]
+
+    @property
+    def can_publish(self):
+        return self.role in {self.Role.LEAD, self.Role.ADMIN}
+
+
+class ApiKey(models.Model):
+    """Only the sha256 of the key is stored; the key itself is shown once."""
+
+    SCOPES = ("ingest", "datasets:read", "admin")
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=16)
+    key_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"{self.prefix}… ({self.project.slug})"
+
+    def has_scope(self, scope):
+        return scope in self.scopes or "admin" in self.scopes
+
+
+class FeedbackEvent(models.Model):
+    class Rating(models.TextChoices):
+        DOWN = "down"
+        UP = "up"
+
+    class Source(models.TextChoices):
+        EXPLICIT = "explicit"
+        IMPLICIT = "implicit"
+        AUTO = "auto"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="feedback")
+    # NULL (not "") when absent, so the unique constraint only binds real ids.
+    client_id = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
+    body_hash = models.CharField(max_length=64)
+    trace_id = models.CharField(max_length=128, blank=True)
+    run_id = models.CharField(max_length=128, blank=True)
+    session_id = models.CharField(max_length=128, blank=True)
+    message_id = models.CharField(max_length=128, blank=True)
+    user_hash = models.CharField(max_length=64, blank=True)
+    rating = models.CharField(max_length=4, choices=Rating.choices, blank=True)
+    score = models.FloatField(null=True, blank=True)
+    category = models.CharField(max_length=32, blank=True)
+    comment = models.TextField(blank=True)
+    prompt_hash = models.CharField(max_length=128, blank=True)
+    model_id = models.CharField(max_length=128, blank=True)
+    customer_tier = models.CharField(max_length=32, blank=True)
+    locale = models.CharField(max_length=32, blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.EXPLICIT)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    received_at = models.DateTimeField(default=timezone.now)
+    # Set by the processing task; a NULL older than a few minutes means the task never ran.
+    processed_at = models.DateTimeField(null=True, blank=True)
+    cluster = models.ForeignKey(
+        "triage.Cluster", null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "client_id"], name="feedback_client_id_unique"
+            )
+        ]
+        # Plain composite indexes, not db_index=True: on PostgreSQL that adds a second
+        # varchar_pattern_ops index per column, which every ingested row pays for and no
+        # query (never LIKE on ids) uses.
+        indexes = [
+            models.Index(
+                fields=["processed_at", "received_at"],
+                name="feedback_unprocessed_idx",
+                condition=models.Q(processed_at__isnull=True),
+            ),
+            models.Index(fields=["project", "trace_id"], name="feedback_trace_idx"),
+            # Feedback naming only a run is linked when the run arrives.
+            models.Index(
+                fields=["project", "run_id"],
+                name="feedback_unlinked_run_idx",
+                condition=models.Q(trace_id=""),
+            ),
+        ]
+
+    @property
+    def is_negative(self):
+        if self.rating:
+            return self.rating == self.Rating.DOWN
+        return self.score is not None and self.score < 0.5
+
+
+class Run(models.Model):
+    """One step of a trace, in LangSmith's run shape. A run may be posted then patched."""
+
+    RUN_TYPES = ("llm", "chain", "tool", "retriever", "prompt", "parser", "embedding")
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="runs")
+    run_id = models.CharField(max_length=128)
+    trace_id = models.CharField(max_length=128)  # indexed with project, below
+    parent_run_id = models.CharField(max_length=128, blank=True)
+    name = models.CharField(max_length=300, blank=True)
+    run_type = models.CharField(max_length=16, default="chain")
+    inputs = models.JSONField(default=dict, blank=True)
+    outputs = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    start_time = models.DateTimeField(null=True, blank=True)
+    end_time = models.DateTimeField(null=True, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    prompt_tokens = models.IntegerField(null=True, blank=True)
+    completion_tokens = models.IntegerField(null=True, blank=True)
+    total_tokens = models.IntegerField(null=True, blank=True)
+    total_cost = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
+    # What replay needs beyond LangSmith's core shape.
+    model = models.CharField(max_length=200, blank=True)
+    stop_reason = models.CharField(max_length=64, blank=True)
+    documents = models.JSONField(null=True, blank=True)  # retriever results, normalized
+    dotted_order = models.CharField(max_length=2000, blank=True)  # LangSmith's tree order
+    source = models.CharField(max_length=16, default="native")  # native | langsmith | otlp
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "run_id"], name="run_unique_per_project")
+        ]
+        indexes = [models.Index(fields=["project", "trace_id"], name="run_project_trace_idx")]
+
+    @property
+    def duration_ms(self):
+        if self.start_time and self.end_time:
+            return (self.end_time - self.start_time).total_seconds() * 1000
+        return None

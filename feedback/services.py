@@ -1,0 +1,373 @@
+"""Writes for ingestion: validate, write the rows, commit, then enqueue processing."""
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, OuterRef, Subquery
+from django.utils import timezone
+
+from .auth import api_key_generate, api_key_hash
+from .models import ApiKey, FeedbackEvent, Project, Run
+from .serializers import FastPath, FeedbackEventInput
+from .tokens import TokenInvalid, feedback_token_decode, feedback_token_encode
+
+logger = logging.getLogger(__name__)
+
+EVENT_FIELDS = (
+    "trace_id", "run_id", "session_id", "message_id", "rating", "score", "category",
+    "comment", "prompt_hash", "model_id", "customer_tier", "locale", "source",
+    "created_at", "metadata",
+)  # fmt: skip
+
+
+def project_get_or_create(*, slug, name=""):
+    project, _ = Project.objects.get_or_create(slug=slug, defaults={"name": name or slug})
+    return project
+
+
+def api_key_create(*, project, scopes, name="", raw_key=None):
+    """Returns (ApiKey, raw key). The raw key is never stored; pass raw_key to re-derive one."""
+    unknown = set(scopes) - set(ApiKey.SCOPES)
+    if unknown or not scopes:
+        raise ValueError(f"Unknown scopes {sorted(unknown)}; choose from {list(ApiKey.SCOPES)}.")
+    raw_key = raw_key or api_key_generate()
+    key, _ = ApiKey.objects.get_or_create(
+        key_hash=api_key_hash(raw_key),
+        defaults={"project": project, "scopes": list(scopes), "name": name, "prefix": raw_key[:12]},
+    )
+    return key, raw_key
+
+
+def user_id_pseudonymize(*, project, user_id):
+    """Keyed hash: stable per project, not reversible without the server's key."""
+    if not user_id:
+        return ""
+    message = f"{project.slug}:{user_id}".encode()
+    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+
+
+def body_hash(raw):
+    return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass
+class IngestResult:
+    index: int
+    status: str  # created | duplicate | conflict | error
+    id: str | None = None
+    errors: dict = field(default_factory=dict)
+
+    def as_json(self):
+        out = {"index": self.index, "id": self.id, "status": self.status}
+        if self.status == "conflict":
+            out["status"] = "error"
+            out["errors"] = {"id": ["This id was already used with a different body."]}
+        elif self.errors:
+            out["errors"] = self.errors
+        return out
+
+
+# Columns written on ingest, in order; everything else keeps its database default.
+INSERT_COLUMNS = (
+    "project_id", "client_id", "body_hash", "trace_id", "run_id", "session_id", "message_id",
+    "user_hash", "rating", "score", "category", "comment", "prompt_hash", "model_id",
+    "customer_tier", "locale", "source", "metadata", "created_at", "received_at",
+)  # fmt: skip
+_ROW_DEFAULTS = {name: "" for name in INSERT_COLUMNS} | {
+    "client_id": None, "score": None, "source": "explicit", "metadata": {},
+}  # fmt: skip
+INSERT_CHUNK = 500  # rows per statement: 10 000 parameters, inside SQLite's limit too
+
+
+def _row_from(project, data, raw, now):
+    row = dict(_ROW_DEFAULTS)
+    row.update((name, data[name]) for name in EVENT_FIELDS if name in data)
+    row["project_id"] = project.pk
+    row["client_id"] = data.get("id")
+    row["body_hash"] = body_hash(raw)
+    row["user_hash"] = user_id_pseudonymize(project=project, user_id=data.get("user_id", ""))
+    row["created_at"] = row["created_at"] or now
+    row["received_at"] = now
+    return row
+
+
+_local = threading.local()
+
+
+def _event_validator():
+    """One FeedbackEventInput per thread: binding its fields (a deepcopy of each) costs more
+    than validating a typical event; run_validation keeps no state between calls. FastPath
+    checks well-formed events cheaply and leaves anything unusual (and every error) to DRF.
+    """
+    validator = getattr(_local, "event_validator", None)
+    if validator is None:
+        validator = _local.event_validator = FastPath(FeedbackEventInput())
+    return validator
+
+
+def feedback_ingest_many(*, project, raw_events):
+    """Store every valid event; report created / duplicate / conflict / error per item.
+
+    Idempotent on the client's `id`: the same id with the same body is a duplicate, with a
+    different body a conflict. Valid items are stored even when others fail.
+    """
+    from rest_framework.exceptions import ValidationError
+
+    from .errors import validation_fields
+
+    now = timezone.now()
+    validator = _event_validator()
+    results, pending = [], []
+    for index, raw in enumerate(raw_events):
+        try:
+            data = validator.run_validation(raw)
+        except ValidationError as exc:
+            client_id = raw.get("id") if isinstance(raw, dict) else None
+            results.append(IngestResult(index, "error", client_id, validation_fields(exc.detail)))
+            continue
+        row = _row_from(project, data, raw, now)
+        result = IngestResult(index, "created", row["client_id"])
+        results.append(result)
+        pending.append((result, row))
+
+    unlinked = [row for _, row in pending if row["run_id"] and not row["trace_id"]]
+    if unlinked:  # LangSmith feedback names a run; take its trace when we know the run
+        traces = trace_ids_for_runs(project=project, run_ids=[r["run_id"] for r in unlinked])
+        for row in unlinked:
+            row["trace_id"] = traces.get(row["run_id"], "")
+
+    inserted = _insert_rows([row for _, row in pending])
+    created_ids = [pk for pk, _ in inserted]
+    inserted_client_ids = {client_id for _, client_id in inserted if client_id is not None}
+    # Ids that did not insert exist already (or twice in this batch): duplicate or conflict.
+    seen, clashes = set(), []
+    for result, row in pending:
+        client_id = row["client_id"]
+        if client_id is None:
+            continue
+        if client_id in inserted_client_ids and client_id not in seen:
+            seen.add(client_id)
+        else:
+            clashes.append((result, row))
+    if clashes:
+        stored = dict(
+            FeedbackEvent.objects.filter(
+                project=project, client_id__in={row["client_id"] for _, row in clashes}
+            ).values_list("client_id", "body_hash")
+        )
+        for result, row in clashes:
+            same = stored.get(row["client_id"]) == row["body_hash"]
+            result.status = "duplicate" if same else "conflict"
+
+    if unlinked and created_ids:
+        # A run committed while we inserted would have missed us: look once more.
+        feedback_link_pending(event_ids=created_ids)
+    if created_ids:
+        _enqueue_processing(created_ids)
+    return results
+
+
+# Column types for jsonb_to_recordset(): the whole batch travels as one JSON parameter.
+_PG_TYPES = {"project_id": "bigint", "score": "float8", "metadata": "jsonb",
+             "created_at": "timestamptz", "received_at": "timestamptz"}  # fmt: skip
+_PG_RECORD_TYPES = ", ".join(f"{name} {_PG_TYPES.get(name, 'text')}" for name in INSERT_COLUMNS)
+
+
+def _json_default(value):
+    return value.isoformat()  # datetimes: the only non-JSON values in a row
+
+
+def _insert_rows(rows):
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id, client_id, in one atomic write.
+
+    The unique constraint decides duplicates, so concurrent posts of one id insert exactly
+    once with no read-then-write race. On PostgreSQL the whole batch is one JSON parameter
+    unpacked by jsonb_to_recordset(): json.dumps and the server's JSON parser are C, while
+    a 1000-row VALUES list (or per-column arrays) spends more time in psycopg's Python
+    adaptation than in the server.
+    """
+    if not rows:
+        return []
+    ops = connection.ops
+    table = ops.quote_name(FeedbackEvent._meta.db_table)
+    columns = ", ".join(ops.quote_name(name) for name in INSERT_COLUMNS)
+    if connection.vendor == "postgresql":
+        # One statement is atomic by itself: no BEGIN/COMMIT round trips.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) SELECT {columns} "
+                f"FROM jsonb_to_recordset(%s::jsonb) AS c({_PG_RECORD_TYPES}) "
+                "ON CONFLICT DO NOTHING RETURNING id, client_id",
+                [json.dumps(rows, default=_json_default)],
+            )
+            return cursor.fetchall()
+    with transaction.atomic(), connection.cursor() as cursor:
+        inserted = []
+        one_row = "(" + ", ".join(["%s"] * len(INSERT_COLUMNS)) + ")"
+        for start in range(0, len(rows), INSERT_CHUNK):
+            chunk = rows[start : start + INSERT_CHUNK]
+            params = []
+            for row in chunk:
+                for name in INSERT_COLUMNS:
+                    value = row[name]
+                    if name == "metadata":
+                        value = json.dumps(value)
+                    elif name in ("created_at", "received_at"):
+                        value = ops.adapt_datetimefield_value(value)
+                    params.append(value)
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES {', '.join([one_row] * len(chunk))} "
+                "ON CONFLICT DO NOTHING RETURNING id, client_id",
+                params,
+            )
+            inserted.extend(cursor.fetchall())
+        return inserted
+
+
+def _enqueue_processing(event_ids):
+    """After commit, hand the ids to the processing task (see feedback/enqueue.py)."""
+    from .enqueue import processing_enqueue
+
+    transaction.on_commit(lambda: processing_enqueue(event_ids=event_ids))
+
+
+RUN_FIELDS = (
+    "trace_id", "name", "run_type", "inputs", "outputs", "error", "start_time", "end_time",
+    "tags", "prompt_tokens", "completion_tokens", "total_tokens", "total_cost", "model",
+    "stop_reason", "documents", "dotted_order",
+)  # fmt: skip
+# Fields stored as "" rather than NULL when a client sends null.
+_BLANK_WHEN_NULL = {
+    "error": "", "tags": [], "model": "", "stop_reason": "", "dotted_order": "", "name": "",
+}  # fmt: skip
+
+
+def _run_values(data):
+    values = {name: data[name] for name in RUN_FIELDS if name in data}
+    if "trace_id" in values and not values["trace_id"]:
+        del values["trace_id"]  # a patch without it keeps the stored one
+    if "parent_run_id" in data:
+        values["parent_run_id"] = data["parent_run_id"] or ""
+    for name, blank in _BLANK_WHEN_NULL.items():
+        if name in values and values[name] is None:
+            values[name] = blank
+    extra = data.get("extra") or {}
+    if extra.get("metadata"):
+        values["metadata"] = extra["metadata"]
+    if (
+        values.get("total_tokens") is None
+        and values.get("prompt_tokens") is not None
+        and values.get("completion_tokens") is not None
+    ):
+        values["total_tokens"] = values["prompt_tokens"] + values["completion_tokens"]
+    return values
+
+
+def runs_upsert(*, project, runs, source="native"):
+    """Create runs, or patch the fields sent for runs already stored (post-then-patch).
+
+    Feedback that arrived first naming only a run id gets its trace id now.
+    """
+    saved = {}
+    with transaction.atomic():
+        for data in runs:
+            values = _run_values(data)
+            run = saved.get(data["id"]) or (
+                Run.objects.select_for_update().filter(project=project, run_id=data["id"]).first()
+            )
+            if run is None:
+                if not values.get("trace_id"):
+                    values["trace_id"] = (
+                        _trace_of_parent(project, values.get("parent_run_id"), saved) or data["id"]
+                    )  # no parent: a root run
+                try:
+                    with transaction.atomic():
+                        run = Run.objects.create(
+                            project=project, run_id=data["id"], source=source, **values
+                        )
+                except IntegrityError:  # a concurrent request created it: patch instead
+                    run = Run.objects.select_for_update().get(project=project, run_id=data["id"])
+                    _run_patch(run, values)
+            else:
+                _run_patch(run, values)
+            saved[run.run_id] = run
+        feedback_link_runs(project=project, runs=saved.values())
+    return list(saved.values())
+
+
+def _trace_of_parent(project, parent_run_id, saved):
+    if not parent_run_id:
+        return None
+    if parent_run_id in saved:
+        return saved[parent_run_id].trace_id
+    return trace_ids_for_runs(project=project, run_ids=[parent_run_id]).get(parent_run_id)
+
+
+def _run_patch(run, values):
+    for name, value in values.items():
+        setattr(run, name, value)
+    if values:
+        run.save(update_fields=list(values))
+
+
+def feedback_link_runs(*, project, runs):
+    """Give feedback that named only a run (LangSmith feedback) the run's trace id."""
+    by_trace = {}
+    for run in runs:
+        by_trace.setdefault(run.trace_id, []).append(run.run_id)
+    for trace_id, run_ids in by_trace.items():
+        FeedbackEvent.objects.filter(project=project, trace_id="", run_id__in=run_ids).update(
+            trace_id=trace_id
+        )
+
+
+def feedback_link_pending(*, event_ids=None):
+    """Fill trace_id on run-only feedback whose run is now stored (also run by the sweeper)."""
+    runs = Run.objects.filter(project=OuterRef("project"), run_id=OuterRef("run_id"))
+    pending = FeedbackEvent.objects.filter(trace_id="").exclude(run_id="").filter(Exists(runs))
+    if event_ids is not None:
+        pending = pending.filter(pk__in=event_ids)
+    return pending.update(trace_id=Subquery(runs.values("trace_id")[:1]))
+
+
+def trace_ids_for_runs(*, project, run_ids):
+    """{run_id: trace_id} for the runs already stored."""
+    if not run_ids:
+        return {}
+    return dict(
+        Run.objects.filter(project=project, run_id__in=set(run_ids)).values_list(
+            "run_id", "trace_id"
+        )
+    )
+
+
+def feedback_token_create(*, api_key, trace_id="", run_id="", expires_in=3600):
+    """A browser-safe token for feedback on one trace/run of the key's project."""
+    if run_id and not trace_id:
+        trace_id = trace_ids_for_runs(project=api_key.project, run_ids=[run_id]).get(run_id, "")
+    expires_at = timezone.now() + timedelta(seconds=expires_in)
+    token = feedback_token_encode(
+        key_id=api_key.pk, trace_id=trace_id, run_id=run_id, expires_at=expires_at.timestamp()
+    )
+    return {"token": token, "expires_at": expires_at, "trace_id": trace_id, "run_id": run_id}
+
+
+def feedback_token_resolve(*, token):
+    """{"api_key", "project", "trace_id", "run_id"} for a live token; raises TokenInvalid."""
+    payload = feedback_token_decode(token)
+    key = ApiKey.objects.select_related("project").filter(pk=payload["k"]).first()
+    if key is None or key.revoked_at is not None or not key.has_scope("ingest"):
+        raise TokenInvalid("invalid_token", "The key that issued this token was revoked.")
+    return {
+        "api_key": key,
+        "project": key.project,
+        "trace_id": payload["t"],
+        "run_id": payload["r"],
+    }

@@ -1,0 +1,119 @@
+// Keyboard-first reviewing (j/k move, c claim, 1–4 decision, p promote, s skip, ? help)
+// and label drafts that survive a reload. The pages work without this file.
+(function () {
+  function typing(e) {
+    const t = e.target;
+    return t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName);
+  }
+  function rows() { return Array.from(document.querySelectorAll("tr.row")); }
+  function move(step) {
+    const all = rows();
+    if (!all.length) {
+      // Item page: j/k go to the next / previous item in queue order.
+      const link = document.getElementById(step > 0 ? "next-item" : "prev-item");
+      if (link) window.location = link.href;
+      return;
+    }
+    let i = all.findIndex(r => r.classList.contains("sel"));
+    if (i >= 0) all[i].classList.remove("sel");
+    i = Math.min(Math.max(i + step, 0), all.length - 1);
+    all[i].classList.add("sel"); all[i].scrollIntoView({block: "nearest"});
+  }
+  function submit(id) { const f = document.getElementById(id); if (f) f.requestSubmit(); }
+  function toggleHelp(show) {
+    const help = document.getElementById("help");
+    if (help) help.hidden = show === undefined ? !help.hidden : !show;
+  }
+
+  document.addEventListener("keydown", function (e) {
+    if (e.key === "Escape") { toggleHelp(false); return; }
+    if (typing(e) || e.ctrlKey || e.metaKey || e.altKey) return;
+    const sel = document.querySelector("tr.row.sel");
+    switch (e.key) {
+      case "j": move(1); break;
+      case "k": move(-1); break;
+      case "Enter": if (!sel) return; window.location = sel.dataset.href; break;
+      case "c": submit("claim-form"); break;
+      case "s": submit("skip-form"); break;
+      case "p": {
+        const p = document.getElementById("promote-form");
+        if (!p) return;
+        p.scrollIntoView({block: "start"});
+        const f = p.querySelector("select, input:not([type=hidden]), textarea"); if (f) f.focus();
+        break;
+      }
+      case "?": toggleHelp(); break;
+      default:
+        if (/^[1-4]$/.test(e.key)) {
+          const radios = document.querySelectorAll("#label-form input[name=decision]");
+          const r = radios[Number(e.key) - 1];
+          if (!r) return;
+          r.checked = true; r.focus(); r.dispatchEvent(new Event("change", {bubbles: true}));
+        } else return;
+    }
+    e.preventDefault();
+  });
+  document.addEventListener("click", function (e) {
+    if (e.target.closest("[data-help]")) { toggleHelp(); return; }
+    if (e.target.closest("#help") && !e.target.closest(".help-card")) { toggleHelp(false); return; }
+    const row = e.target.closest("tr.row");
+    if (row && !e.target.closest("a")) window.location = row.dataset.href;
+  });
+
+  // --- drafts: the label form is saved to localStorage per item + version --------------
+  function fields(form) {
+    return Array.from(form.elements).filter(el =>
+      el.name && !["csrfmiddlewaretoken", "version"].includes(el.name) && el.type !== "submit");
+  }
+  function snapshot(form) {
+    const data = {};
+    for (const el of fields(form)) {
+      if (el.type === "radio" || el.type === "checkbox") {
+        data[el.name] = data[el.name] || [];
+        if (el.checked) data[el.name].push(el.value);
+      } else data[el.name] = el.value;
+    }
+    return data;
+  }
+  function restore(form, data) {
+    for (const el of fields(form)) {
+      if (!(el.name in data)) continue;
+      if (el.type === "radio" || el.type === "checkbox") el.checked = data[el.name].includes(el.value);
+      else el.value = data[el.name];
+    }
+  }
+  function setupDraft() {
+    const form = document.getElementById("label-form");
+    if (!form || !window.localStorage) return;
+    const key = form.dataset.draftKey;
+    const initial = JSON.stringify(snapshot(form));
+    const saved = localStorage.getItem(key);
+    // A server-rendered error (e.g. a stale edit) already shows the reviewer's input.
+    if (saved && saved !== initial && !document.querySelector(".conflict")) {
+      try {
+        restore(form, JSON.parse(saved));
+        const note = form.querySelector(".draft-note");
+        if (note) note.hidden = false;
+      } catch (err) { localStorage.removeItem(key); }
+    }
+    const save = () => {
+      const now = JSON.stringify(snapshot(form));
+      if (now === initial) localStorage.removeItem(key); else localStorage.setItem(key, now);
+    };
+    form.addEventListener("input", save);
+    form.addEventListener("change", save);
+    form.addEventListener("submit", () => {
+      // Drafts of this item (any version) are done once the label is sent.
+      const prefix = key.slice(0, key.lastIndexOf(":") + 1);
+      Object.keys(localStorage).filter(k => k.startsWith(prefix)).forEach(k => localStorage.removeItem(k));
+    });
+    const discard = form.querySelector("[data-draft-discard]");
+    if (discard) discard.addEventListener("click", () => {
+      localStorage.removeItem(key); window.location.reload();
+    });
+  }
+  // Hide the no-JS filter button: htmx filters on change.
+  document.documentElement.classList.add("js");
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", setupDraft);
+  else setupDraft();
+})();

@@ -1,0 +1,143 @@
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from tests.factories import MembershipFactory, ProjectFactory, api_key_for
+
+# Playwright's sync API runs an event loop in this thread; Django's ORM calls are still sync.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCTION_SHAPE = bool(settings.REDIS_URL)
+
+
+def pytest_collection_modifyitems(config, items):
+    if PRODUCTION_SHAPE:
+        return
+    skip = pytest.mark.skip(reason="needs the production shape (DATABASE_URL + REDIS_URL)")
+    for item in items:
+        if "services" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_ingest_caches():
+    """Key lookups and in-process rate counters must not leak between tests."""
+    from feedback.auth import key_cache
+    from feedback.ratelimit import local_counter
+
+    key_cache.clear()
+    local_counter.clear()
+
+
+@pytest.fixture
+def project(db):
+    return ProjectFactory(slug="acme", name="Acme support")
+
+
+@pytest.fixture
+def other_project(db):
+    return ProjectFactory(slug="globex", name="Globex")
+
+
+@pytest.fixture
+def ingest_key(project):
+    return api_key_for(project, scopes=["ingest"])
+
+
+@pytest.fixture
+def read_key(project):
+    return api_key_for(project, scopes=["datasets:read"])
+
+
+@pytest.fixture
+def api(project):
+    """A DRF-less plain client that sends the project's key on every request."""
+    key = api_key_for(project)
+    return Client(headers={"Authorization": f"Bearer {key}"})
+
+
+@pytest.fixture
+def lead(project):
+    return MembershipFactory(project=project, role="lead", user__username="lena").user
+
+
+@pytest.fixture
+def reviewer(project):
+    return MembershipFactory(project=project, role="reviewer", user__username="rico").user
+
+
+def _worker_env():
+    env = dict(os.environ)
+    db = settings.DATABASES["default"]
+    # The worker must see the test database pytest-django created, not the configured one.
+    env["DATABASE_URL"] = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+    return env
+
+
+@pytest.fixture(scope="module")
+def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real `celery worker` subprocess on the test database and the test Redis.
+
+    Module-scoped: it stops before other modules' live-server tests run, so it never
+    consumes their tasks or holds locks while their database is flushed.
+    """
+    if not PRODUCTION_SHAPE:
+        yield None  # embedded shape: tasks run in-process
+        return
+    import redis
+
+    from triage.celery import app
+
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "triage",
+                "worker",
+                "--pool=solo",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                "pytest@%h",
+            ],
+            cwd=ROOT,
+            env=_worker_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 120  # a loaded 2-core machine starts it slowly
+        while not app.control.ping(timeout=1.0):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("celery worker did not start:\n" + log.read_text()[-4000:])
+        proc.log_path = log
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def wait_for(predicate, timeout=60, interval=0.2, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

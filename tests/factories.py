@@ -1,0 +1,65 @@
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from feedback.models import FeedbackEvent, Membership, Project, Run
+from feedback.services import api_key_create
+
+
+class ProjectFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Project
+        django_get_or_create = ("slug",)
+
+    slug = factory.Sequence(lambda n: f"project-{n}")
+    name = factory.LazyAttribute(lambda o: o.slug.title())
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    password = factory.django.Password("pw-for-tests")
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    project = factory.SubFactory(ProjectFactory)
+    user = factory.SubFactory(UserFactory)
+    role = Membership.Role.REVIEWER
+
+
+class FeedbackEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FeedbackEvent
+
+    project = factory.SubFactory(ProjectFactory)
+    body_hash = factory.Sequence(lambda n: f"{n:064x}")
+    trace_id = factory.Sequence(lambda n: f"trace-{n}")
+    rating = "down"
+    category = "wrong"
+    comment = "The answer was wrong"
+    customer_tier = "pro"
+    created_at = factory.LazyFunction(timezone.now)
+
+
+class RunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Run
+
+    project = factory.SubFactory(ProjectFactory)
+    run_id = factory.Sequence(lambda n: f"run-{n}")
+    trace_id = factory.LazyAttribute(lambda o: o.run_id)
+    name = "chain"
+    run_type = "chain"
+    inputs = factory.LazyFunction(lambda: {"question": "hi"})
+
+
+def api_key_for(project, scopes=("ingest", "datasets:read")):
+    _, raw = api_key_create(project=project, scopes=list(scopes))
+    return raw

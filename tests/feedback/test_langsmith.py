@@ -1,0 +1,211 @@
+"""The real `langsmith` SDK pointed at a live Triage: runs and feedback land unchanged."""
+
+import json
+import uuid
+
+import langsmith
+import pytest
+from langsmith import traceable
+from langsmith import utils as ls_utils
+from langsmith.run_helpers import get_current_run_tree
+
+from feedback.langsmith import feedback_from_langsmith, run_from_langsmith
+from feedback.models import FeedbackEvent, Run
+from tests.factories import api_key_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def ls_env(live_server, project, monkeypatch):
+    key = api_key_for(project, scopes=["ingest"])
+    monkeypatch.setenv("LANGSMITH_ENDPOINT", f"{live_server.url}/api/langsmith")
+    monkeypatch.setenv("LANGSMITH_API_KEY", key)
+    monkeypatch.setenv("LANGSMITH_TRACING", "true")
+    monkeypatch.delenv("LANGSMITH_DISABLE_RUN_COMPRESSION", raising=False)
+    ls_utils.get_env_var.cache_clear()
+    ls_utils.get_tracer_project.cache_clear()
+    yield key
+    ls_utils.get_env_var.cache_clear()
+
+
+@traceable(run_type="retriever", name="search_kb")
+def search_kb(question):
+    return [
+        {"page_content": "Refunds take 5 business days.", "type": "Document",
+         "metadata": {"source": "kb/refunds.md"}},
+    ]  # fmt: skip
+
+
+@traceable(run_type="llm", name="chat_model", metadata={"ls_model_name": "gpt-4o-mini"})
+def chat_model(messages):
+    return {
+        "choices": [
+            {"message": {"role": "assistant", "content": "5 days."}, "finish_reason": "stop"}
+        ],
+        "usage_metadata": {"input_tokens": 42, "output_tokens": 7, "total_tokens": 49,
+                           "total_cost": 0.000123},
+    }  # fmt: skip
+
+
+@traceable(name="answer")
+def answer(question, ids):
+    ids["root"] = str(get_current_run_tree().id)
+    docs = search_kb(question)
+    context = docs[0]["page_content"]
+    return chat_model([{"role": "user", "content": f"{context}\n\n{question}"}])
+
+
+def _trace_and_feedback(client):
+    ids = {}
+    with langsmith.tracing_context(enabled=True, client=client):
+        answer("How long do refunds take?", ids)
+    # Sent right away (POST /feedback), usually before the background thread sends the runs.
+    client.create_feedback(ids["root"], key="user_score", score=0, comment="Took 3 weeks!")
+    client.flush()
+    return ids["root"]
+
+
+def _assert_stored(project, root_id):
+    runs = {r.name: r for r in Run.objects.filter(project=project, trace_id=root_id)}
+    assert set(runs) == {"answer", "search_kb", "chat_model"}
+    root, retriever, llm = runs["answer"], runs["search_kb"], runs["chat_model"]
+    assert root.parent_run_id == "" and root.run_id == root_id
+    assert retriever.parent_run_id == root_id and llm.parent_run_id == root_id
+    assert (llm.run_type, llm.model, llm.stop_reason) == ("llm", "gpt-4o-mini", "stop")
+    assert (llm.prompt_tokens, llm.completion_tokens, llm.total_tokens) == (42, 7, 49)
+    assert str(llm.total_cost) == "0.00012300"
+    assert llm.inputs["messages"][0]["content"].endswith("How long do refunds take?")
+    assert llm.outputs["choices"][0]["message"]["content"] == "5 days."
+    assert retriever.run_type == "retriever"
+    assert retriever.documents == [
+        {"content": "Refunds take 5 business days.", "metadata": {"source": "kb/refunds.md"}}
+    ]
+    assert root.start_time and root.end_time and root.duration_ms >= 0
+    assert root.source == "langsmith" and root.dotted_order.endswith(root_id)
+
+    (event,) = FeedbackEvent.objects.filter(project=project)
+    assert (event.run_id, event.trace_id) == (root_id, root_id)  # linked once the run arrived
+    assert (event.rating, event.score, event.comment) == ("down", 0.0, "Took 3 weeks!")
+    assert event.metadata["langsmith"]["key"] == "user_score"
+
+
+def test_sdk_default_multipart_path_with_zstd_stores_runs_and_feedback(ls_env, project):
+    client = langsmith.Client()
+    root_id = _trace_and_feedback(client)
+    assert client.info.instance_flags["zstd_compression_enabled"] is True
+    assert client.compressed_traces is not None  # the SDK really sent zstd multipart
+    _assert_stored(project, root_id)
+
+
+def test_sdk_uncompressed_multipart_path(ls_env, project, monkeypatch):
+    monkeypatch.setenv("LANGSMITH_DISABLE_RUN_COMPRESSION", "true")
+    ls_utils.get_env_var.cache_clear()
+    client = langsmith.Client()
+    root_id = _trace_and_feedback(client)
+    assert client.compressed_traces is None and client.tracing_queue is not None
+    _assert_stored(project, root_id)
+
+
+def test_sdk_forced_batch_path(ls_env, project, settings):
+    # /info tells the SDK to use /runs/batch, as older LangSmith servers do.
+    settings.TRIAGE_LANGSMITH_MULTIPART = False
+    client = langsmith.Client()
+    root_id = _trace_and_feedback(client)
+    assert client.info.batch_ingest_config["use_multipart_endpoint"] is False
+    assert client.compressed_traces is None
+    _assert_stored(project, root_id)
+
+
+def test_sdk_create_run_then_update_run(ls_env, project):
+    client = langsmith.Client(auto_batch_tracing=False)
+    run_id = uuid.uuid4()
+    client.create_run(
+        "lookup", inputs={"q": "order 7"}, run_type="tool", id=run_id, project_name="default"
+    )
+    client.update_run(run_id, outputs={"status": "shipped"}, error="timeout talking to ERP")
+    run = Run.objects.get(project=project, run_id=str(run_id))
+    assert (run.run_type, run.inputs, run.outputs) == (
+        "tool",
+        {"q": "order 7"},
+        {"status": "shipped"},
+    )
+    assert run.error == "timeout talking to ERP" and run.end_time is not None
+
+
+def test_sdk_feedback_for_a_known_run_gets_its_trace_at_once(ls_env, project):
+    client = langsmith.Client(auto_batch_tracing=False)
+    root, child = uuid.uuid4(), uuid.uuid4()
+    client.create_run("root", inputs={}, run_type="chain", id=root, project_name="default")
+    client.create_run(
+        "child", inputs={}, run_type="llm", id=child, parent_run_id=root, project_name="default"
+    )
+    client.create_feedback(child, key="thumbs", score=False, comment="no")
+    event = FeedbackEvent.objects.get(project=project)
+    assert (event.run_id, event.trace_id, event.rating) == (str(child), str(root), "down")
+
+
+def test_bad_langsmith_payloads_are_json_4xx(client, project):
+    from django.test import Client
+
+    api = Client(headers={"X-Api-Key": api_key_for(project, scopes=["ingest"])})
+    batch = api.post(
+        "/api/langsmith/runs/batch",
+        data=json.dumps({"post": [{"id": "r1", "start_time": "noon"}]}),
+        content_type="application/json",
+    )
+    assert batch.status_code == 400
+    assert "post[0].start_time" in batch.json()["fields"]
+    multipart = api.post(
+        "/api/langsmith/runs/multipart",
+        data=b'--b\r\nContent-Disposition: form-data; name="post.r1"\r\n\r\n{nope\r\n--b--\r\n',
+        content_type="multipart/form-data; boundary=b",
+    )
+    assert multipart.status_code == 400 and multipart.json()["error"] == "malformed_body"
+    zstd = api.post(
+        "/api/langsmith/runs/multipart",
+        data=b"not zstd",
+        content_type="multipart/form-data; boundary=b",
+        headers={"Content-Encoding": "zstd"},
+    )
+    assert zstd.status_code == 400 and "zstd" in zstd.json()["detail"]
+    feedback = api.post(
+        "/api/langsmith/feedback",
+        data=json.dumps({"run_id": "r1", "key": "note"}),
+        content_type="application/json",
+    )
+    assert feedback.status_code == 400 and "score" in feedback.json()["fields"]
+    assert not Run.objects.exists() and not FeedbackEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("feedback", "rating", "score"),
+    [
+        ({"key": "user_score", "score": 0}, "down", 0.0),
+        ({"key": "user_score", "score": 1}, "up", 1.0),
+        ({"key": "thumbs", "score": False}, "down", None),
+        ({"key": "thumbs", "value": "thumbs_down"}, "down", None),
+        ({"key": "thumbs_down"}, "down", None),
+        ({"key": "helpfulness", "score": 0.8}, "up", 0.8),
+        ({"key": "stars", "score": 4}, "up", None),
+    ],
+)
+def test_langsmith_feedback_maps_to_a_rating(feedback, rating, score):
+    event = feedback_from_langsmith({"run_id": "r", **feedback})
+    assert event.get("rating") == rating and event.get("score") == score
+
+
+def test_langchain_style_outputs_give_tokens_model_and_stop_reason():
+    run = run_from_langsmith(
+        {
+            "id": "r",
+            "run_type": "llm",
+            "extra": {"invocation_params": {"model": "claude-3-5-sonnet"}},
+            "outputs": {
+                "generations": [[{"text": "hi", "generation_info": {"finish_reason": "length"}}]],
+                "llm_output": {"token_usage": {"prompt_tokens": 3, "completion_tokens": 4}},
+            },
+        }
+    )
+    assert (run["model"], run["stop_reason"]) == ("claude-3-5-sonnet", "length")
+    assert (run["prompt_tokens"], run["completion_tokens"]) == (3, 4)

@@ -1,0 +1,96 @@
+"""Browser-safe feedback tokens: minted with a key, scoped to one trace/run, short-lived."""
+
+import json
+import time
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from feedback.models import ApiKey, FeedbackEvent
+from tests.factories import RunFactory, api_key_for
+
+pytestmark = pytest.mark.django_db
+
+
+def post(client, path, body, **kwargs):
+    return client.post(path, data=json.dumps(body), content_type="application/json", **kwargs)
+
+
+def mint(api, **body):
+    response = post(api, "/api/v1/feedback-tokens", body)
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def test_a_browser_posts_feedback_with_only_the_token(api, project):
+    token = mint(api, trace_id="tr-9", expires_in=600)
+    assert token["url"].endswith(f"/api/v1/feedback-tokens/{token['token']}")
+    browser = Client()  # no API key anywhere
+    response = post(browser, token["url"], {"rating": "down", "comment": "wrong", "id": "b-1"})
+    assert response.status_code == 201 and response.json() == {"id": "b-1", "status": "created"}
+    assert response["Access-Control-Allow-Origin"] == "*"
+    event = FeedbackEvent.objects.get(project=project)
+    assert (event.trace_id, event.rating, event.comment, event.source) == (
+        "tr-9", "down", "wrong", "explicit",
+    )  # fmt: skip
+    assert (
+        post(browser, token["url"], {"rating": "down", "comment": "wrong", "id": "b-1"}).json()[
+            "status"
+        ]
+        == "duplicate"
+    )
+
+
+def test_token_for_a_run_takes_the_run_trace(api, project):
+    RunFactory(project=project, run_id="child", trace_id="root-trace")
+    token = mint(api, run_id="child")
+    assert token["trace_id"] == "root-trace"
+    assert post(Client(), token["url"], {"score": 0.0}).status_code == 201
+    event = FeedbackEvent.objects.get()
+    assert (event.trace_id, event.run_id) == ("root-trace", "child")
+
+
+def test_token_cannot_be_used_for_another_trace_or_fields_the_browser_must_not_set(api):
+    url = mint(api, trace_id="tr-1")["url"]
+    other = post(Client(), url, {"rating": "down", "trace_id": "tr-2"})
+    assert other.status_code == 403 and "tr-1" in other.json()["detail"]
+    forged = post(Client(), url, {"rating": "down", "customer_tier": "enterprise"})
+    assert forged.status_code == 400 and "customer_tier" in forged.json()["fields"]
+    assert not FeedbackEvent.objects.exists()
+
+
+def test_expired_tampered_or_revoked_tokens_are_401(api, project, monkeypatch):
+    token = mint(api, trace_id="tr-1", expires_in=60)
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 61)
+    expired = post(Client(), token["url"], {"rating": "down"})
+    assert expired.status_code == 401 and expired.json()["error"] == "token_expired"
+    monkeypatch.setattr(time, "time", real_time)
+
+    tampered = post(Client(), token["url"][:-2] + "xx", {"rating": "down"})
+    assert tampered.status_code == 401 and tampered.json()["error"] == "invalid_token"
+
+    ApiKey.objects.filter(project=project).update(revoked_at=timezone.now())
+    revoked = post(Client(), token["url"], {"rating": "down"})
+    assert revoked.status_code == 401
+    assert not FeedbackEvent.objects.exists()
+
+
+def test_minting_needs_an_ingest_key_and_a_target(project):
+    assert post(Client(), "/api/v1/feedback-tokens", {"trace_id": "t"}).status_code == 401
+    reader = Client(headers={"X-Api-Key": api_key_for(project, scopes=["datasets:read"])})
+    assert post(reader, "/api/v1/feedback-tokens", {"trace_id": "t"}).status_code == 403
+    ingest = Client(headers={"X-Api-Key": api_key_for(project, scopes=["ingest"])})
+    missing = post(ingest, "/api/v1/feedback-tokens", {})
+    assert missing.status_code == 400 and "trace_id" in missing.json()["fields"]
+    too_long = post(ingest, "/api/v1/feedback-tokens", {"trace_id": "t", "expires_in": 10**9})
+    assert too_long.status_code == 400 and "expires_in" in too_long.json()["fields"]
+
+
+def test_cors_preflight_is_answered(api):
+    url = mint(api, trace_id="t")["url"]
+    response = Client().options(url, headers={"Origin": "https://app.example"})
+    assert response.status_code == 204
+    assert response["Access-Control-Allow-Methods"] == "POST, OPTIONS"
+    assert "Content-Type" in response["Access-Control-Allow-Headers"]

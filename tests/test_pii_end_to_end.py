@@ -1,0 +1,211 @@
+"""Feedback and traces full of PII go through the whole loop; nothing raw comes out.
+
+HTTP ingest → worker (a real `celery worker` in the production shape, in-process when
+embedded) → queue → reviewer pages (rendered HTML) → promote → publish → cases.jsonl.
+The pages, the export, the captured logs, the worker's log file and every published Celery
+task's arguments are searched for each original value.
+"""
+
+import json
+import logging
+
+import pytest
+import requests
+from celery.signals import before_task_publish, task_prerun
+from django.test import Client
+
+from datasets.selectors import queue_item_default_input
+from feedback.models import FeedbackEvent
+from tests.conftest import wait_for
+from tests.factories import api_key_for
+from triage.models import PiiMapping, QueueItem
+from triage.tasks import run_job
+
+PII = {
+    "name": "Maria Gonzalez",
+    "lower_name": "jens albrecht",
+    "email": "maria.gonzalez@example.com",
+    "phone": "+44 20 7946 0958",
+    "card": "4111 1111 1111 1111",
+    "iban": "DE89 3704 0044 0532 0130 00",
+    "ssn": "536-22-1234",
+    "ip": "203.0.113.77",
+    "openai_key": "sk-proj-Q8aYt3LkP0wZr7VbN2mXc5Jd",
+    "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJtYXJpYSJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ",
+    "password": "Tr0ub4dor&3x",
+    "user_id": "maria-777@corp",
+}
+QUESTION = (
+    f"Hi, I'm {PII['name']} ({PII['email']}, {PII['phone']}). Refund order 48213 to card "
+    f"{PII['card']} or IBAN {PII['iban']}; my SSN is {PII['ssn']}."
+)
+
+
+def _assert_clean(where, text):
+    leaked = [key for key, value in PII.items() if value in text]
+    assert not leaked, f"{where} leaks {leaked}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pii_never_leaves_the_service_unscrubbed(
+    live_server, celery_worker_process, project, lead, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    published = []
+
+    def record(body=None, headers=None, **kwargs):  # the message sent to the broker
+        published.append(json.dumps([body, headers], default=str))
+
+    def record_eager(args=None, kwargs=None, **rest):  # embedded: tasks run in-process
+        published.append(json.dumps([args, kwargs], default=str))
+
+    before_task_publish.connect(record, weak=False)
+    task_prerun.connect(record_eager, weak=False)
+    try:
+        _loop(live_server, project, lead)
+    finally:
+        before_task_publish.disconnect(record)
+        task_prerun.disconnect(record_eager)
+
+    assert published, "no Celery task was published"
+    for message in published:
+        _assert_clean("a Celery task message", message)
+    _assert_clean("captured log records", caplog.text)
+    _assert_clean("log record args", " ".join(repr(r.args) for r in caplog.records))
+    if celery_worker_process is not None:
+        worker_log = celery_worker_process.log_path.read_text()
+        assert "triage.run_job" in worker_log  # the worker really did the work
+        _assert_clean("the worker's log file", worker_log)
+
+
+def _loop(live_server, project, lead):
+    http = requests.Session()
+    http.headers["Authorization"] = f"Bearer {api_key_for(project)}"
+    runs = {
+        "runs": [
+            {
+                "id": "t1",
+                "trace_id": "t1",
+                "name": "refund_bot",
+                "run_type": "chain",
+                "inputs": {"question": QUESTION},
+                "outputs": {"answer": f"Sorry {PII['name']}, refunds are impossible."},
+                "start_time": "2026-11-20T10:00:00Z",
+                "end_time": "2026-11-20T10:00:03Z",
+            },
+            {
+                "id": "t1-llm",
+                "trace_id": "t1",
+                "parent_run_id": "t1",
+                "name": "gpt-4o-mini",
+                "run_type": "llm",
+                "inputs": {
+                    "messages": [
+                        {"role": "system", "content": f"api_key: {PII['openai_key']}"},
+                        {"role": "user", "content": QUESTION},
+                    ]
+                },
+                "outputs": {"content": f"Customer ip {PII['ip']} flagged."},
+                "start_time": "2026-11-20T10:00:00.5Z",
+                "end_time": "2026-11-20T10:00:01.9Z",
+            },
+            {
+                "id": "t1-tool",
+                "trace_id": "t1",
+                "parent_run_id": "t1",
+                "name": "crm_lookup",
+                "run_type": "tool",
+                "inputs": {"headers": {"Authorization": f"Bearer {PII['jwt']}"}},
+                "error": f"AuthError: password={PII['password']} rejected for {PII['email']}",
+                "start_time": "2026-11-20T10:00:02Z",
+                "end_time": "2026-11-20T10:00:02.5Z",
+            },
+        ]
+    }
+    response = http.post(f"{live_server.url}/api/v1/traces", json=runs)
+    assert response.status_code == 200, response.text
+    events = [
+        {
+            "id": "fb-1",
+            "trace_id": "t1",
+            "rating": "down",
+            "category": "billing",
+            "comment": f"Wrong! {PII['name']} here, {PII['email']}, card {PII['card']}",
+            "customer_tier": "enterprise",
+            "user_id": PII["user_id"],
+            "created_at": "2026-11-20T10:01:00Z",
+        },
+        {
+            "id": "fb-2",
+            "trace_id": "t1",
+            "rating": "down",
+            "category": "billing",
+            "comment": f"this is {PII['lower_name']}, same refund problem as {PII['name']}'s",
+            "customer_tier": "pro",
+            "user_id": PII["user_id"],
+            "created_at": "2026-11-20T10:02:00Z",
+        },
+    ]
+    for event in events:
+        response = http.post(f"{live_server.url}/api/v1/feedback", json=event)
+        assert response.status_code == 201, response.text
+    wait_for(
+        lambda: FeedbackEvent.objects.filter(processed_at__isnull=False).count() == 2,
+        what="the feedback to be processed",
+    )
+    assert not FeedbackEvent.objects.filter(user_hash__contains="maria").exists()
+    run_job.delay(project_id=project.pk).get(timeout=180)
+
+    items = list(QueueItem.objects.filter(project=project).select_related("cluster"))
+    assert items and all(item.scrubbed for item in items)
+    for item in items:
+        _assert_clean(f"queue item {item.pk}'s scrubbed view", json.dumps(item.scrubbed))
+    mapped = {m.entity_type for m in PiiMapping.objects.filter(queue_item__in=items)}
+    assert {"PERSON", "EMAIL_ADDRESS", "CREDIT_CARD", "SECRET"} <= mapped
+
+    browser = Client()
+    browser.force_login(lead)
+    queue_page = browser.get(f"/p/{project.slug}/queue/").content.decode()
+    _assert_clean("the queue page", queue_page)
+    response = browser.post(f"/p/{project.slug}/queue/claim")
+    assert response.status_code == 302
+    item = QueueItem.objects.get(pk=response.url.rstrip("/").rsplit("/", 1)[1])
+    page = browser.get(response.url).content.decode()
+    assert "&lt;PERSON_1&gt;" in page and "&lt;EMAIL_ADDRESS_1&gt;" in page
+    _assert_clean("the item page", page)
+
+    response = browser.post(
+        f"/p/{project.slug}/items/{item.pk}/label",
+        {
+            "version": item.version,
+            "decision": "add_to_eval",
+            "failure_modes": ["retrieval_miss"],
+            "criteria": "Offers the 30-day refund.",
+            "expected_output": "You can get a refund within 30 days.",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    item.refresh_from_db()
+    response = browser.post(
+        f"/p/{project.slug}/items/{item.pk}/promote",
+        {
+            "new_golden_set": "Refunds",
+            "input": json.dumps(queue_item_default_input(item)),
+            "expected": '{"output": "You can get a refund within 30 days."}',
+            "criteria": "Offers the 30-day refund.",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    response = browser.post(
+        f"/p/{project.slug}/golden-sets/refunds/publish", {"notes": "v1", "tag": "prod"}
+    )
+    assert response.status_code == 302
+    detail = browser.get(f"/p/{project.slug}/golden-sets/refunds/").content.decode()
+    assert "refunds-001" in detail
+    _assert_clean("the golden set page", detail)
+
+    export = http.get(f"{live_server.url}/api/v1/golden-sets/refunds/versions/1/cases.jsonl")
+    assert export.status_code == 200
+    body = export.content.decode()
+    assert '"case_id":"refunds-001"' in body and "<PERSON_1>" in body
+    _assert_clean("cases.jsonl", body)

@@ -1,0 +1,24 @@
+from django.core.management import call_command
+
+
+def test_openapi_schema_generates_without_warnings(tmp_path):
+    out = tmp_path / "schema.yaml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
+    text = out.read_text()
+    for path in (
+        "/api/v1/feedback",
+        "/api/v1/traces",
+        "/api/v1/golden-sets/{slug}/versions",
+        "/api/v1/golden-sets/{slug}/versions/{ref}/cases.jsonl",
+        "/api/v1/feedback-tokens",
+        "/api/v1/feedback-tokens/{token}",
+        "/api/langsmith/info",
+        "/api/langsmith/runs",
+        "/api/langsmith/runs/{run_id}",
+        "/api/langsmith/runs/batch",
+        "/api/langsmith/runs/multipart",
+        "/api/langsmith/feedback",
+        "/v1/traces",
+    ):
+        assert path in text
+    assert "X-Api-Key" in text

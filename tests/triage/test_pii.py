@@ -1,0 +1,283 @@
+"""PII scrubbing: recognizers, placeholders, the encrypted mapping, reveal, logs, recall."""
+
+import logging
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.test import Client
+
+from bench.pii_eval import PATTERNED, evaluate, make_corpus
+from feedback.services import user_id_pseudonymize
+from tests.factories import FeedbackEventFactory, MembershipFactory, RunFactory
+from triage import pii, secrets
+from triage.log_filters import ScrubPiiFilter, scrub_line
+from triage.models import Cluster, PiiMapping, PiiRevealAudit, QueueItem
+from triage.services import queue_item_scrub
+
+SECRETS = [
+    "sk-proj-Abc123def456ghi789jkl012mno345",
+    "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-AbCdEfGhIjAA",
+    "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+    "AKIAIOSFODNN7EXAMPLE",
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    "xoxb-12345678901-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+    "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+    "AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY",
+]
+
+
+def _scrub(*texts):
+    placeholders = pii.Placeholders()
+    return pii.scrub_texts(list(texts), placeholders), placeholders
+
+
+@pytest.mark.parametrize("secret", SECRETS)
+def test_secret_tokens_are_replaced_whole(secret):
+    (out,), _ = _scrub(f"my key is {secret}, still 401.")
+    assert out == "my key is <SECRET_1>, still 401."
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI/K7MDENG"),
+        ("Authorization: Bearer abc.def-ghi_jklmnopqrstu", "abc.def-ghi_jklmnopqrstu"),
+        ('config {"api_key": "zz9-ABCDEF-123456"}', "zz9-ABCDEF-123456"),
+        ("password: hunter22", "hunter22"),
+        ("postgres://app:s3cr3tpw@db.internal/app", "s3cr3tpw"),
+    ],
+)
+def test_key_value_secrets_keep_the_key_name_and_hide_the_value(text, value):
+    spans = secrets.find_secrets(text)
+    assert spans, text
+    (out,), _ = _scrub(text)
+    assert value not in out and "<SECRET_1>" in out
+
+
+def test_detect_secrets_plugins_are_loaded_without_entropy_ones():
+    names = {name for name, _, _ in secrets.rules()}
+    assert {"AWSKeyDetector", "StripeDetector", "PrivateKeyDetector", "KeywordDetector"} <= names
+    assert not any("Entropy" in name for name in names)
+    assert "IPPublicDetector" not in names
+
+
+def test_same_person_gets_one_placeholder_across_fields_and_possessives():
+    (a, b, c), placeholders = _scrub(
+        "I booked John Smith's flight yesterday.",
+        "John Smith never got the email from anna.berg@example.com.",
+        "Please ask Maria Garcia, not JOHN SMITH. Mr. Smith is upset.",
+    )
+    assert a == "I booked <PERSON_1>'s flight yesterday."
+    assert b == "<PERSON_1> never got the email from <EMAIL_ADDRESS_1>."
+    assert "<PERSON_2>" in c and "<PERSON_1>" in c and "Smith" not in c
+    assert placeholders.originals["<PERSON_1>"] == "John Smith"
+    assert placeholders.originals["<PERSON_2>"] == "Maria Garcia"
+
+
+def test_numbering_runs_left_to_right():
+    (out,), _ = _scrub(
+        "Call Anna Berg at +44 20 7946 0958 or Peter Olsen at +1 415-555-0134, "
+        "or mail anna@example.org."
+    )
+    assert out == (
+        "Call <PERSON_1> at <PHONE_NUMBER_1> or <PERSON_2> at <PHONE_NUMBER_2>, "
+        "or mail <EMAIL_ADDRESS_1>."
+    )
+
+
+def test_lowercase_names_and_distractor_words():
+    (named, plain), _ = _scrub(
+        "hi its franz-peter becker, the answer was useless",
+        "please mark the answer as wrong, my bill amount is off and grant access fails",
+    )
+    assert named == "hi its <PERSON_1>, the answer was useless"
+    assert plain == "please mark the answer as wrong, my bill amount is off and grant access fails"
+
+
+def test_chat_json_every_leaf_is_scrubbed_with_shared_placeholders():
+    value = {
+        "messages": [
+            {"role": "user", "content": "I'm Lena Fischer, card 4111 1111 1111 1111"},
+            {"role": "assistant", "content": "Thanks Lena Fischer."},
+        ],
+        "metadata": {"user": {"email": "lena@example.de", "ip": "203.0.113.7"}},
+    }
+    (out,) = pii.scrub_json([value], pii.Placeholders())
+    assert out["messages"][0]["content"] == "I'm <PERSON_1>, card <CREDIT_CARD_1>"
+    assert out["messages"][1]["content"] == "Thanks <PERSON_1>."
+    assert out["metadata"]["user"] == {"email": "<EMAIL_ADDRESS_1>", "ip": "<IP_ADDRESS_1>"}
+    assert value["messages"][0]["content"].startswith("I'm Lena")  # the input is untouched
+
+
+def test_analysis_is_cached_by_content_hash(monkeypatch):
+    text = "Unique text for the cache test: Olga Petrova, olga.petrova@example.net"
+    first = pii.analyze_texts([text])
+    calls = []
+    monkeypatch.setattr(pii, "_analyze_uncached", lambda texts: calls.append(texts) or [])
+    assert pii.analyze_texts([text, text]) == [first[0], first[0]]
+    assert calls == []
+
+
+# --- the queue item: one placeholder set per case, encrypted originals -------------------
+
+
+def _item_with_pii(project):
+    cluster = Cluster.objects.create(project=project, fingerprint="pii", event_count=2)
+    FeedbackEventFactory(
+        project=project,
+        cluster=cluster,
+        trace_id="t-pii",
+        comment="Wrong refund! I'm Maria Gonzalez, maria.gonzalez@example.com",
+    )
+    FeedbackEventFactory(
+        project=project, cluster=cluster, trace_id="t-pii", comment="Maria Gonzalez again."
+    )
+    RunFactory(
+        project=project,
+        run_id="t-pii",
+        trace_id="t-pii",
+        name="refund_bot",
+        inputs={"messages": [{"role": "user", "content": "Refund Maria Gonzalez, 536-22-1234"}]},
+        outputs={"answer": "Sent to maria.gonzalez@example.com"},
+        error="KeyError: 'maria.gonzalez@example.com'",
+    )
+    return QueueItem.objects.create(project=project, cluster=cluster)
+
+
+@pytest.mark.django_db
+def test_queue_item_scrub_shares_placeholders_across_events_and_traces(project):
+    item = queue_item_scrub(item=_item_with_pii(project))
+    comments = [c["text"] for c in item.scrubbed["comments"]]
+    assert comments == [
+        "Wrong refund! I'm <PERSON_1>, <EMAIL_ADDRESS_1>",
+        "<PERSON_1> again.",
+    ]
+    (run,) = item.scrubbed["traces"][0]["runs"]
+    assert run["inputs"]["messages"][0]["content"] == "Refund <PERSON_1>, <US_SSN_1>"
+    assert run["outputs"] == {"answer": "Sent to <EMAIL_ADDRESS_1>"}
+    assert run["error"] == "KeyError: '<EMAIL_ADDRESS_1>'"
+    mappings = {m.placeholder: m for m in PiiMapping.objects.filter(queue_item=item)}
+    assert set(mappings) == {"<PERSON_1>", "<EMAIL_ADDRESS_1>", "<US_SSN_1>"}
+    stored = bytes(mappings["<PERSON_1>"].original_encrypted)
+    assert b"Maria" not in stored and pii.decrypt(stored) == "Maria Gonzalez"
+
+
+@pytest.mark.django_db
+def test_user_ids_are_stored_as_keyed_hashes(project, api):
+    response = api.post(
+        "/api/v1/feedback",
+        {"id": "fb-u", "rating": "down", "comment": "meh", "user_id": "alice@example.com"},
+        content_type="application/json",
+    )
+    assert response.status_code == 201, response.content
+    from feedback.models import FeedbackEvent
+
+    event = FeedbackEvent.objects.get(client_id="fb-u")
+    assert "alice" not in event.user_hash and len(event.user_hash) == 64
+    assert event.user_hash == user_id_pseudonymize(project=project, user_id="alice@example.com")
+    assert "alice@example.com" not in str(FeedbackEvent.objects.filter(pk=event.pk).values()[0])
+
+
+# --- reveal ------------------------------------------------------------------------------
+
+
+def _grant_reveal(user):
+    user.user_permissions.add(Permission.objects.get(codename="reveal_pii"))
+
+
+@pytest.mark.django_db
+def test_reviewer_without_permission_sees_no_reveal_control_and_gets_403(project, reviewer):
+    item = queue_item_scrub(item=_item_with_pii(project))
+    browser = Client()
+    browser.force_login(reviewer)
+    page = browser.get(f"/p/{project.slug}/items/{item.pk}/").content.decode()
+    assert '<mark class="pii"' in page and "&lt;PERSON_1&gt;" in page
+    assert "pii-reveal" not in page.replace('id="pii-reveal-form"', "")
+    response = browser.post(f"/p/{project.slug}/items/{item.pk}/pii/PERSON_1")
+    assert response.status_code == 403
+    assert b"Maria" not in response.content
+    assert not PiiRevealAudit.objects.exists()
+
+
+@pytest.mark.django_db
+def test_reveal_swaps_in_the_original_and_writes_an_audit_row(project, lead):
+    item = queue_item_scrub(item=_item_with_pii(project))
+    _grant_reveal(lead)
+    browser = Client()
+    browser.force_login(lead)
+    page = browser.get(f"/p/{project.slug}/items/{item.pk}/").content.decode()
+    url = f"/p/{project.slug}/items/{item.pk}/pii/PERSON_1"
+    assert f'hx-post="{url}"' in page and f'formaction="{url}"' in page
+    assert "Maria Gonzalez" not in page
+
+    response = browser.post(url, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert response.content.decode().strip().startswith('<mark class="pii revealed"')
+    assert "Maria Gonzalez" in response.content.decode()
+    assert response["Cache-Control"] == "no-store"
+    plain = browser.post(url)  # the no-JS fallback renders a whole page
+    assert (
+        plain.status_code == 200
+        and b"<html" in plain.content
+        and b"Maria Gonzalez" in plain.content
+    )
+
+    audits = list(PiiRevealAudit.objects.order_by("pk"))
+    assert [(a.user, a.queue_item_id, a.placeholder) for a in audits] == [
+        (lead, item.pk, "<PERSON_1>"),
+        (lead, item.pk, "<PERSON_1>"),
+    ]
+    assert all(a.revealed_at for a in audits)
+    assert browser.post(f"/p/{project.slug}/items/{item.pk}/pii/PERSON_9").status_code == 404
+    assert browser.get(url).status_code == 405
+
+
+@pytest.mark.django_db
+def test_reveal_is_scoped_to_the_users_projects(project, other_project):
+    item = queue_item_scrub(item=_item_with_pii(project))
+    outsider = MembershipFactory(project=other_project, user__username="olaf").user
+    _grant_reveal(outsider)
+    browser = Client()
+    browser.force_login(outsider)
+    assert browser.post(f"/p/{project.slug}/items/{item.pk}/pii/PERSON_1").status_code == 404
+    assert not PiiRevealAudit.objects.exists()
+
+
+# --- logs --------------------------------------------------------------------------------
+
+
+def test_log_filter_scrubs_message_args_and_tracebacks():
+    record = logging.LogRecord(
+        "x", logging.ERROR, __file__, 1, "failed for %s from %s with %s", None, None
+    )
+    record.args = ("bob@example.com", "203.0.113.9", "sk-proj-Abc123def456ghi789jkl012")
+    try:
+        raise ValueError("card 4111 1111 1111 1111 rejected, call +1 415-555-0134")
+    except ValueError:
+        import sys
+
+        record.exc_info = sys.exc_info()
+    assert ScrubPiiFilter().filter(record) is True
+    text = logging.Formatter().format(record)
+    for value in ("bob@example.com", "203.0.113.9", "sk-proj", "4111 1111", "555-0134"):
+        assert value not in text
+    assert "<EMAIL_ADDRESS>" in text and "<CREDIT_CARD>" in text
+    assert scrub_line("job done in 2026-11-20 10:00:01, 3 items") == (
+        "job done in 2026-11-20 10:00:01, 3 items"
+    )
+
+
+# --- recall on a fixed-seed generated corpus (bench/pii_eval.py) ---------------------------
+
+
+def test_recall_floors_on_a_fixed_seed_corpus():
+    report = evaluate(make_corpus(600, seed=2024), pii.analyze_texts)
+    failures = []
+    for entity_type, floor in [*((t, 0.99) for t in PATTERNED), ("PERSON", 0.90), ("SECRET", 0.95)]:
+        row = report[entity_type]
+        assert row["gold"] >= 20, f"corpus too small for {entity_type}"
+        if row["masked_recall"] < floor:
+            failures.append((entity_type, row["masked_recall"], row["misses"]))
+    assert not failures
+    assert report["PERSON"]["typed_recall"] >= 0.90
+    assert report["PERSON"]["precision"] >= 0.90

@@ -1,0 +1,431 @@
+"""Reviewer pages as plain form posts (htmx only speeds them up) and what a reviewer sees."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from datasets.models import Case, GoldenSet
+from tests.factories import FeedbackEventFactory, MembershipFactory
+from triage.models import Cluster, FailureMode, QueueItem
+
+XSS_COMMENT = "<script>window.__xss=1</script> refund <EMAIL_ADDRESS_1> broken"
+XSS_DOC = '<img src=x onerror="window.__xss=2"> gift cards cannot be refunded'
+
+
+def scrubbed_view(comment=XSS_COMMENT, model_id="gpt-4o-mini", prompt_hash="ph-1"):
+    t = "2026-11-20T10:00:0{}+00:00"
+    return {
+        "comments": [
+            {
+                "text": comment,
+                "created_at": "2026-11-20T10:01:00+00:00",
+                "tier": "enterprise",
+                "model_id": model_id,
+                "prompt_hash": prompt_hash,
+                "trace_id": "t1",
+                "source": "explicit",
+            }
+        ],
+        "traces": [
+            {
+                "trace_id": "t1",
+                "runs": [
+                    {
+                        "run_id": "t1",
+                        "parent_run_id": "",
+                        "name": "refund_bot",
+                        "run_type": "chain",
+                        "inputs": {"question": "Refund for <PERSON_1>?"},
+                        "outputs": {"answer": "No."},
+                        "error": "",
+                        "start_time": t.format(0),
+                        "end_time": t.format(3),
+                        "duration_ms": 3000.0,
+                        "prompt_tokens": None,
+                        "completion_tokens": None,
+                        "total_cost": None,
+                    },
+                    {
+                        "run_id": "t1-r",
+                        "parent_run_id": "t1",
+                        "name": "policy_search",
+                        "run_type": "retriever",
+                        "inputs": {"query": "refund"},
+                        "outputs": {
+                            "documents": [
+                                {"page_content": XSS_DOC, "metadata": {"source": "gift.md"}}
+                            ]
+                        },
+                        "error": "",
+                        "start_time": t.format(0),
+                        "end_time": t.format(1),
+                        "duration_ms": 1000.0,
+                        "prompt_tokens": None,
+                        "completion_tokens": None,
+                        "total_cost": None,
+                    },
+                    {
+                        "run_id": "t1-llm",
+                        "parent_run_id": "t1",
+                        "name": "gpt-4o-mini",
+                        "run_type": "llm",
+                        "inputs": {
+                            "messages": [
+                                {"role": "system", "content": "Use only the documents."},
+                                {"role": "user", "content": "Refund for <PERSON_1>?"},
+                            ]
+                        },
+                        "outputs": {"content": "No."},
+                        "error": "RateLimitError: <b>slow down</b>",
+                        "start_time": t.format(1),
+                        "end_time": t.format(3),
+                        "duration_ms": 2000.0,
+                        "prompt_tokens": 412,
+                        "completion_tokens": 31,
+                        "total_cost": "0.00008",
+                    },
+                ],
+            }
+        ],
+    }
+
+
+def make_item(project, *, category="billing", tier="enterprise", score=5.0, status="pending", **kw):
+    n = Cluster.objects.count()
+    now = timezone.now()
+    cluster = Cluster.objects.create(
+        project=project,
+        fingerprint=f"fp-{n}",
+        category=category,
+        event_count=3,
+        top_tier=tier,
+        first_seen_at=now - timedelta(hours=10),
+        last_seen_at=now - timedelta(hours=1),
+        score=score,
+        score_breakdown={"score": score, "reports": 3, "tier": tier, "severity": "p0"},
+    )
+    FeedbackEventFactory(
+        project=project,
+        cluster=cluster,
+        model_id=kw.pop("model_id", "gpt-4o-mini"),
+        prompt_hash=kw.pop("prompt_hash", "ph-1"),
+    )
+    return QueueItem.objects.create(
+        project=project,
+        cluster=cluster,
+        score=score,
+        status=status,
+        scrubbed=kw.pop("scrubbed", None) or scrubbed_view(),
+        **kw,
+    )
+
+
+def client_for(user):
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def item_ids(html):
+    return [int(pk) for pk in re.findall(r'data-item="(\d+)"', html)]
+
+
+@pytest.fixture(autouse=True)
+def no_count_cache(settings):
+    settings.TRIAGE_QUEUE_COUNTS_TTL = 0
+
+
+def test_login_lands_on_the_users_project_queue(project, reviewer):
+    client = Client()
+    response = client.post(
+        reverse("login"), {"username": "rico", "password": "pw-for-tests"}, follow=True
+    )
+    assert response.redirect_chain[-1][0] == f"/p/{project.slug}/queue/"
+    assert b"Annotation queue" in response.content
+
+
+def test_anonymous_users_are_sent_to_login(project):
+    response = Client().get(f"/p/{project.slug}/queue/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_users_only_see_their_own_projects(project, other_project, reviewer):
+    secret = make_item(other_project)
+    client = client_for(reviewer)
+    assert client.get(f"/p/{other_project.slug}/queue/").status_code == 404
+    assert client.get(f"/p/{other_project.slug}/items/{secret.pk}/").status_code == 404
+    # Nor through the wrong project's URL.
+    assert client.get(f"/p/{project.slug}/items/{secret.pk}/").status_code == 404
+    assert client.post(f"/p/{other_project.slug}/queue/claim").status_code == 404
+
+
+def test_queue_filters_and_status_counts(project, reviewer, lead):
+    a = make_item(project, category="billing", tier="enterprise", score=9)
+    b = make_item(project, category="wrong", tier="free", score=8, model_id="claude-3")
+    c = make_item(project, category="slow", tier="pro", score=7, status="claimed", claimed_by=lead)
+    d = make_item(
+        project, category="unsafe", score=6, status="labelled", labelled_by=reviewer,
+        prompt_hash="ph-9",
+    )  # fmt: skip
+    client = client_for(reviewer)
+
+    def ids(**query):
+        response = client.get(f"/p/{project.slug}/queue/", query)
+        assert response.status_code == 200
+        return item_ids(response.content.decode())
+
+    assert ids() == [a.pk, b.pk, c.pk, d.pk]
+    assert ids(status="pending") == [a.pk, b.pk]
+    assert ids(category="wrong") == [b.pk]
+    assert ids(severity="p0") == [a.pk, d.pk]
+    assert ids(severity="p1") == [b.pk, c.pk]
+    assert ids(tier="free") == [b.pk]
+    assert ids(model="claude-3") == [b.pk]
+    assert ids(prompt_hash="ph-9") == [d.pk]
+    assert ids(assignee=str(lead.pk)) == [c.pk]
+    assert ids(assignee="me") == [d.pk]
+    assert ids(category="not-a-category") == [a.pk, b.pk, c.pk, d.pk]  # ignored, not a 500
+    html = client.get(f"/p/{project.slug}/queue/").content.decode()
+    counts = dict(re.findall(r'data-status="(\w+)">(\d+)<', html))
+    assert counts == {"pending": "2", "claimed": "1", "labelled": "1", "skipped": "0"}
+
+
+def test_keyset_pages_cover_the_queue_once_and_htmx_gets_only_rows(project, reviewer):
+    items = [make_item(project, score=float(i % 7)) for i in range(120)]  # many equal scores
+    client = client_for(reviewer)
+    seen, url, pages = [], f"/p/{project.slug}/queue/", 0
+    while url:
+        response = client.get(url, headers={"HX-Request": "true"} if pages else {})
+        html = response.content.decode()
+        seen += item_ids(html)
+        pages += 1
+        if pages > 1:
+            assert "<html" not in html and "Annotation queue" not in html  # a partial
+        nxt = re.search(r'id="load-more".*?href="([^"]+)"', html, re.S)
+        url = f"/p/{project.slug}/queue/" + nxt.group(1).replace("&amp;", "&") if nxt else None
+    assert pages == 3
+    expected = sorted(items, key=lambda i: (-i.score, -i.pk))
+    assert seen == [i.pk for i in expected]
+
+
+def test_htmx_filter_change_returns_the_results_partial(project, reviewer):
+    make_item(project, category="billing")
+    response = client_for(reviewer).get(
+        f"/p/{project.slug}/queue/", {"category": "billing"}, headers={"HX-Request": "true"}
+    )
+    html = response.content.decode()
+    assert html.lstrip().startswith('<div id="queue-results">')
+    assert len(item_ids(html)) == 1
+
+
+def test_claim_next_as_a_plain_post_leases_and_opens_the_item(project, reviewer):
+    low, high = make_item(project, score=1), make_item(project, score=2)
+    response = client_for(reviewer).post(f"/p/{project.slug}/queue/claim")
+    assert response.status_code == 302
+    assert response["Location"] == f"/p/{project.slug}/items/{high.pk}/"
+    high.refresh_from_db()
+    assert (high.status, high.claimed_by) == ("claimed", reviewer)
+    low.refresh_from_db()
+    assert low.status == "pending"
+
+
+def test_item_page_shows_summary_and_replay_with_hostile_text_escaped(project, reviewer):
+    item = make_item(project)
+    html = client_for(reviewer).get(f"/p/{project.slug}/items/{item.pk}/").content.decode()
+    # Summary: count, tiers, models, prompt hash, SLA clock, score breakdown.
+    assert 'class="stat-n">3<' in html
+    assert "enterprise · 1" in html and "gpt-4o-mini · 1" in html and "ph-1 · 1" in html
+    assert "left of 72 h SLA" in html and "62.0 h" in html
+    assert "Why it ranks here" in html
+    # Replay: prompt messages, retrieved documents, errors, tokens, cost.
+    assert "Prompt sent to the model" in html and "Use only the documents." in html
+    assert "Retrieved documents (1)" in html and "source: gift.md" in html
+    assert "RateLimitError" in html and "412 + 31 tokens" in html and "$0.00008" in html
+    # Hostile text is escaped; placeholders are highlighted.
+    assert "<script>window.__xss" not in html and "&lt;script&gt;window.__xss=1" in html
+    assert "<img src=x" not in html and "&lt;img src=x onerror=" in html
+    assert "<b>slow down</b>" not in html
+    assert '<mark class="pii" title="scrubbed value">&lt;EMAIL_ADDRESS_1&gt;</mark>' in html
+
+
+def test_label_as_a_plain_post_saves_and_releases(project, reviewer):
+    FailureMode.objects.create(project=project, slug="stale_policy", label="Stale policy")
+    item = make_item(project)
+    client = client_for(reviewer)
+    client.post(f"/p/{project.slug}/queue/claim")
+    page = client.get(f"/p/{project.slug}/items/{item.pk}/").content.decode()
+    assert "Stale policy" in page  # project-defined failure modes are offered
+    assert "Add a failure mode" not in page  # only leads add new ones
+
+    response = client.post(
+        f"/p/{project.slug}/items/{item.pk}/label",
+        {
+            "version": "1",
+            "decision": "add_to_eval",
+            "failure_modes": ["retrieval_miss", "stale_policy"],
+            "criteria": "Cites the gift card policy.",
+            "expected_output": "Gift cards cannot be refunded.",
+            "notes": "",
+        },
+    )
+
+    assert response.status_code == 302
+    item.refresh_from_db()
+    assert item.status == "labelled" and item.claimed_by is None and item.version == 2
+    assert item.failure_modes == ["retrieval_miss", "stale_policy"]
+    assert item.expected_output == "Gift cards cannot be refunded."
+
+
+def test_a_lead_can_add_a_project_failure_mode_while_labelling(project, lead):
+    item = make_item(project)
+    response = client_for(lead).post(
+        f"/p/{project.slug}/items/{item.pk}/label",
+        {"version": "1", "decision": "known_issue", "new_failure_mode": "Wrong currency"},
+    )
+    assert response.status_code == 302
+    assert FailureMode.objects.get(project=project).slug == "wrong_currency"
+    item.refresh_from_db()
+    assert item.failure_modes == ["wrong_currency"]
+
+
+def test_a_stale_label_is_refused_with_a_clear_message_and_not_saved(project, reviewer, lead):
+    item = make_item(project)
+    client_for(lead).post(
+        f"/p/{project.slug}/items/{item.pk}/label",
+        {"version": "1", "decision": "known_issue", "notes": "lead's call"},
+    )
+
+    response = client_for(reviewer).post(
+        f"/p/{project.slug}/items/{item.pk}/label",
+        {"version": "1", "decision": "expected_behaviour", "notes": "my late edit"},
+    )
+
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert "lena changed this item" in html and "Not saved" in html
+    assert "my late edit" in html  # the reviewer's input is kept in the form
+    assert 'name="version" value="2"' in html  # re-saving is a deliberate second step
+    item.refresh_from_db()
+    assert (item.decision, item.notes, item.version) == ("known_issue", "lead's call", 2)
+
+
+def test_invalid_label_is_a_400_naming_the_field(project, reviewer):
+    item = make_item(project)
+    response = client_for(reviewer).post(
+        f"/p/{project.slug}/items/{item.pk}/label", {"version": "1", "decision": "maybe"}
+    )
+    assert response.status_code == 400
+    assert "Select a valid choice" in response.content.decode()
+    item.refresh_from_db()
+    assert item.status == "pending"
+
+
+def test_skip_and_heartbeat_as_plain_posts(project, reviewer):
+    client = client_for(reviewer)
+    item = make_item(project)
+    client.post(f"/p/{project.slug}/queue/claim")
+    QueueItem.objects.filter(pk=item.pk).update(lease_expires_at=timezone.now())
+
+    beat = client.post(f"/p/{project.slug}/items/{item.pk}/heartbeat")
+    assert "You hold this item" in beat.content.decode()
+    item.refresh_from_db()
+    assert item.lease_expires_at > timezone.now() + timedelta(minutes=10)
+
+    assert client.post(f"/p/{project.slug}/items/{item.pk}/skip").status_code == 302
+    item.refresh_from_db()
+    assert (item.status, item.claimed_by) == ("pending", None)
+    lost = client.post(f"/p/{project.slug}/items/{item.pk}/heartbeat").content.decode()
+    assert "Your lease expired" in lost
+
+
+def test_promote_creates_a_draft_case_with_lineage(project, reviewer):
+    item = make_item(project, status="labelled", decision="add_to_eval")
+    response = client_for(reviewer).post(
+        f"/p/{project.slug}/items/{item.pk}/promote",
+        {
+            "golden_set": "",
+            "new_golden_set": "Refunds",
+            "input": '{"question": "Refund for <PERSON_1>?"}',
+            "expected": '{"output": "Gift cards cannot be refunded."}',
+            "criteria": "Cites the policy.",
+        },
+    )
+    assert response.status_code == 302
+    case = Case.objects.get()
+    assert case.golden_set == GoldenSet.objects.get(slug="refunds")
+    assert case.input == {"question": "Refund for <PERSON_1>?"}
+    assert case.expected == {"output": "Gift cards cannot be refunded."}
+    assert (case.cluster, case.queue_item, case.trace_ids) == (item.cluster, item, ["t1"])
+    assert case.first_published_at is None  # a draft until published
+    assert case.source.startswith("thumbs-down-")
+
+
+def test_promote_with_bad_json_is_a_400_naming_the_field(project, reviewer):
+    item = make_item(project, status="labelled", decision="add_to_eval")
+    response = client_for(reviewer).post(
+        f"/p/{project.slug}/items/{item.pk}/promote",
+        {"new_golden_set": "Refunds", "input": "{not json"},
+    )
+    assert response.status_code == 400
+    assert "Not valid JSON" in response.content.decode()
+    assert not Case.objects.exists()
+
+
+def test_only_leads_publish_and_run_the_job(project, reviewer, lead):
+    GoldenSet.objects.create(project=project, slug="refunds", name="Refunds")
+    reviewer_client = client_for(reviewer)
+    assert reviewer_client.post(f"/p/{project.slug}/golden-sets/refunds/publish").status_code == 403
+    assert reviewer_client.post(f"/p/{project.slug}/queue/run").status_code == 403
+    page = reviewer_client.get(f"/p/{project.slug}/golden-sets/refunds/").content.decode()
+    assert "Publish new version" not in page
+    lead_page = client_for(lead).get(f"/p/{project.slug}/golden-sets/refunds/").content.decode()
+    assert "Publish new version" in lead_page
+
+
+def test_weekly_view_groups_this_weeks_labels_by_decision_and_owner(project, reviewer, lead):
+    now = timezone.now()
+    make_item(project, status="labelled", decision="add_to_eval", labelled_by=reviewer,
+              labelled_at=now)  # fmt: skip
+    make_item(project, status="labelled", decision="add_to_eval", labelled_by=lead,
+              labelled_at=now)  # fmt: skip
+    make_item(project, status="labelled", decision="known_issue", labelled_by=lead,
+              labelled_at=now - timedelta(days=30))  # fmt: skip
+    html = client_for(reviewer).get(f"/p/{project.slug}/weekly/").content.decode()
+    section = html.split("decision-add_to_eval", 1)[1].split("</section>", 1)[0]
+    assert 'count-badge">2<' in section
+    assert "lena · 1" in section and "rico · 1" in section
+    known = html.split("decision-known_issue", 1)[1].split("</section>", 1)[0]
+    assert "Nothing this week." in known  # last month's label is not on this week's agenda
+
+
+def test_a_second_project_member_sees_the_project_switcher(project, other_project, reviewer):
+    MembershipFactory(project=other_project, user=reviewer)
+    html = client_for(reviewer).get(f"/p/{project.slug}/queue/").content.decode()
+    assert f'href="/p/{other_project.slug}/queue/"' in html
+
+
+@pytest.mark.django_db
+def test_queue_and_item_explain_the_score_in_words(project, reviewer):
+    from triage.services import triage_run
+
+    for _ in range(3):
+        FeedbackEventFactory(
+            project=project,
+            category="billing",
+            customer_tier="enterprise",
+            comment="charged twice for one order",
+            created_at=timezone.now() - timedelta(hours=21),
+        )
+    triage_run(project=project)
+    client = Client()
+    client.force_login(reviewer)
+    queue = client.get(f"/p/{project.slug}/queue/").content.decode()
+    assert "3 reports × enterprise × P0, 51 h to SLA" in queue
+    item = QueueItem.objects.get(project=project)
+    page = client.get(f"/p/{project.slug}/items/{item.pk}/").content.decode()
+    assert "Why it ranks here: 3 reports × enterprise × P0, 51 h to SLA" in page

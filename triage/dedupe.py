@@ -1,0 +1,209 @@
+"""Cheap normalization, exact fingerprints and MinHash LSH for grouping feedback.
+
+No Presidio here: it is far too slow per event. Everything is deterministic: fixed seeds,
+stable hashes (xxhash, not Python's salted `hash`), and callers feed items in a stable order.
+"""
+
+import hashlib
+import re
+
+import numpy as np
+import xxhash
+from datasketch import MinHash, MinHashLSH
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_URL = re.compile(r"https?://\S+|www\.\S+")
+_DIGIT = re.compile(r"\d")
+# ASCII punctuation except the mask brackets; str.translate is much faster than a regex.
+_PUNCT = str.maketrans({c: " " for c in "!\"#$%&'()*+,-./:;=?@[\\]^_`{|}~"})
+
+# Function words carry no problem signal; dropping them lets paraphrases overlap.
+STOPWORDS = frozenset(
+    """a an the and or but if then so to of in on at by for with from into about as is are was
+    were be been being am do does did doing have has had having i me my we our you your he she
+    it its they them their this that these those there here what which who whom how why when
+    where can could would should will shall may might must just not no yes please get got
+    again also very really too still any some all hi hello thanks thank""".split()
+    # Feedback boilerplate: how people complain, not what about.
+    + """bot assistant answer answered response reply said says asked ask help time times
+    third seriously ugh see contact ref""".split()
+)
+
+SEED = 7  # fixed: signatures persisted in the database must stay comparable across runs
+SCHEME = "affine32"
+
+
+def normalize_text(text):
+    """Lowercase, mask emails/URLs/ids/numbers, drop punctuation, collapse whitespace."""
+    text = (text or "").lower()
+    if "@" in text:
+        text = _EMAIL.sub(" <email> ", text)
+    if "http" in text or "www." in text:
+        text = _URL.sub(" <url> ", text)
+    # Any word holding a digit (order ids, SKUs, uuids, amounts, dates) is one <num>;
+    # a run of them ("12/03/2024", "4111 1111 …") collapses into one.
+    out, in_number = [], False
+    for word in text.translate(_PUNCT).split():
+        if word.isalpha() or _DIGIT.search(word) is None:
+            out.append(word)
+            in_number = False
+        elif not in_number:
+            out.append("<num>")
+            in_number = True
+    return " ".join(out)
+
+
+def fingerprint(*, category, text, prompt_hash=""):
+    """Same category + same normalized text → same fingerprint. No text: group by prompt."""
+    normalized = normalize_text(text) or f"<no comment> {prompt_hash}"
+    return hashlib.sha256(f"{category}\x1f{normalized}".encode()).hexdigest()
+
+
+def _stem(word):
+    # A crude plural/tense fold ("refunds"→"refund", "charged"→"charg"/"charge"→"charg").
+    for suffix in ("ing", "ed", "es", "s", "e"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def shingles(normalized):
+    """The content words of a normalized text, stemmed: the set MinHash estimates Jaccard on."""
+    return {_stem(w) for w in normalized.split() if w not in STOPWORDS and not w.startswith("<")}
+
+
+def _fmix32(h):
+    """MurmurHash3's finalizer on uint32 arrays: datasketch's "affine32" input mixing."""
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
+
+
+EMPTY = np.uint32(0xFFFFFFFF)
+
+
+class Sketcher:
+    """MinHash signatures for many token sets at once.
+
+    Same values as `datasketch.MinHash(num_perm, seed=SEED, hashfunc=xxh32,
+    scheme="affine32")` (a test checks it), but vectorized over a whole batch: one numpy
+    pass instead of a MinHash object per text, which is what makes a million events fit
+    in a minute.
+    """
+
+    def __init__(self, num_perm):
+        self.num_perm = num_perm
+        a, b = MinHash(num_perm=num_perm, seed=SEED, scheme=SCHEME).permutations
+        self._a, self._b = a.astype(np.uint32), b.astype(np.uint32)
+
+    def sketch_many(self, token_sets):
+        """uint32 array (len(token_sets), num_perm); an empty set gives a row of EMPTY."""
+        out = np.full((len(token_sets), self.num_perm), EMPTY, dtype=np.uint32)
+        hashes, starts, rows = [], [], []
+        for i, tokens in enumerate(token_sets):
+            if tokens:
+                starts.append(len(hashes))
+                rows.append(i)
+                hashes.extend(xxhash.xxh32_intdigest(t.encode()) for t in sorted(tokens))
+        if not hashes:
+            return out
+        hv = _fmix32(np.array(hashes, dtype=np.uint32))
+        with np.errstate(over="ignore"):
+            permuted = hv[:, None] * self._a + self._b  # wraps mod 2**32, as intended
+        out[rows] = np.minimum.reduceat(permuted, starts, axis=0)
+        return out
+
+    def sketch(self, tokens):
+        return self.sketch_many([tokens])[0]
+
+
+def signature_bytes(sig):
+    return np.asarray(sig, dtype=np.uint32).tobytes()
+
+
+def signature_load(data):
+    return np.frombuffer(bytes(data), dtype=np.uint32)
+
+
+def jaccard(a, b):
+    """MinHash estimate of the Jaccard similarity of two signatures."""
+    return np.count_nonzero(a == b) / len(a)
+
+
+class ClusterIndex:
+    """MinHash LSH over cluster signatures, one set of band tables per category.
+
+    The band/row split is datasketch's (`MinHashLSH` picks b×r for the threshold);
+    the tables themselves are plain dicts keyed by band bytes because datasketch's
+    per-call overhead (~50 µs per insert) dominated the job at a million events.
+
+    A cluster keeps a few representative signatures (its first text, then the first
+    texts that joined it by similarity rather than exactly, up to a cap the caller
+    enforces): matching against several members catches paraphrases of paraphrases
+    without the long chains single-linkage would build. A text joins the candidate
+    cluster with the most similar representative, if that similarity reaches
+    `threshold`; ties go to the oldest cluster (first added), so the result does not
+    depend on dict order. `key` (a fingerprint) makes re-adding the same one a no-op.
+    """
+
+    def __init__(self, *, threshold, num_perm):
+        self.threshold = threshold
+        self.num_perm = num_perm
+        lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        self.ranges = list(lsh.hashranges)
+        self._tables = {}
+        self._sigs = {}
+        self._order = {}
+        self._seen = set()
+
+    def _keys(self, sig):
+        return [sig[s:e].tobytes() for s, e in self.ranges]
+
+    def add(self, cluster_id, category, sig, key=None):
+        if key is not None:
+            if key in self._seen:
+                return
+            self._seen.add(key)
+        elif cluster_id in self._sigs:
+            return
+        tables = self._tables.get(category)
+        if tables is None:
+            tables = self._tables[category] = [{} for _ in self.ranges]
+        for table, band in zip(tables, self._keys(sig), strict=True):
+            bucket = table.setdefault(band, [])
+            if not bucket or bucket[-1] != cluster_id:
+                bucket.append(cluster_id)
+        self._sigs.setdefault(cluster_id, []).append(sig)
+        self._order.setdefault(cluster_id, len(self._order))
+
+    def representatives(self, cluster_id):
+        return len(self._sigs.get(cluster_id, ()))
+
+    def __contains__(self, cluster_id):
+        return cluster_id in self._sigs
+
+    def __len__(self):
+        return len(self._sigs)
+
+    def best_match(self, category, sig, allowed=None):
+        """(cluster id, similarity) of the best match, or (None, 0.0)."""
+        tables = self._tables.get(category)
+        if tables is None:
+            return None, 0.0
+        candidates = set()
+        for table, band in zip(tables, self._keys(sig), strict=True):
+            hit = table.get(band)
+            if hit:
+                candidates.update(hit)
+        best, best_rank = None, None
+        for cid in candidates:
+            if allowed is not None and cid not in allowed:
+                continue
+            sim = max(jaccard(rep, sig) for rep in self._sigs[cid])
+            if sim >= self.threshold:
+                rank = (-sim, self._order[cid])
+                if best_rank is None or rank < best_rank:
+                    best, best_rank = cid, rank
+        return best, (-best_rank[0] if best_rank else 0.0)

@@ -1,0 +1,225 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Cluster(models.Model):
+    """Feedback events that describe the same problem (same fingerprint within a category)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        KNOWN_ISSUE = "known_issue"
+        CLOSED = "closed"
+
+    class Kind(models.TextChoices):
+        ISSUE = "issue"
+        DRIFT_SAMPLE = "drift_sample"
+
+    project = models.ForeignKey(
+        "feedback.Project", on_delete=models.CASCADE, related_name="clusters"
+    )
+    fingerprint = models.CharField(max_length=64)
+    category = models.CharField(max_length=32, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    event_count = models.IntegerField(default=0)
+    first_seen_at = models.DateTimeField(null=True)
+    last_seen_at = models.DateTimeField(null=True)
+    top_tier = models.CharField(max_length=32, blank=True)
+    score = models.FloatField(default=0)
+    score_breakdown = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    # MinHash of the representative (first) text: what near-duplicates are compared with.
+    # Immutable once written, so workers can cache the LSH index (see triage.dedupe).
+    minhash = models.BinaryField(null=True, blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.ISSUE)
+    # Drift samples point at the cluster they were drawn from.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="samples"
+    )
+    # Why the job (re-)queued it, beyond the score: a regression or drift.
+    queue_reason = models.CharField(max_length=200, blank=True)
+    known_issue_since = models.DateTimeField(null=True, blank=True)
+    baseline_per_window = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "fingerprint"], name="cluster_fingerprint_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["project", "status", "kind"], name="cluster_status_idx")]
+
+    def __str__(self):
+        return f"cluster {self.pk} ({self.category or 'uncategorised'}, {self.event_count})"
+
+    @property
+    def is_p0(self):
+        return self.category in settings.TRIAGE_P0_CATEGORIES
+
+
+class QueueItem(models.Model):
+    """One cluster waiting for (or under) review. `version` guards against stale edits."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        CLAIMED = "claimed"
+        LABELLED = "labelled"
+        SKIPPED = "skipped"
+
+    class Decision(models.TextChoices):
+        ADD_TO_EVAL = "add_to_eval", "Add to eval"
+        KNOWN_ISSUE = "known_issue", "Known issue"
+        EXPECTED = "expected_behaviour", "Expected behaviour"
+        NEEDS_PRODUCT = "needs_product_decision", "Needs product decision"
+
+    # Built-in failure modes; projects add their own (FailureMode rows).
+    FAILURE_MODES = [
+        "retrieval_miss",
+        "faithfulness",
+        "tool_error",
+        "injection",
+        "refusal",
+        "other",
+    ]
+
+    project = models.ForeignKey(
+        "feedback.Project", on_delete=models.CASCADE, related_name="queue_items"
+    )
+    cluster = models.OneToOneField(Cluster, on_delete=models.CASCADE, related_name="queue_item")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    score = models.FloatField(default=0, db_index=True)
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    version = models.IntegerField(default=1)
+    # What reviewers see: scrubbed comments and trace runs (see triage.pii).
+    scrubbed = models.JSONField(default=dict, blank=True)
+    scrubbed_event_count = models.IntegerField(default=0)
+    decision = models.CharField(max_length=32, choices=Decision.choices, blank=True)
+    failure_mode = models.CharField(max_length=32, blank=True)  # the first of failure_modes
+    failure_modes = models.JSONField(default=list, blank=True)
+    criteria = models.TextField(blank=True)
+    expected_output = models.TextField(blank=True)
+    notes = models.TextField(blank=True)
+    labelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    labelled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        # Both indexes match the queue's one sort order (score desc, id desc), so claim-next
+        # and keyset pages are index range scans, fast with millions of rows.
+        indexes = [
+            models.Index(fields=["project", "status", "-score", "-id"], name="queue_next_idx"),
+            models.Index(fields=["project", "-score", "-id"], name="queue_all_idx"),
+            models.Index(
+                fields=["lease_expires_at"],
+                name="queue_lease_idx",
+                condition=models.Q(status="claimed"),
+            ),
+        ]
+        permissions = [("reveal_pii", "Can reveal original PII values")]
+
+    def __str__(self):
+        return f"queue item {self.pk} ({self.status})"
+
+
+class FailureMode(models.Model):
+    """A project-defined failure mode, offered next to the built-in ones."""
+
+    project = models.ForeignKey(
+        "feedback.Project", on_delete=models.CASCADE, related_name="failure_modes"
+    )
+    slug = models.SlugField(max_length=32)
+    label = models.CharField(max_length=80)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "slug"], name="failure_mode_unique")
+        ]
+
+    def __str__(self):
+        return self.slug
+
+
+class PiiMapping(models.Model):
+    """Placeholder → original value, encrypted at rest. Only revealed with `reveal_pii`."""
+
+    queue_item = models.ForeignKey(QueueItem, on_delete=models.CASCADE, related_name="pii_mappings")
+    placeholder = models.CharField(max_length=64)
+    entity_type = models.CharField(max_length=32)
+    original_encrypted = models.BinaryField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["queue_item", "placeholder"], name="pii_placeholder_unique"
+            )
+        ]
+
+
+class PiiRevealAudit(models.Model):
+    queue_item = models.ForeignKey(QueueItem, on_delete=models.CASCADE, related_name="+")
+    placeholder = models.CharField(max_length=64)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    revealed_at = models.DateTimeField(default=timezone.now)
+
+
+class ClusterFingerprint(models.Model):
+    """Every exact fingerprint seen → its cluster, so exact duplicates skip MinHash."""
+
+    project = models.ForeignKey("feedback.Project", on_delete=models.CASCADE, related_name="+")
+    fingerprint = models.CharField(max_length=64)
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="fingerprints")
+    # Set on the few texts kept as extra representatives of their cluster (triage.dedupe).
+    minhash = models.BinaryField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "fingerprint"], name="cluster_fp_alias_unique"
+            )
+        ]
+
+
+class TriageRun(models.Model):
+    """One run of the triage job: progress for the page, watermarks for the next run."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+        INTERRUPTED = "interrupted"
+
+    project = models.ForeignKey(
+        "feedback.Project", on_delete=models.CASCADE, related_name="triage_runs"
+    )
+    kind = models.CharField(max_length=16, default="triage")  # triage | drift
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    phase = models.CharField(max_length=32, blank=True)
+    done = models.IntegerField(default=0)
+    total = models.IntegerField(default=0)
+    # Highest FeedbackEvent / Run id this run covered: the next run starts after them.
+    event_watermark = models.BigIntegerField(default=0)
+    run_watermark = models.BigIntegerField(default=0)
+    summary = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "kind", "-id"], name="triage_run_latest_idx")]
+
+    def __str__(self):
+        return f"triage run {self.pk} ({self.status})"
+
+    @property
+    def percent(self):
+        return int(100 * self.done / self.total) if self.total else (100 if self.done else 0)

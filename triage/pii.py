@@ -1,0 +1,553 @@
+"""PII scrubbing with Presidio: consistent placeholders per case, originals kept apart.
+
+Runs offline: the spaCy model is a setting (a small one ships as a PyPI package) and
+tldextract is told not to fetch the public-suffix list (see settings).
+
+Cost scales with distinct texts, not calls: analysis results (spans, never text) are cached
+by content hash, uncached texts go through spaCy's `pipe` in one batch, and large batches can
+be spread over a process pool (`TRIAGE_PII_PROCESSES`).
+"""
+
+import base64
+import copy
+import hashlib
+import logging
+import re
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from functools import lru_cache
+
+from cryptography.fernet import Fernet
+from django.conf import settings
+
+from . import secrets
+
+logger = logging.getLogger(__name__)
+
+NER_TO_PRESIDIO = {"PERSON": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION", "FAC": "LOCATION"}
+NER_IGNORED = [
+    "ORG",
+    "NORP",
+    "DATE",
+    "TIME",
+    "CARDINAL",
+    "MONEY",
+    "ORDINAL",
+    "QUANTITY",
+    "PERCENT",
+    "PRODUCT",
+    "EVENT",
+    "WORK_OF_ART",
+    "LAW",
+    "LANGUAGE",
+]
+# Bumped whenever recognizers change, so cached spans from older rules are not reused.
+RECOGNIZERS_VERSION = "3"
+STREET_SUFFIXES = (
+    "street|st|avenue|ave|road|rd|lane|ln|drive|dr|boulevard|blvd|court|ct|place|pl|square|sq"
+    "|terrace|way|parkway|pkwy|highway|hwy|circle|cir|crescent|close|gardens|grove|row|walk"
+    "|trail|path|alley|loop|plaza|ridge|hill|hills|park|mews|view|ports?|points?|crossing"
+    "|junction|spur|route|estates?|meadows?|springs?|heights|harbor|harbour|center|centre"
+    "|station|manor|landing|village|fields?|green|gateway|expressway|freeway"
+    "|straße|strasse|str|weg|gasse|allee|platz|ring|damm|ufer|rue|avenue|boulevard|chemin"
+    "|impasse|allée|calle|avenida|paseo|plaza|via|viale|piazza|corso|largo|straat|laan|plein"
+    "|gracht|kade|singel|steeg|dreef|pad|hof|baan|vista|mission|crest|cove|shore|shores"
+)
+
+
+# Words that are first names somewhere but mostly ordinary English in support text.
+COMMON_WORDS = set(
+    """will may mark bill grant rose hope joy art june july april august summer winter autumn
+    don max pat rob sue jack frank gene guy ray dawn faith grace ivy lily page love sun star king
+    young long gay an my the hi hey yo ok key said here case chase penny price rich sterling
+    bishop carter cook baker miles chance angel sky river stone major wade drew dean lane brook
+    hunter fisher mason ford hall park bay lee may sunny happy honey candy crystal pearl ruby
+    amber jade jasmine olive iris daisy holly heather autumn april van de la le del di da von
+    ten ter du des dos das den der el al bot chat user admin test demo order card account help
+    support team service customer client thanks regards best dear hello hola ciao""".split()
+)
+PARTICLES = {"van", "de", "la", "le", "del", "di", "da", "von", "ten", "ter", "du", "des",
+             "dos", "das", "den", "der", "el", "al", "y", "zu", "op"}  # fmt: skip
+NAME_POS = {"PROPN", "NOUN", "X", "ADJ"}
+
+
+@lru_cache(maxsize=1)
+def first_names():
+    """First names from gender-guesser's dictionary (~60k, many countries), accents folded."""
+    from pathlib import Path
+
+    import gender_guesser
+
+    path = Path(gender_guesser.__file__).parent / "data" / "nam_dict.txt"
+    names = set()
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line[:1] in "#=" or not line.strip():
+                continue
+            raw = line.split()[1]
+            for joiner in ("", "-", " "):
+                for part in raw.replace("+", joiner).split():
+                    names.add(_fold(part))
+    return frozenset(n for n in names if len(n) > 1)
+
+
+def _fold(word):
+    import unicodedata
+
+    decomposed = unicodedata.normalize("NFKD", word.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _is_first_name(word):
+    return all(_fold(part) in first_names() for part in word.split("-") if part)
+
+
+def find_names(doc):
+    """(start, end) of "first-name surname" pairs spaCy's small model misses.
+
+    A token from the first-name dictionary, then 1-3 name-like tokens in the same casing
+    (particles such as "van der" allowed): catches "dean moore" and "Heinz-Otto Wolf".
+    Lowercase pairs must look like nouns to the tagger so "bill payment" is not a person.
+    """
+    found = []
+    tokens = list(doc)
+    i = 0
+    while i < len(tokens):
+        first = tokens[i]
+        word = first.text
+        title = word[:1].isupper() and not word.isupper()
+        lower = word.islower()
+        if (
+            not (
+                (title or lower)
+                and first.is_alpha
+                or "-" in word
+                and word.replace("-", "").isalpha()
+            )
+            or first.is_stop
+            or not _is_first_name(word)
+        ):
+            i += 1
+            continue
+        if lower and (first.pos_ not in NAME_POS or word in COMMON_WORDS):
+            i += 1
+            continue
+        end, j, names = first.idx + len(word), i + 1, 0
+        # spaCy splits "Franz-Peter": take the hyphenated second given name along.
+        while (
+            j + 1 < len(tokens)
+            and tokens[j].text == "-"
+            and tokens[j].idx == end
+            and tokens[j + 1].idx == end + 1
+            and tokens[j + 1].text[:1].isupper() == title
+            and tokens[j + 1].is_alpha
+        ):
+            end, j = tokens[j + 1].idx + len(tokens[j + 1].text), j + 2
+        limit = 3
+        while j < len(tokens) and names < limit:
+            tok = tokens[j]
+            if tok.lower_ in PARTICLES and j + 1 < len(tokens):
+                j += 1
+                continue
+            ok = tok.is_alpha and len(tok.text) > 1 and not tok.is_stop
+            ok = ok and tok.lower_ not in COMMON_WORDS
+            if title:
+                ok = ok and tok.text[:1].isupper() and not tok.text.isupper()
+            else:
+                ok = ok and tok.text.islower() and tok.pos_ in NAME_POS
+            if not ok:
+                break
+            end, names, j = tok.idx + len(tok.text), names + 1, j + 1
+        if names:
+            found.append((first.idx, end))
+            i = j
+        else:
+            i += 1
+    return found
+
+
+def _config():
+    """Plain values the engine is built from; picklable, so pool workers can rebuild it."""
+    return {
+        "model": settings.TRIAGE_SPACY_MODEL,
+        "threshold": settings.TRIAGE_PII_SCORE_THRESHOLD,
+        "entities": list(settings.TRIAGE_PII_ENTITIES),
+        "phone_regions": list(settings.TRIAGE_PII_PHONE_REGIONS),
+    }
+
+
+def _luhn(digits):
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def _recognizers(config):
+    from presidio_analyzer import (
+        LocalRecognizer,
+        Pattern,
+        PatternRecognizer,
+        RecognizerResult,
+    )
+    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+    class SecretsRecognizer(LocalRecognizer):
+        """API keys, tokens and passwords (see triage.secrets)."""
+
+        def load(self):
+            secrets.rules()
+
+        def analyze(self, text, entities, nlp_artifacts=None):
+            return [
+                RecognizerResult("SECRET", start, end, 0.95)
+                for start, end, _ in secrets.find_secrets(text)
+            ]
+
+    class NameRecognizer(LocalRecognizer):
+        """First-name dictionary + tagger: names the small NER model misses (see find_names)."""
+
+        def load(self):
+            first_names()
+
+        def analyze(self, text, entities, nlp_artifacts=None):
+            if nlp_artifacts is None or nlp_artifacts.tokens is None:
+                return []
+            return [
+                RecognizerResult("PERSON", start, end, 0.6)
+                for start, end in find_names(nlp_artifacts.tokens)
+            ]
+
+    class AnyCardRecognizer(PatternRecognizer):
+        """Card numbers in every grouping (Amex 4-6-5, 2-series Mastercard), Luhn-checked."""
+
+        def validate_result(self, pattern_text):
+            digits = re.sub(r"\D", "", pattern_text)
+            return 13 <= len(digits) <= 19 and _luhn(digits)
+
+    class LenientPhoneRecognizer(PhoneRecognizer):
+        """POSSIBLE leniency: users' numbers need not sit in libphonenumber's known ranges.
+
+        That leniency also matches "2019" or "17:30"; a dialable number has 7+ digits.
+        """
+
+        def analyze(self, text, entities, nlp_artifacts=None):
+            return [
+                r
+                for r in super().analyze(text, entities, nlp_artifacts)
+                if sum(c.isdigit() for c in text[r.start : r.end]) >= 7
+            ]
+
+    return [
+        SecretsRecognizer(supported_entities=["SECRET"], name="SecretsRecognizer"),
+        NameRecognizer(supported_entities=["PERSON"], name="NameRecognizer"),
+        AnyCardRecognizer(
+            supported_entity="CREDIT_CARD",
+            name="AnyCardRecognizer",
+            patterns=[
+                Pattern(
+                    "card groupings",
+                    r"\b(?:\d{4}[- ]\d{4}[- ]\d{4}[- ]\d{4}(?:[- ]?\d{1,3})?"
+                    r"|\d{4}[- ]\d{6}[- ]\d{4,5}|\d{13,19})\b",
+                    0.3,
+                )
+            ],
+            context=["card", "credit", "debit", "visa", "mastercard", "amex"],
+        ),
+        LenientPhoneRecognizer(
+            supported_regions=tuple(config["phone_regions"]), leniency=0, name="PhoneRecognizer"
+        ),
+        PatternRecognizer(
+            supported_entity="LOCATION",
+            name="StreetAddressRecognizer",
+            patterns=[
+                Pattern(
+                    "number then street",
+                    r"\b\d{1,5}[a-z]?,?\s+(?:[A-ZÀ-Ý][\w'’.\-]*\s+){0,4}"
+                    rf"(?i:{STREET_SUFFIXES})\b\.?(?:,?\s+(?i:apt\.?|suite|unit|#)\s*\w+)?",
+                    0.5,
+                ),
+                Pattern(
+                    "number then street word then name",
+                    rf"\b\d{{1,5}}[a-z]?,?\s+(?i:{STREET_SUFFIXES})\s+(?:[A-Za-zÀ-ÿ'’\-]+\s*){{1,3}}",
+                    0.4,
+                ),
+                Pattern(
+                    "street then number",
+                    rf"\b[A-ZÀ-Ý][\w\-]*(?i:{STREET_SUFFIXES})\s+\d{{1,5}}[a-z]?\b",
+                    0.5,
+                ),
+                Pattern(
+                    "street word then name then number",
+                    rf"\b(?i:{STREET_SUFFIXES})\s+(?:[A-Za-zÀ-ÿ'’\-]+\s+){{1,4}}\d{{1,5}}[a-z]?\b",
+                    0.4,
+                ),
+            ],
+            global_regex_flags=re.MULTILINE,
+        ),
+    ]
+
+
+def build_analyzer(config):
+    from presidio_analyzer import AnalyzerEngine
+    from presidio_analyzer.nlp_engine import NlpEngineProvider
+    from presidio_analyzer.predefined_recognizers import IbanRecognizer
+
+    nlp_engine = NlpEngineProvider(
+        nlp_configuration={
+            "nlp_engine_name": "spacy",
+            "models": [{"lang_code": "en", "model_name": config["model"]}],
+            "ner_model_configuration": {
+                "model_to_presidio_entity_mapping": NER_TO_PRESIDIO,
+                "labels_to_ignore": NER_IGNORED,
+            },
+        }
+    ).create_engine()
+    engine = AnalyzerEngine(nlp_engine=nlp_engine, supported_languages=["en"])
+    engine.registry.remove_recognizer("PhoneRecognizer")
+    # The registry's IGNORECASE makes "it to ES30…" start a match at "it" (Italy), fail the
+    # checksum and lose the real IBAN; IBANs are upper case.
+    engine.registry.remove_recognizer("IbanRecognizer")
+    engine.registry.add_recognizer(IbanRecognizer())
+    for recognizer in _recognizers(config):
+        engine.registry.add_recognizer(recognizer)
+    return engine
+
+
+@lru_cache(maxsize=1)
+def analyzer():
+    return build_analyzer(_config())
+
+
+def _analyze_batch(engine, config, texts):
+    """Spans (start, end, entity_type) for each text; one spaCy `pipe` pass."""
+    nlp = engine.nlp_engine.nlp["en"]
+    out = []
+    with nlp.memory_zone():  # keeps long-lived workers from growing the vocab forever
+        artifacts = engine.nlp_engine.process_batch(texts, language="en")
+        for text, (_, nlp_artifacts) in zip(texts, artifacts, strict=True):
+            if not text.strip():
+                out.append([])
+                continue
+            results = engine.analyze(
+                text=text,
+                language="en",
+                entities=config["entities"],
+                nlp_artifacts=nlp_artifacts,
+                score_threshold=config["threshold"],
+            )
+            out.append([(r.start, r.end, r.entity_type, r.score) for r in results])
+    return [_resolve(spans) for spans in out]
+
+
+# Where spans overlap, pattern recognizers (checksums, libphonenumber) beat the statistical
+# NER (spaCy calls IPv6 fragments people); then the longest span wins.
+_NER_TYPES = {"PERSON", "LOCATION"}
+
+
+def _priority(entity_type):
+    return 0 if entity_type in _NER_TYPES else 1
+
+
+def _resolve(spans):
+    kept = []
+    for start, stop, entity_type, _score in sorted(
+        spans, key=lambda s: (-_priority(s[2]), -(s[1] - s[0]), -s[3], s[0])
+    ):
+        if all(stop <= s or start >= e for s, e, _ in kept):
+            kept.append((start, stop, entity_type))
+    return sorted(kept)
+
+
+# --- process pool -----------------------------------------------------------------------
+
+_pool = None
+_pool_engine = None
+
+
+def _pool_init(config):
+    global _pool_engine
+    _pool_engine = (build_analyzer(config), config)
+
+
+def _pool_analyze(texts):
+    engine, config = _pool_engine
+    return _analyze_batch(engine, config, texts)
+
+
+def _get_pool(processes):
+    global _pool
+    if _pool is None:
+        import multiprocessing
+
+        # spawn: a forked copy of a Celery/Django process would inherit its sockets.
+        _pool = ProcessPoolExecutor(
+            max_workers=processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_pool_init,
+            initargs=(_config(),),
+        )
+    return _pool
+
+
+def _analyze_uncached(texts):
+    processes = settings.TRIAGE_PII_PROCESSES
+    if processes > 1 and len(texts) >= settings.TRIAGE_PII_POOL_MIN_TEXTS:
+        size = -(-len(texts) // processes)
+        chunks = [texts[i : i + size] for i in range(0, len(texts), size)]
+        try:
+            return [
+                spans for part in _get_pool(processes).map(_pool_analyze, chunks) for spans in part
+            ]
+        except Exception:  # e.g. a daemonic Celery child may not fork: analyse here instead
+            logger.warning("PII process pool unavailable; analysing in-process", exc_info=True)
+    return _analyze_batch(analyzer(), _config(), texts)
+
+
+# --- cache by content hash --------------------------------------------------------------
+
+
+def _cache_key(text):
+    config = _config()
+    material = f"{RECOGNIZERS_VERSION}|{config}|{text}".encode()
+    return "pii:spans:" + hashlib.sha256(material).hexdigest()
+
+
+def analyze_texts(texts):
+    """Detected spans per text. Only spans are cached (never text), keyed by content hash."""
+    from django.core.cache import caches
+
+    texts = list(texts)
+    cache = caches[settings.TRIAGE_PII_CACHE]
+    keys = [_cache_key(t) for t in texts]
+    cached = cache.get_many(list(set(keys))) if texts else {}
+    todo = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if k not in cached))
+    if todo:
+        fresh = dict(zip(todo, _analyze_uncached(todo), strict=True))
+        new = {_cache_key(t): spans for t, spans in fresh.items()}
+        cache.set_many(new, timeout=settings.TRIAGE_PII_CACHE_SECONDS)
+        cached.update(new)
+    return [[tuple(s) for s in cached[k]] for k in keys]
+
+
+# --- placeholders -----------------------------------------------------------------------
+
+
+def _normalize_value(entity_type, value):
+    value = re.sub(r"['’]s?$", "", value.strip())
+    if entity_type in {"PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN"}:
+        return re.sub(r"[^0-9A-Za-z]", "", value).upper()
+    return " ".join(value.split()).casefold()
+
+
+class Placeholders:
+    """Assigns `<TYPE_N>` so one value gets one placeholder across a whole case."""
+
+    def __init__(self):
+        self._by_key = {}
+        self._counts = Counter()
+        self.originals = {}  # placeholder → first original spelling seen
+
+    def placeholder_for(self, entity_type, value):
+        key = (entity_type, _normalize_value(entity_type, value))
+        if key not in self._by_key:
+            alias = self._person_alias(*key)
+            if alias:
+                return alias
+            self._counts[entity_type] += 1
+            placeholder = f"<{entity_type}_{self._counts[entity_type]}>"
+            self._by_key[key] = placeholder
+            self.originals[placeholder] = value
+        return self._by_key[key]
+
+    def _person_alias(self, entity_type, normalized):
+        """ "Smith" after "John Smith" is the same person (only when unambiguous)."""
+        if entity_type != "PERSON" or " " in normalized:
+            return None
+        matches = {
+            placeholder
+            for (kind, known), placeholder in self._by_key.items()
+            if kind == "PERSON" and " " in known and normalized in known.split()
+        }
+        return matches.pop() if len(matches) == 1 else None
+
+
+def _replace(text, spans, placeholders):
+    out, cursor = [], 0
+    for start, end, entity_type in spans:
+        value = text[start:end]
+        suffix = ""
+        possessive = re.search(r"['’]s?$", value) if entity_type == "PERSON" else None
+        if possessive and possessive.start() > 0:
+            suffix, value = value[possessive.start() :], value[: possessive.start()]
+        out.append(text[cursor:start])
+        out.append(placeholders.placeholder_for(entity_type, value) + suffix)
+        cursor = end
+    out.append(text[cursor:])
+    return "".join(out)
+
+
+def scrub_texts(texts, placeholders):
+    """Scrub a batch of strings; numbering runs left to right, text by text."""
+    texts = list(texts)
+    return [
+        _replace(text, spans, placeholders)
+        for text, spans in zip(texts, analyze_texts(texts), strict=True)
+    ]
+
+
+def _string_leaves(value, path=()):
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _string_leaves(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _string_leaves(item, (*path, index))
+
+
+def _set_path(root, path, new_value):
+    if not path:
+        return new_value
+    target = root
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = new_value
+    return root
+
+
+def scrub_json(values, placeholders):
+    """Scrub every string leaf of each JSON value (dicts, lists of chat messages, …).
+
+    Presidio's BatchAnalyzerEngine.analyze_dict fails on lists of dicts, so we walk the
+    JSON ourselves and send all leaves through one batch.
+    """
+    values = [copy.deepcopy(v) for v in values]
+    leaves = [(i, path, text) for i, v in enumerate(values) for path, text in _string_leaves(v)]
+    scrubbed = scrub_texts([text for _, _, text in leaves], placeholders)
+    for (i, path, _), new_text in zip(leaves, scrubbed, strict=True):
+        values[i] = _set_path(values[i], path, new_text)
+    return values
+
+
+# --- originals at rest ------------------------------------------------------------------
+
+
+def _fernet():
+    digest = hashlib.sha256(settings.TRIAGE_PII_KEY.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def encrypt(value):
+    return _fernet().encrypt(value.encode())
+
+
+def decrypt(token):
+    return _fernet().decrypt(bytes(token)).decode()
+
+
+PLACEHOLDER_RE = re.compile(r"<([A-Z_]+)_(\d+)>")

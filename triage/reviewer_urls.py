@@ -1,0 +1,23 @@
+from django.urls import path
+
+from . import views
+
+app_name = "triage"
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("p/<slug:project_slug>/queue/", views.queue, name="queue"),
+    path("p/<slug:project_slug>/queue/claim", views.claim_next, name="claim_next"),
+    path("p/<slug:project_slug>/queue/run", views.run_now, name="run_now"),
+    path("p/<slug:project_slug>/queue/run/progress", views.run_progress, name="run_progress"),
+    path("p/<slug:project_slug>/weekly/", views.weekly, name="weekly"),
+    path("p/<slug:project_slug>/items/<int:pk>/", views.item_detail, name="item"),
+    path("p/<slug:project_slug>/items/<int:pk>/heartbeat", views.item_heartbeat, name="heartbeat"),
+    path("p/<slug:project_slug>/items/<int:pk>/skip", views.item_skip, name="skip"),
+    path(
+        "p/<slug:project_slug>/items/<int:pk>/pii/<str:token>",
+        views.pii_reveal,
+        name="pii_reveal",
+    ),
+    path("p/<slug:project_slug>/items/<int:pk>/label", views.item_label, name="label"),
+    path("p/<slug:project_slug>/items/<int:pk>/promote", views.item_promote, name="promote"),
+]

@@ -1,0 +1,332 @@
+"""Reads for the reviewer pages."""
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Count, Exists, OuterRef, Q
+from django.http import Http404
+from django.utils import timezone
+
+from feedback.models import FeedbackEvent, Membership
+
+from .models import FailureMode, QueueItem
+
+
+def membership_get(*, user, project_slug):
+    """The user's membership in a project; 404 for projects they are not in."""
+    membership = (
+        Membership.objects.select_related("project")
+        .filter(user=user, project__slug=project_slug)
+        .first()
+    )
+    if membership is None:
+        raise Http404("No such project.")
+    return membership
+
+
+QUEUE_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    """The queue's filters, parsed from a query string (unknown values are ignored)."""
+
+    status: str = ""
+    category: str = ""
+    severity: str = ""  # p0 | p1
+    tier: str = ""
+    model: str = ""
+    prompt_hash: str = ""
+    assignee: str = ""  # "me" or a user id
+
+    @classmethod
+    def from_query(cls, query):
+        def pick(name, allowed=None):
+            value = (query.get(name) or "").strip()[:128]
+            return value if allowed is None or value in allowed else ""
+
+        return cls(
+            status=pick("status", QueueItem.Status.values),
+            category=pick("category", settings.TRIAGE_CATEGORIES),
+            severity=pick("severity", {"p0", "p1"}),
+            tier=pick("tier", settings.TRIAGE_TIER_WEIGHTS),
+            model=pick("model"),
+            prompt_hash=pick("prompt_hash"),
+            assignee=pick("assignee"),
+        )
+
+    def as_query(self, **extra):
+        params = {k: v for k, v in asdict(self).items() if v}
+        params.update({k: v for k, v in extra.items() if v})
+        return urlencode(params)
+
+    @property
+    def active(self):
+        return any(v for k, v in asdict(self).items() if k != "status")
+
+
+def encode_cursor(item):
+    return f"{item.score!r}_{item.pk}"
+
+
+def decode_cursor(value):
+    try:
+        score, pk = (value or "").split("_", 1)
+        return float(score), int(pk)
+    except ValueError:
+        return None
+
+
+def queue_items(*, project, filters=QueueFilters(), user=None, after=None, limit=QUEUE_PAGE_SIZE):
+    """One page of the queue in (score desc, id desc) order, after a keyset cursor.
+
+    Returns (items, next_cursor). Keyset, not OFFSET: page 1000 costs what page 1 costs.
+    """
+    items = QueueItem.objects.filter(project=project).select_related("cluster", "claimed_by")
+    f = filters
+    if f.status:
+        items = items.filter(status=f.status)
+    if f.category:
+        items = items.filter(cluster__category=f.category)
+    if f.severity == "p0":
+        items = items.filter(cluster__category__in=settings.TRIAGE_P0_CATEGORIES)
+    elif f.severity == "p1":
+        items = items.exclude(cluster__category__in=settings.TRIAGE_P0_CATEGORIES)
+    if f.tier:
+        items = items.filter(cluster__top_tier=f.tier)
+    if f.model:
+        items = items.filter(
+            Exists(
+                FeedbackEvent.objects.filter(cluster_id=OuterRef("cluster_id"), model_id=f.model)
+            )
+        )
+    if f.prompt_hash:
+        items = items.filter(
+            Exists(
+                FeedbackEvent.objects.filter(
+                    cluster_id=OuterRef("cluster_id"), prompt_hash=f.prompt_hash
+                )
+            )
+        )
+    if f.assignee:
+        assignee_id = user.pk if f.assignee == "me" and user else f.assignee
+        if str(assignee_id).isdigit():
+            items = items.filter(Q(claimed_by_id=assignee_id) | Q(labelled_by_id=assignee_id))
+    cursor = decode_cursor(after)
+    if cursor:
+        # A row comparison is an index range condition on (score, id) in both databases.
+        table = QueueItem._meta.db_table
+        items = items.extra(
+            where=[f'("{table}"."score", "{table}"."id") < (%s, %s)'], params=list(cursor)
+        )
+    page = list(items.order_by("-score", "-pk")[: limit + 1])
+    next_cursor = encode_cursor(page[limit - 1]) if len(page) > limit else None
+    return page[:limit], next_cursor
+
+
+def queue_status_counts(*, project):
+    """Items per status. Counting a million rows is not free, so it is cached briefly."""
+    key = f"triage:queue-counts:{project.pk}"
+    counts = cache.get(key) if settings.TRIAGE_QUEUE_COUNTS_TTL else None
+    if counts is None:
+        rows = dict(
+            QueueItem.objects.filter(project=project)
+            .order_by()
+            .values_list("status")
+            .annotate(n=Count("pk"))
+        )
+        counts = {status: rows.get(status, 0) for status in QueueItem.Status.values}
+        if settings.TRIAGE_QUEUE_COUNTS_TTL:
+            cache.set(key, counts, settings.TRIAGE_QUEUE_COUNTS_TTL)
+    return counts
+
+
+def queue_neighbours(*, item):
+    """The items before and after `item` in queue order (for j/k on the item page)."""
+    base = QueueItem.objects.filter(project_id=item.project_id, status=item.status)
+    table = QueueItem._meta.db_table
+    key = [item.score, item.pk]
+    nxt = (
+        base.extra(where=[f'("{table}"."score", "{table}"."id") < (%s, %s)'], params=key)
+        .order_by("-score", "-pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    prev = (
+        base.extra(where=[f'("{table}"."score", "{table}"."id") > (%s, %s)'], params=key)
+        .order_by("score", "pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return prev, nxt
+
+
+def project_members(*, project):
+    return list(
+        Membership.objects.filter(project=project).select_related("user").order_by("user__username")
+    )
+
+
+def failure_mode_choices(*, project):
+    builtin = [(m, m.replace("_", " ")) for m in QueueItem.FAILURE_MODES]
+    custom = [
+        (m.slug, m.label) for m in FailureMode.objects.filter(project=project).order_by("slug")
+    ]
+    taken = {slug for slug, _ in builtin}
+    return builtin + [c for c in custom if c[0] not in taken]
+
+
+def weekly_triage(*, project, week_start):
+    """Items labelled in the week starting `week_start`, grouped by decision then owner."""
+    week_end = week_start + timedelta(days=7)
+    items = (
+        QueueItem.objects.filter(
+            project=project, labelled_at__gte=week_start, labelled_at__lt=week_end
+        )
+        .select_related("cluster", "labelled_by")
+        .order_by("-score", "-pk")
+    )
+    groups = {}
+    for item in items:
+        owner = item.labelled_by.username if item.labelled_by else "—"
+        groups.setdefault(item.decision, {}).setdefault(owner, []).append(item)
+    labels = dict(QueueItem.Decision.choices)
+    return [
+        {
+            "decision": decision,
+            "label": labels[decision],
+            "owners": sorted(groups.get(decision, {}).items()),
+            "count": sum(len(v) for v in groups.get(decision, {}).values()),
+        }
+        for decision in QueueItem.Decision.values
+    ]
+
+
+def sla_hours_left(cluster, now=None):
+    """Hours until a P0 cluster's 72 h time-to-eval SLA runs out (None if not P0)."""
+    if not cluster.is_p0 or not cluster.first_seen_at:
+        return None
+    now = now or timezone.now()
+    elapsed = (now - cluster.first_seen_at).total_seconds() / 3600
+    return round(settings.TRIAGE_P0_SLA_HOURS - elapsed, 1)
+
+
+def _parse(ts):
+    return datetime.fromisoformat(ts) if ts else None
+
+
+def trace_waterfall(runs):
+    """Scrubbed runs → depth-first rows with indentation depth and waterfall offsets in %."""
+    by_parent = {}
+    ids = {r["run_id"] for r in runs}
+    for run in runs:
+        parent = run["parent_run_id"] if run["parent_run_id"] in ids else ""
+        by_parent.setdefault(parent, []).append(run)
+    starts = [_parse(r["start_time"]) for r in runs if r["start_time"]]
+    ends = [_parse(r["end_time"]) for r in runs if r["end_time"]]
+    t0 = min(starts) if starts else None
+    span = ((max(ends) - t0).total_seconds() if ends and t0 else 0) or 1
+    rows = []
+
+    def walk(parent, depth):
+        for run in by_parent.get(parent, []):
+            start, end = _parse(run["start_time"]), _parse(run["end_time"])
+            offset = ((start - t0).total_seconds() / span * 100) if start and t0 else 0
+            width = ((end - start).total_seconds() / span * 100) if start and end else 0
+            rows.append(
+                {
+                    **run,
+                    "depth": depth,
+                    "offset_pct": round(offset, 2),
+                    "width_pct": max(round(width, 2), 0.5),
+                    "inputs_pretty": json.dumps(run["inputs"], indent=2, ensure_ascii=False),
+                    "outputs_pretty": json.dumps(run["outputs"], indent=2, ensure_ascii=False)
+                    if run["outputs"] is not None
+                    else "",
+                }
+            )
+            walk(run["run_id"], depth + 1)
+
+    walk("", 0)
+    return rows
+
+
+def _documents(run):
+    """Retriever results in a uniform shape: [{"content", "metadata"}]."""
+    docs = run.get("documents")
+    outputs = run.get("outputs")
+    if docs is None and isinstance(outputs, dict):
+        docs = outputs.get("documents")
+    if docs is None and isinstance(outputs, list):
+        docs = outputs
+    if not isinstance(docs, list):
+        return []
+    out = []
+    for doc in docs:
+        if isinstance(doc, dict):
+            content = doc.get("page_content", doc.get("content", doc.get("text", "")))
+            out.append({"content": content, "metadata": doc.get("metadata") or {}})
+        else:
+            out.append({"content": doc, "metadata": {}})
+    return out
+
+
+def _messages(run):
+    """An LLM run's prompt as [{"role", "content"}] when it is in chat shape."""
+    inputs = run.get("inputs")
+    if not isinstance(inputs, dict):
+        return []
+    messages = inputs.get("messages")
+    if isinstance(messages, list) and messages and isinstance(messages[0], list):
+        messages = messages[0]  # LangChain batches: [[msg, ...]]
+    if isinstance(messages, list):
+        out = []
+        for m in messages:
+            if isinstance(m, dict):
+                content = m.get("content", m.get("text", ""))
+                role = m.get("role") or m.get("type") or "message"
+                out.append({"role": role, "content": content})
+        return out
+    prompts = inputs.get("prompts")
+    if isinstance(prompts, list):
+        return [{"role": "prompt", "content": p} for p in prompts]
+    return []
+
+
+def trace_replay(runs):
+    """The run tree (rows for the waterfall) plus totals for one scrubbed trace."""
+    rows = trace_waterfall(runs)
+    for row in rows:
+        row["documents"] = _documents(row) if row["run_type"] == "retriever" else []
+        row["messages"] = _messages(row) if row["run_type"] == "llm" else []
+    costs = [float(r["total_cost"]) for r in rows if r.get("total_cost")]
+    starts = [_parse(r["start_time"]) for r in rows if r["start_time"]]
+    ends = [_parse(r["end_time"]) for r in rows if r["end_time"]]
+    return {
+        "rows": rows,
+        "duration_ms": (max(ends) - min(starts)).total_seconds() * 1000
+        if starts and ends
+        else None,
+        "prompt_tokens": sum(r.get("prompt_tokens") or 0 for r in rows),
+        "completion_tokens": sum(r.get("completion_tokens") or 0 for r in rows),
+        "cost": round(sum(costs), 6) if costs else None,
+        "errors": sum(1 for r in rows if r.get("error")),
+    }
+
+
+def cluster_breakdown(comments):
+    """Counts by model and prompt hash over the sampled (scrubbed) reports."""
+    models, prompts, tiers = {}, {}, {}
+    for c in comments:
+        for bucket, key in (
+            (models, c["model_id"]),
+            (prompts, c["prompt_hash"]),
+            (tiers, c["tier"]),
+        ):
+            if key:
+                bucket[key] = bucket.get(key, 0) + 1
+    return {"models": models, "prompts": prompts, "tiers": tiers}

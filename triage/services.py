@@ -1,0 +1,306 @@
+"""Writes for the triage domain: clustering, ranking, the queue, labels, scrubbing."""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.text import slugify
+
+from feedback.models import Run
+
+from . import pii
+from .models import Cluster, FailureMode, PiiMapping, PiiRevealAudit, QueueItem
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_COMMENTS = 20
+SAMPLE_TRACES = 3
+
+
+class StaleEdit(Exception):
+    """The item changed since the reviewer loaded it."""
+
+
+class NotClaimant(Exception):
+    """The reviewer does not hold this item's lease."""
+
+
+# --- clustering and the triage job -------------------------------------------------------
+# They live in triage.job, triage.clustering and triage.auto_flags (big, set-based);
+# re-exported so callers keep using services.
+from .auto_flags import flags_detect  # noqa: E402, F401
+from .clustering import cluster_stats_refresh, feedback_process  # noqa: E402, F401
+from .job import (  # noqa: E402, F401
+    clusters_score,
+    drift_check,
+    known_issues_check,
+    queue_fill,
+    triage_run,
+    triage_run_fail,
+    triage_run_start,
+)
+
+
+def _run_view(run):
+    return {
+        "run_id": run.run_id,
+        "parent_run_id": run.parent_run_id,
+        "name": run.name,
+        "run_type": run.run_type,
+        "inputs": run.inputs,
+        "outputs": run.outputs,
+        "error": run.error,
+        "start_time": run.start_time.isoformat() if run.start_time else None,
+        "end_time": run.end_time.isoformat() if run.end_time else None,
+        "duration_ms": run.duration_ms,
+        "prompt_tokens": run.prompt_tokens,
+        "completion_tokens": run.completion_tokens,
+        "total_cost": str(run.total_cost) if run.total_cost is not None else None,
+    }
+
+
+def queue_item_scrub(*, item):
+    """Build the reviewer's view of a cluster with every string scrubbed, one placeholder set."""
+    events = list(item.cluster.events.order_by("created_at", "pk")[:SAMPLE_COMMENTS])
+    trace_ids = []
+    for event in events:
+        if event.trace_id and event.trace_id not in trace_ids:
+            trace_ids.append(event.trace_id)
+    trace_ids = trace_ids[:SAMPLE_TRACES]
+    runs = list(
+        Run.objects.filter(project=item.project, trace_id__in=trace_ids).order_by(
+            "start_time", "pk"
+        )
+    )
+
+    placeholders = pii.Placeholders()
+    # Every text field reviewers see, in one batch (one spaCy pipe pass, cached by content
+    # hash), comments first so numbering runs from the first complaint. Timestamps and ids
+    # are structure, not personal data.
+    run_views = [_run_view(r) for r in runs]
+    comments, *texts = pii.scrub_json(
+        [
+            [e.comment for e in events],
+            *([v["name"], v["inputs"], v["outputs"], v["error"]] for v in run_views),
+        ],
+        placeholders,
+    )
+    for view, (name, inputs, outputs, error) in zip(run_views, texts, strict=True):
+        view.update(name=name, inputs=inputs, outputs=outputs, error=error)
+    scrubbed = {
+        "comments": [
+            {
+                "text": text,
+                "created_at": e.created_at.isoformat(),
+                "tier": e.customer_tier,
+                "model_id": e.model_id,
+                "prompt_hash": e.prompt_hash,
+                "trace_id": e.trace_id,
+                "source": e.source,
+            }
+            for e, text in zip(events, comments, strict=True)
+        ],
+        "traces": [
+            {
+                "trace_id": tid,
+                "runs": [rv for rv, r in zip(run_views, runs, strict=True) if r.trace_id == tid],
+            }
+            for tid in trace_ids
+        ],
+    }
+    with transaction.atomic():
+        item.pii_mappings.all().delete()
+        PiiMapping.objects.bulk_create(
+            PiiMapping(
+                queue_item=item,
+                placeholder=placeholder,
+                entity_type=placeholder[1:].rsplit("_", 1)[0],
+                original_encrypted=pii.encrypt(original),
+            )
+            for placeholder, original in placeholders.originals.items()
+        )
+        QueueItem.objects.filter(pk=item.pk).update(
+            scrubbed=scrubbed, scrubbed_event_count=item.cluster.event_count
+        )
+    item.scrubbed = scrubbed
+    return item
+
+
+def pii_reveal(*, item, placeholder, user):
+    """The original value behind `placeholder` on this item; every reveal is audited.
+
+    Raises PermissionDenied without `triage.reveal_pii`; returns None for an unknown one.
+    """
+    if not user.has_perm("triage.reveal_pii"):
+        raise PermissionDenied("Revealing PII needs the reveal_pii permission.")
+    mapping = item.pii_mappings.filter(placeholder=placeholder).first()
+    if mapping is None:
+        return None
+    PiiRevealAudit.objects.create(queue_item=item, placeholder=placeholder, user=user)
+    logger.info("user %s revealed %s on queue item %s", user.pk, placeholder, item.pk)
+    return pii.decrypt(mapping.original_encrypted)
+
+
+# --- the queue --------------------------------------------------------------------------
+# Sort order everywhere: score desc, id desc (matches queue_next_idx / queue_all_idx).
+QUEUE_ORDER = ("-score", "-pk")
+
+
+def _lease_until():
+    return timezone.now() + timedelta(seconds=settings.TRIAGE_LEASE_SECONDS)
+
+
+def queue_item_claim_next(*, project, user):
+    """Lease the best pending item to `user`; never the same item to two reviewers.
+
+    A reviewer who already holds a live lease gets that item back. Expired leases are
+    returned to the queue by `queue_leases_expire` (periodic), not here.
+    """
+    held = (
+        QueueItem.objects.filter(
+            project=project,
+            status=QueueItem.Status.CLAIMED,
+            claimed_by=user,
+            lease_expires_at__gt=timezone.now(),
+        )
+        .order_by(*QUEUE_ORDER)
+        .defer("scrubbed")
+        .first()
+    )
+    if held:
+        return held
+    pending = QueueItem.objects.filter(project=project, status=QueueItem.Status.PENDING).order_by(
+        *QUEUE_ORDER
+    )
+    claim = {
+        "status": QueueItem.Status.CLAIMED,
+        "claimed_by": user,
+        "lease_expires_at": _lease_until(),
+    }
+    if connection.features.has_select_for_update_skip_locked:
+        # PostgreSQL: concurrent claimers skip rows another transaction has locked, so 20
+        # reviewers pressing "claim" at once get 20 different items without waiting. One
+        # statement (lock, update, return the row) keeps it to one round trip; the ORM has
+        # no UPDATE … RETURNING.
+        table = connection.ops.quote_name(QueueItem._meta.db_table)
+        sql = (
+            f"UPDATE {table} SET status = %s, claimed_by_id = %s, lease_expires_at = %s "
+            f"WHERE id = (SELECT id FROM {table} WHERE project_id = %s AND status = %s "
+            "ORDER BY score DESC, id DESC LIMIT 1 FOR UPDATE SKIP LOCKED) "
+            # Not `scrubbed`: it can be large and the caller only needs the lease.
+            "RETURNING id, project_id, cluster_id, status, score, claimed_by_id, "
+            "lease_expires_at, version"
+        )
+        params = [claim["status"], user.pk, claim["lease_expires_at"], project.pk]
+        return next(iter(QueueItem.objects.raw(sql, [*params, QueueItem.Status.PENDING])), None)
+    else:
+        # SQLite: a conditional UPDATE; exactly one row changed means the claim is ours.
+        # A loser of the race moves on to the next candidate.
+        item_id = None
+        for candidate_id in pending.values_list("pk", flat=True)[:50]:
+            won = QueueItem.objects.filter(pk=candidate_id, status=QueueItem.Status.PENDING).update(
+                **claim
+            )
+            if won == 1:
+                item_id = candidate_id
+                break
+        if item_id is None:
+            return None
+    return QueueItem.objects.defer("scrubbed").get(pk=item_id)
+
+
+def queue_item_heartbeat(*, item, user):
+    """Renew the lease while the reviewer's page is open. False if the lease was lost."""
+    return bool(
+        QueueItem.objects.filter(
+            pk=item.pk, status=QueueItem.Status.CLAIMED, claimed_by=user
+        ).update(lease_expires_at=_lease_until())
+    )
+
+
+def queue_item_release(*, item, user):
+    """Skip: give the item back to the queue. False if `user` did not hold it."""
+    return bool(
+        QueueItem.objects.filter(
+            pk=item.pk, status=QueueItem.Status.CLAIMED, claimed_by=user
+        ).update(status=QueueItem.Status.PENDING, claimed_by=None, lease_expires_at=None)
+    )
+
+
+def queue_leases_expire(*, now=None):
+    """Return items whose lease ran out to the queue (the periodic `triage.expire_leases`)."""
+    return QueueItem.objects.filter(
+        status=QueueItem.Status.CLAIMED, lease_expires_at__lt=now or timezone.now()
+    ).update(status=QueueItem.Status.PENDING, claimed_by=None, lease_expires_at=None)
+
+
+def queue_item_label(
+    *,
+    item,
+    user,
+    version,
+    decision,
+    failure_modes=(),
+    criteria="",
+    expected_output="",
+    notes="",
+):
+    """Save a label and release the lease.
+
+    Refuses (StaleEdit) an edit based on a stale version instead of overwriting it, and
+    (NotClaimant) a label on an item another reviewer holds a live lease on.
+    """
+    failure_modes = list(failure_modes)
+    now = timezone.now()
+    others_lease = Q(status=QueueItem.Status.CLAIMED, lease_expires_at__gt=now) & ~Q(
+        claimed_by=user
+    )
+    with transaction.atomic():
+        updated = (
+            QueueItem.objects.filter(pk=item.pk, version=version)
+            .exclude(others_lease)
+            .update(
+                decision=decision,
+                failure_mode=failure_modes[0] if failure_modes else "",
+                failure_modes=failure_modes,
+                criteria=criteria,
+                expected_output=expected_output,
+                notes=notes,
+                labelled_by=user,
+                labelled_at=now,
+                status=QueueItem.Status.LABELLED,
+                claimed_by=None,
+                lease_expires_at=None,
+                version=version + 1,
+            )
+        )
+        if not updated:
+            current = QueueItem.objects.select_related("claimed_by", "labelled_by").get(pk=item.pk)
+            if current.version != version:
+                who = current.labelled_by.username if current.labelled_by else "someone"
+                raise StaleEdit(
+                    f"Not saved: {who} changed this item (now version {current.version}, you "
+                    f"edited version {version}). Your draft is kept below; reload to compare."
+                )
+            raise NotClaimant(
+                f"Not saved: {current.claimed_by.username} is reviewing this item right now."
+            )
+        if decision == QueueItem.Decision.KNOWN_ISSUE:
+            Cluster.objects.filter(pk=item.cluster_id).update(status=Cluster.Status.KNOWN_ISSUE)
+    item.refresh_from_db()
+    return item
+
+
+def failure_mode_create(*, project, label):
+    """A project-defined failure mode (idempotent by slug)."""
+    slug = slugify(label).replace("-", "_")[:32]
+    if not slug:
+        raise ValueError("A failure mode needs a name.")
+    mode, _ = FailureMode.objects.get_or_create(
+        project=project, slug=slug, defaults={"label": label[:80]}
+    )
+    return mode

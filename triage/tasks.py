@@ -1,0 +1,51 @@
+import logging
+
+from celery import shared_task
+
+from feedback.models import Project
+
+from . import services
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="triage.process_feedback", acks_late=True)
+def process_feedback(*, event_ids):
+    return services.feedback_process(event_ids=event_ids)
+
+
+# acks_late + reject-on-worker-lost: a worker killed mid-run hands the task to another,
+# which carries on from the last committed batch (the job is idempotent).
+@shared_task(name="triage.run_job", acks_late=True)
+def run_job(*, project_id, triage_run_id=None):
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        logger.warning("triage.run_job: project %s is gone", project_id)
+        return None
+    return services.triage_run(project=project, triage_run_id=triage_run_id)
+
+
+@shared_task(name="triage.run_all_projects")
+def run_all_projects():
+    for project_id in Project.objects.values_list("pk", flat=True):
+        run_job.delay(project_id=project_id)
+
+
+@shared_task(name="triage.drift_check", acks_late=True)
+def drift_check(*, project_id):
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        logger.warning("triage.drift_check: project %s is gone", project_id)
+        return None
+    return services.drift_check(project=project)
+
+
+@shared_task(name="triage.drift_all_projects")
+def drift_all_projects():
+    for project_id in Project.objects.values_list("pk", flat=True):
+        drift_check.delay(project_id=project_id)
+
+
+@shared_task(name="triage.expire_leases")
+def expire_leases():
+    return services.queue_leases_expire()

@@ -1,0 +1,81 @@
+import json
+import re
+from datetime import datetime
+
+from django import template
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
+
+register = template.Library()
+
+_ESCAPED_PLACEHOLDER = re.compile(r"&lt;([A-Z][A-Z_]*_\d+)&gt;")
+
+
+@register.filter
+def pii_marked(value, request=None):
+    """Escape first (trace text is hostile), then highlight <TYPE_N> placeholders.
+
+    `{{ text|pii_marked:request }}` on an item page turns each placeholder into a reveal
+    button for users with `triage.reveal_pii` (htmx swaps in the original; without JS the
+    button posts the page's `#pii-reveal-form`). Everyone else sees the highlight only.
+    """
+    if not isinstance(value, str):
+        value = json.dumps(value, indent=2, ensure_ascii=False)
+    escaped = str(escape(value))
+    reveal = _reveal_url_prefix(request)
+    if reveal is None:
+        return mark_safe(
+            _ESCAPED_PLACEHOLDER.sub(
+                r'<mark class="pii" title="scrubbed value">&lt;\1&gt;</mark>', escaped
+            )
+        )
+    from django.middleware.csrf import get_token
+
+    token = escape(get_token(request))
+
+    def button(match):
+        url = escape(f"{reveal}{match.group(1)}")
+        return (
+            f'<mark class="pii" title="scrubbed value — click to reveal (logged)">'
+            f'<button type="submit" class="pii-reveal" form="pii-reveal-form" '
+            f'formaction="{url}" hx-post="{url}" hx-target="closest mark" hx-swap="outerHTML" '
+            f'name="csrfmiddlewaretoken" value="{token}">&lt;{match.group(1)}&gt;</button></mark>'
+        )
+
+    return mark_safe(_ESCAPED_PLACEHOLDER.sub(button, escaped))
+
+
+def _reveal_url_prefix(request):
+    """`/p/<project>/items/<pk>/pii/` when this user may reveal on this item page, else None."""
+    user = getattr(request, "user", None)
+    match = getattr(request, "resolver_match", None)
+    if user is None or match is None or not user.has_perm("triage.reveal_pii"):
+        return None
+    kwargs = match.kwargs
+    if "project_slug" not in kwargs or "pk" not in kwargs:
+        return None
+    from django.urls import reverse
+
+    url = reverse("triage:pii_reveal", args=[kwargs["project_slug"], kwargs["pk"], "X"])
+    return url[:-1]
+
+
+@register.filter
+def hours(value):
+    if value is None:
+        return "—"
+    return f"{value:.1f} h"
+
+
+@register.filter
+def pretty(value):
+    return value.replace("_", " ") if isinstance(value, str) else value
+
+
+@register.filter
+def isotime(value):
+    """An ISO timestamp from scrubbed JSON as `YYYY-MM-DD HH:MM`."""
+    try:
+        return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M")
+    except (TypeError, ValueError):
+        return value or ""

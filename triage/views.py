@@ -1,0 +1,355 @@
+"""Reviewer pages. Every action is a plain form post; htmx (when present) swaps partials."""
+
+import logging
+from datetime import datetime, time, timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from datasets import services as dataset_services
+from datasets.models import GoldenSet
+
+from . import selectors, services
+from .forms import LabelForm, PromoteForm
+from .models import QueueItem, TriageRun
+from .tasks import run_job
+
+logger = logging.getLogger(__name__)
+
+
+@login_required
+def home(request):
+    membership = (
+        request.user.memberships.select_related("project").order_by("project__slug").first()
+    )
+    if membership is None:
+        return render(request, "triage/no_project.html")
+    return redirect("triage:queue", project_slug=membership.project.slug)
+
+
+def _projects(user):
+    return [m.project for m in user.memberships.select_related("project").order_by("project__slug")]
+
+
+@login_required
+def queue(request, project_slug):
+    membership = selectors.membership_get(user=request.user, project_slug=project_slug)
+    project = membership.project
+    filters = selectors.QueueFilters.from_query(request.GET)
+    after = request.GET.get("after", "")
+    items, next_cursor = selectors.queue_items(
+        project=project, filters=filters, user=request.user, after=after
+    )
+    context = {
+        "project": project,
+        "projects": _projects(request.user),
+        "membership": membership,
+        "items": items,
+        "next_url": f"?{filters.as_query(after=next_cursor)}" if next_cursor else "",
+        "counts": selectors.queue_status_counts(project=project),
+        "filters": filters,
+        "categories": settings.TRIAGE_CATEGORIES,
+        "tiers": list(settings.TRIAGE_TIER_WEIGHTS),
+        "members": selectors.project_members(project=project),
+        "nav": "queue",
+    }
+    if request.htmx:
+        # "Load more" swaps in the next rows; a filter change swaps the whole result block.
+        partial = "queue-rows" if after else "queue-results"
+        return render(request, f"triage/queue.html#{partial}", context)
+    return render(request, "triage/queue.html", context)
+
+
+@login_required
+@require_POST
+def claim_next(request, project_slug):
+    membership = selectors.membership_get(user=request.user, project_slug=project_slug)
+    item = services.queue_item_claim_next(project=membership.project, user=request.user)
+    if item is None:
+        messages.info(request, "The queue is empty. Nice work.")
+        return redirect("triage:queue", project_slug=project_slug)
+    return redirect("triage:item", project_slug=project_slug, pk=item.pk)
+
+
+@login_required
+@require_POST
+def run_now(request, project_slug):
+    membership = selectors.membership_get(user=request.user, project_slug=project_slug)
+    if not membership.can_publish:
+        raise PermissionDenied("Only leads can run the triage job.")
+    # The run row exists before the task starts, so the page can show it as queued.
+    run = services.triage_run_start(project=membership.project, user=request.user)
+    try:
+        # ignore_result: no result-backend wait, so a dead broker fails at once, not in 20 s.
+        run_job.apply_async(
+            kwargs={"project_id": membership.project.pk, "triage_run_id": run.pk},
+            ignore_result=True,
+        )
+    except Exception:
+        logger.warning("could not enqueue triage run %s", run.pk, exc_info=True)
+        services.triage_run_fail(triage_run=run, reason="The task queue is unreachable.")
+        messages.error(request, "The task queue is unreachable; the job did not start.")
+        return redirect("triage:queue", project_slug=project_slug)
+    messages.success(request, "Triage job started.")
+    return redirect("triage:queue", project_slug=project_slug)
+
+
+def _item(request, project_slug, pk):
+    membership = selectors.membership_get(user=request.user, project_slug=project_slug)
+    item = get_object_or_404(
+        QueueItem.objects.select_related("cluster", "claimed_by", "labelled_by"),
+        pk=pk,
+        project=membership.project,
+    )
+    return membership, item
+
+
+def _label_form(membership, item, data=None):
+    return LabelForm(
+        data,
+        failure_modes=selectors.failure_mode_choices(project=membership.project),
+        can_add_modes=membership.can_publish,
+        initial={
+            "version": item.version,
+            "decision": item.decision,
+            "failure_modes": item.failure_modes
+            or ([item.failure_mode] if item.failure_mode else []),
+            "criteria": item.criteria,
+            "expected_output": item.expected_output,
+            "notes": item.notes,
+        },
+    )
+
+
+def _item_context(request, membership, item, label_form=None, promote_form=None):
+    golden_sets = GoldenSet.objects.filter(project=membership.project).order_by("name")
+    comments = item.scrubbed.get("comments", [])
+    traces = [
+        {"trace_id": t["trace_id"], **selectors.trace_replay(t["runs"])}
+        for t in item.scrubbed.get("traces", [])
+    ]
+    prev_pk, next_pk = selectors.queue_neighbours(item=item)
+    return {
+        "project": membership.project,
+        "projects": _projects(request.user),
+        "membership": membership,
+        "item": item,
+        "cluster": item.cluster,
+        "comments": comments,
+        "breakdown": selectors.cluster_breakdown(comments),
+        "traces": traces,
+        "sla_hours_left": selectors.sla_hours_left(item.cluster),
+        "sla_hours": settings.TRIAGE_P0_SLA_HOURS,
+        "mine": item.status == QueueItem.Status.CLAIMED and item.claimed_by_id == request.user.pk,
+        "prev_pk": prev_pk,
+        "next_pk": next_pk,
+        "heartbeat_seconds": max(settings.TRIAGE_LEASE_SECONDS // 3, 5),
+        "label_form": label_form or _label_form(membership, item),
+        "promote_form": promote_form
+        or PromoteForm(
+            golden_sets=golden_sets,
+            initial={
+                "golden_set": golden_sets[0].slug if golden_sets else "",
+                "input": dataset_services.selectors.queue_item_default_input(item),
+                "expected": {"output": item.expected_output} if item.expected_output else None,
+                "criteria": item.criteria,
+            },
+        ),
+        "cases": item.cases.select_related("golden_set"),
+        "nav": "queue",
+    }
+
+
+@login_required
+def item_detail(request, project_slug, pk):
+    membership, item = _item(request, project_slug, pk)
+    return render(request, "triage/item.html", _item_context(request, membership, item))
+
+
+@login_required
+@require_POST
+def item_heartbeat(request, project_slug, pk):
+    membership, item = _item(request, project_slug, pk)
+    alive = services.queue_item_heartbeat(item=item, user=request.user)
+    item.refresh_from_db()
+    context = {
+        "item": item,
+        "lease_alive": alive,
+        "mine": alive,
+        "project": membership.project,
+        "heartbeat_seconds": max(settings.TRIAGE_LEASE_SECONDS // 3, 5),
+    }
+    return render(request, "triage/item.html#lease", context)
+
+
+@login_required
+@require_POST
+def item_skip(request, project_slug, pk):
+    _, item = _item(request, project_slug, pk)
+    if services.queue_item_release(item=item, user=request.user):
+        messages.info(request, "Skipped; the item is back in the queue.")
+    return redirect("triage:queue", project_slug=project_slug)
+
+
+@login_required
+@require_POST
+def item_label(request, project_slug, pk):
+    membership, item = _item(request, project_slug, pk)
+    form = _label_form(membership, item, data=request.POST)
+    status, error = 400, None
+    if form.is_valid():
+        data = form.cleaned_data
+        modes = list(data["failure_modes"])
+        try:
+            if data.get("new_failure_mode"):
+                mode = services.failure_mode_create(
+                    project=membership.project, label=data["new_failure_mode"]
+                )
+                modes.append(mode.slug)
+            services.queue_item_label(
+                item=item,
+                user=request.user,
+                version=data["version"],
+                decision=data["decision"],
+                failure_modes=modes,
+                criteria=data["criteria"],
+                expected_output=data["expected_output"],
+                notes=data["notes"],
+            )
+        except (services.StaleEdit, services.NotClaimant) as exc:
+            status, error = 409, str(exc)
+        except ValueError as exc:
+            form.add_error("new_failure_mode", str(exc))
+        else:
+            messages.success(request, "Label saved.")
+            return redirect("triage:item", project_slug=project_slug, pk=pk)
+    if error:
+        messages.error(request, error)
+        item.refresh_from_db()
+        # Keep the reviewer's edit, but on the current version: re-saving is now a choice
+        # made after seeing the other label, never a silent overwrite.
+        data = request.POST.copy()
+        data["version"] = item.version
+        form = _label_form(membership, item, data=data)
+        form.is_valid()
+    context = _item_context(request, membership, item, label_form=form)
+    context["label_conflict"] = bool(error)
+    return render(request, "triage/item.html", context, status=status)
+
+
+@login_required
+@require_POST
+def item_promote(request, project_slug, pk):
+    membership, item = _item(request, project_slug, pk)
+    golden_sets = GoldenSet.objects.filter(project=membership.project)
+    form = PromoteForm(request.POST, golden_sets=golden_sets)
+    if not form.is_valid():
+        return render(
+            request,
+            "triage/item.html",
+            _item_context(request, membership, item, promote_form=form),
+            status=400,
+        )
+    data = form.cleaned_data
+    golden_set = (
+        golden_sets.get(slug=data["golden_set"])
+        if data["golden_set"]
+        else dataset_services.golden_set_get_or_create(
+            project=membership.project, name=data["new_golden_set"]
+        )
+    )
+    try:
+        case = dataset_services.case_promote(
+            item=item,
+            golden_set=golden_set,
+            user=request.user,
+            input=data["input"],
+            expected=data["expected"],
+            criteria=data["criteria"],
+        )
+    except dataset_services.PromoteError as exc:
+        messages.error(request, str(exc))
+        return render(
+            request,
+            "triage/item.html",
+            _item_context(request, membership, item, promote_form=form),
+            status=409,
+        )
+    messages.success(
+        request, f"Promoted as {case.case_id} (draft until the next published version)."
+    )
+    return redirect(reverse("datasets:detail", args=[project_slug, golden_set.slug]))
+
+
+@login_required
+def weekly(request, project_slug):
+    """The weekly triage meeting: what was decided this week, by decision and owner."""
+    membership = selectors.membership_get(user=request.user, project_slug=project_slug)
+    today = timezone.localdate()
+    try:
+        day = datetime.strptime(request.GET.get("week", ""), "%Y-%m-%d").date()
+    except ValueError:
+        day = today
+    monday = day - timedelta(days=day.weekday())
+    week_start = timezone.make_aware(datetime.combine(monday, time.min))
+    return render(
+        request,
+        "triage/weekly.html",
+        {
+            "project": membership.project,
+            "projects": _projects(request.user),
+            "membership": membership,
+            "week_start": monday,
+            "prev_week": monday - timedelta(days=7),
+            "next_week": monday + timedelta(days=7)
+            if monday + timedelta(days=7) <= today
+            else None,
+            "groups": selectors.weekly_triage(project=membership.project, week_start=week_start),
+            "in_review": QueueItem.objects.filter(
+                project=membership.project, status=QueueItem.Status.CLAIMED
+            )
+            .select_related("cluster", "claimed_by")
+            .order_by("-score", "-pk")[:50],
+            "nav": "weekly",
+        },
+    )
+
+
+@login_required
+@require_POST
+def pii_reveal(request, project_slug, pk, token):
+    """Swap one placeholder for its original (htmx), or show it on a page (plain POST).
+
+    Only users with `triage.reveal_pii`; every reveal is audited (see services.pii_reveal).
+    """
+    from django.http import Http404
+
+    membership = selectors.membership_get(user=request.user, project_slug=project_slug)
+    item = get_object_or_404(QueueItem, pk=pk, project=membership.project)
+    placeholder = f"<{token}>"
+    value = services.pii_reveal(item=item, placeholder=placeholder, user=request.user)
+    if value is None:
+        raise Http404("No such placeholder on this item.")
+    context = {"project": membership.project, "item": item, "placeholder": placeholder}
+    context["value"] = value
+    template = "triage/pii_reveal.html#revealed" if request.htmx else "triage/pii_reveal.html"
+    response = render(request, template, context)
+    response["Cache-Control"] = "no-store"  # the original must not sit in any cache
+    return response
+
+
+@login_required
+def run_progress(request, project_slug):
+    """The latest triage run's progress; the queue page polls it while a run is going."""
+    membership = selectors.membership_get(user=request.user, project_slug=project_slug)
+    run = (
+        TriageRun.objects.filter(project=membership.project, kind="triage").order_by("-pk").first()
+    )
+    context = {"project": membership.project, "membership": membership, "run": run}
+    return render(request, "triage/queue.html#run-progress", context)
