@@ -428,8 +428,10 @@ def feedback_process(*, event_ids):
                     .order_by("pk")
                     .values_list(*_EVENT_FIELDS)
                 )
-                touched |= clusterer.process(rows)
-    cluster_stats_refresh(cluster_ids=touched)
+                chunk_touched = clusterer.process(rows)
+                # Same transaction: a reader never sees processed events with stale counts.
+                cluster_stats_refresh(cluster_ids=chunk_touched)
+                touched |= chunk_touched
     return len(touched)
 
 
