@@ -430,7 +430,7 @@ class LangSmithRunsMultipartApi(APIView):
             parts += [(name, f.read()) for name, f in files.items()]
             posts, patches, feedbacks, _ = multipart_ops(parts)
         except BodyError as exc:
-            return drf_error(exc.status, exc.code, exc.detail)
+            return drf_error(exc.status, exc.code, exc.detail, exc.fields)
         except (RequestDataTooBig, TooManyFieldsSent) as exc:
             return drf_error(413, "body_too_large", str(exc))
         except (MultiPartParserError, ValueError) as exc:

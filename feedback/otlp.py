@@ -341,7 +341,7 @@ class OtlpTracesApi(APIView):
                 payload = export_request_from_protobuf(body)
             runs, rejected = runs_from_export(payload)
         except BodyError as exc:
-            return drf_error(exc.status, exc.code, exc.detail)
+            return drf_error(exc.status, exc.code, exc.detail, exc.fields)
         except Exception as exc:  # protobuf DecodeError, JSON errors, wrong shapes
             detail = f"Could not read the OTLP export: {exc}"
             return drf_error(400, "malformed_body", detail, {"body": [detail]})

@@ -12,6 +12,11 @@ class BodyError(Exception):
         super().__init__(detail)
         self.status, self.code, self.detail = status, code, detail
 
+    @property
+    def fields(self):
+        """A body that cannot be read is a validation failure of the field `body`."""
+        return {"body": [self.detail]} if self.status == 400 else None
+
 
 def _read_capped(stream, limit):
     data = stream.read(limit + 1)

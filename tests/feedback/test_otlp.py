@@ -1,5 +1,6 @@
 """OTLP/HTTP traces from the real OpenTelemetry exporter (protobuf) and as OTLP/JSON."""
 
+import gzip
 import json
 
 import pytest
@@ -150,3 +151,47 @@ def test_bad_otlp_bodies_are_json_4xx(project, content_type, body, status, error
 def test_otlp_without_key_is_401(project):
     response = Client().post("/v1/traces", data=b"{}", content_type="application/json")
     assert response.status_code == 401 and response.json()["error"] == "unauthenticated"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_real_otlp_exporter_with_gzip_compression(live_server, project):
+    from opentelemetry.exporter.otlp.proto.http import Compression
+
+    key = api_key_for(project, scopes=["ingest"])
+    exporter = OTLPSpanExporter(
+        endpoint=f"{live_server.url}/v1/traces",
+        headers={"authorization": f"Bearer {key}"},
+        compression=Compression.Gzip,  # Content-Encoding: gzip on the wire
+    )
+    provider = TracerProvider(resource=Resource.create({"service.name": "refund-bot"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with provider.get_tracer("test").start_as_current_span("chat gpt-4o") as span:
+        span.set_attribute("gen_ai.operation.name", "chat")
+        span.set_attribute("gen_ai.request.model", "gpt-4o")
+        span.set_attribute("gen_ai.usage.input_tokens", 12)
+        span_id = format(span.get_span_context().span_id, "016x")
+    provider.shutdown()
+
+    run = Run.objects.get(project=project, run_id=span_id)
+    assert (run.run_type, run.model, run.prompt_tokens, run.source) == ("llm", "gpt-4o", 12, "otlp")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "body",
+    [b"not gzip at all", gzip.compress(b'{"resourceSpans": []}')[:-6]],  # garbage, truncated
+    ids=["garbage", "truncated"],
+)
+def test_bad_gzip_otlp_body_is_400_naming_the_body(project, body):
+    api = Client(headers={"X-Api-Key": api_key_for(project, scopes=["ingest"])})
+    response = api.post(
+        "/v1/traces",
+        data=body,
+        content_type="application/json",
+        headers={"Content-Encoding": "gzip"},
+    )
+    assert response.status_code == 400
+    error = response.json()
+    assert error["error"] == "malformed_body" and "gzip" in error["detail"]
+    assert list(error["fields"]) == ["body"]
+    assert not Run.objects.exists()
