@@ -1,6 +1,9 @@
 import json
+from datetime import timedelta
 
+from django.conf import settings
 from django.http import HttpResponseNotModified, StreamingHttpResponse
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
@@ -133,3 +136,62 @@ def _lines(body, split):
             chunk = []
     if chunk:
         yield "".join(chunk)
+
+
+class TimeToEvalQuery(serializers.Serializer):
+    days = serializers.IntegerField(min_value=1, max_value=365, default=30)
+
+
+class TimeToEvalStageOutput(serializers.Serializer):
+    stage = serializers.ChoiceField(choices=[s[0] for s in selectors.TIME_TO_EVAL_STAGES])
+    label = serializers.CharField()
+    cases = serializers.IntegerField()
+    median_hours = serializers.FloatField(allow_null=True)
+    p90_hours = serializers.FloatField(allow_null=True)
+    max_hours = serializers.FloatField(allow_null=True)
+
+
+class OpenP0Output(serializers.Serializer):
+    item_id = serializers.IntegerField()
+    cluster_id = serializers.IntegerField()
+    category = serializers.CharField()
+    reports = serializers.IntegerField()
+    status = serializers.CharField()
+    first_seen_at = serializers.DateTimeField()
+    hours_left = serializers.FloatField(help_text="Negative once the P0 SLA is missed.")
+
+
+class TimeToEvalOutput(serializers.Serializer):
+    since = serializers.DateTimeField()
+    sla_hours = serializers.FloatField()
+    published_cases = serializers.IntegerField()
+    median_hours = serializers.FloatField(allow_null=True)
+    p90_hours = serializers.FloatField(allow_null=True)
+    max_hours = serializers.FloatField(allow_null=True)
+    p0_cases = serializers.IntegerField()
+    p0_within_sla = serializers.IntegerField()
+    stages = TimeToEvalStageOutput(many=True)
+    open_p0 = OpenP0Output(many=True)
+
+
+class TimeToEvalApi(APIView):
+    """Hours from a cluster's first complaint to the first published version holding its case."""
+
+    permission_classes = [scope_required("datasets:read")]
+
+    @extend_schema(
+        operation_id="time_to_eval",
+        parameters=[TimeToEvalQuery],
+        responses={200: TimeToEvalOutput, **ERRORS},
+    )
+    def get(self, request):
+        query = TimeToEvalQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        now = timezone.now()
+        report = selectors.time_to_eval_report(
+            project=request.user.project,
+            since=now - timedelta(days=query.validated_data["days"]),
+            now=now,
+            sla_hours=settings.TRIAGE_P0_SLA_HOURS,
+        )
+        return Response(TimeToEvalOutput(report).data)

@@ -1,6 +1,14 @@
 """Reads for golden sets."""
 
-from .models import GoldenSetVersion
+import math
+import statistics
+
+from django.conf import settings
+from django.db.models import F, Q
+
+from triage.models import Cluster, QueueItem
+
+from .models import Case, GoldenSetVersion
 
 
 def case_as_json(case):
@@ -39,14 +47,98 @@ def version_resolve(*, golden_set, ref):
     return next((v for v in versions.order_by("-number") if ref in v.tags), None)
 
 
-def time_to_eval_summary(*, golden_set, sla_hours):
-    cases = [c for c in golden_set.cases.all() if c.time_to_eval_hours is not None]
-    hours = sorted(c.time_to_eval_hours for c in cases)
+def _hours_stats(hours):
+    hours = sorted(hours)
+    if not hours:
+        return {"median_hours": None, "p90_hours": None, "max_hours": None}
+    return {
+        "median_hours": statistics.median(hours),
+        "p90_hours": hours[math.ceil(0.9 * len(hours)) - 1],  # nearest rank
+        "max_hours": hours[-1],
+    }
+
+
+def _hours_between(start, end):
+    if start is None or end is None:
+        return None
+    return max((end - start).total_seconds() / 3600, 0.0)
+
+
+def time_to_eval_summary(*, cases, sla_hours):
+    """Time-to-eval of published cases: spread, and how many P0s made the SLA."""
+    cases = [c for c in cases if c.time_to_eval_hours is not None]
     p0 = [c for c in cases if "p0" in c.tags]
     return {
         "published_cases": len(cases),
-        "median_hours": hours[len(hours) // 2] if hours else None,
-        "max_hours": hours[-1] if hours else None,
+        **_hours_stats(c.time_to_eval_hours for c in cases),
         "p0_cases": len(p0),
         "p0_within_sla": sum(1 for c in p0 if c.time_to_eval_hours <= sla_hours),
     }
+
+
+# Where a case's hours go: (key, label, start, end) along its lineage.
+TIME_TO_EVAL_STAGES = [
+    ("triage", "Complaint → in queue", "first_feedback_at", "queued_at"),
+    ("review", "In queue → labelled", "queued_at", "labelled_at"),
+    ("promote", "Labelled → promoted", "labelled_at", "created_at"),
+    ("publish", "Promoted → published", "created_at", "first_published_at"),
+]
+
+
+def time_to_eval_report(*, project, since, now, sla_hours):
+    """The project's time-to-eval since `since`: overall, per stage, and the open P0 clock."""
+    cases = list(
+        Case.objects.filter(
+            golden_set__project=project,
+            first_published_at__gte=since,
+            first_feedback_at__isnull=False,
+        ).annotate(queued_at=F("queue_item__created_at"), labelled_at=F("queue_item__labelled_at"))
+    )
+    stages = []
+    for key, label, start, end in TIME_TO_EVAL_STAGES:
+        spans = [_hours_between(getattr(c, start), getattr(c, end)) for c in cases]
+        spans = [h for h in spans if h is not None]
+        stages.append({"stage": key, "label": label, "cases": len(spans), **_hours_stats(spans)})
+    return {
+        "since": since,
+        "sla_hours": sla_hours,
+        **time_to_eval_summary(cases=cases, sla_hours=sla_hours),
+        "stages": stages,
+        "open_p0": open_p0_clusters(project=project, now=now, sla_hours=sla_hours),
+    }
+
+
+def open_p0_clusters(*, project, now, sla_hours):
+    """P0 complaints still on their way to an eval, most urgent first.
+
+    In the queue (pending or under review) or labelled "add to eval", and not yet in a
+    published version; `hours_left` is negative once the SLA is missed.
+    """
+    items = (
+        QueueItem.objects.filter(
+            project=project,
+            cluster__category__in=settings.TRIAGE_P0_CATEGORIES,
+            cluster__kind=Cluster.Kind.ISSUE,
+            cluster__first_seen_at__isnull=False,
+        )
+        .filter(
+            Q(status__in=[QueueItem.Status.PENDING, QueueItem.Status.CLAIMED])
+            | Q(status=QueueItem.Status.LABELLED, decision=QueueItem.Decision.ADD_TO_EVAL)
+        )
+        .exclude(cluster__cases__first_published_at__isnull=False)
+        .select_related("cluster")
+        .defer("scrubbed")
+        .order_by("cluster__first_seen_at", "pk")
+    )
+    return [
+        {
+            "item_id": item.pk,
+            "cluster_id": item.cluster_id,
+            "category": item.cluster.category,
+            "reports": item.cluster.event_count,
+            "status": item.status,
+            "first_seen_at": item.cluster.first_seen_at,
+            "hours_left": sla_hours - _hours_between(item.cluster.first_seen_at, now),
+        }
+        for item in items
+    ]

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from datasets import api as datasets_api
+from datasets import views as datasets_views
 from feedback import api as feedback_api
 from feedback import langsmith, otlp
 
@@ -16,6 +17,7 @@ api_v1 = [
         feedback_api.FeedbackWithTokenApi.as_view(),
         name="feedback-with-token",
     ),
+    path("time-to-eval", datasets_api.TimeToEvalApi.as_view(), name="time-to-eval"),
     path("golden-sets", datasets_api.GoldenSetListApi.as_view(), name="golden-sets"),
     path(
         "golden-sets/<slug:slug>/versions",
@@ -49,6 +51,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("p/<slug:project_slug>/golden-sets/", include("datasets.urls")),
+    path("p/<slug:project_slug>/time-to-eval/", datasets_views.time_to_eval, name="time-to-eval"),
     path("", include("triage.reviewer_urls")),
 ]
 

@@ -68,6 +68,11 @@ def hours(value):
 
 
 @register.filter
+def abs_hours(value):
+    return hours(abs(value))
+
+
+@register.filter
 def pretty(value):
     return value.replace("_", " ") if isinstance(value, str) else value
 
