@@ -13,6 +13,8 @@ import time
 from django.conf import settings
 from rest_framework.throttling import BaseThrottle
 
+from .redis_client import redis_client
+
 logger = logging.getLogger(__name__)
 
 _PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600,
@@ -64,10 +66,7 @@ class RedisCounter:
     """
 
     def __init__(self, url):
-        import redis
-
-        # Short timeouts: a slow Redis must not stall ingest; we fall back instead.
-        self._redis = redis.Redis.from_url(url, socket_timeout=0.25, socket_connect_timeout=0.25)
+        self._redis = redis_client(url)
         self._lock = threading.Lock()
         self._leases = {}  # key -> (window, next slot, last slot leased)
 

@@ -13,7 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
-from .auth import api_key_generate, api_key_hash
+from .auth import api_key_generate, api_key_hash, revocations
 from .models import ApiKey, FeedbackEvent, Project, Run
 from .serializers import FastPath, FeedbackEventInput
 from .tokens import TokenInvalid, feedback_token_decode, feedback_token_encode
@@ -43,6 +43,15 @@ def api_key_create(*, project, scopes, name="", raw_key=None):
         defaults={"project": project, "scopes": list(scopes), "name": name, "prefix": raw_key[:12]},
     )
     return key, raw_key
+
+
+def api_key_revoke(*, key):
+    """Revoke a key now: every process stops accepting it, and the feedback tokens it
+    minted, on its next request (see auth.RevocationSignal). Revoking twice is a no-op."""
+    ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    key.refresh_from_db(fields=["revoked_at"])
+    transaction.on_commit(revocations.announce)
+    return key
 
 
 def user_id_pseudonymize(*, project, user_id):

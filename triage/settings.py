@@ -148,7 +148,8 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 20_000
 # Per API key, counted in Redis when REDIS_URL is set (else in-process): "<n>/<s|m|h|d>",
 # "0" disables. Over it: 429 with Retry-After.
 TRIAGE_RATE_LIMIT = os.environ.get("TRIAGE_RATE_LIMIT", "6000/minute")
-# Valid keys are cached in-process this long (a revoked key may work this much longer).
+# Valid keys are cached in-process this long; a revocation ends every process's cache at
+# once (a generation in Redis, or a file in TRIAGE_DATA_DIR when embedded).
 TRIAGE_API_KEY_CACHE_SECONDS = int(os.environ.get("TRIAGE_API_KEY_CACHE_SECONDS", 10))
 # Publish processing tasks from a background thread, not the request (feedback/enqueue.py).
 TRIAGE_ENQUEUE_IN_BACKGROUND = _env_bool("TRIAGE_ENQUEUE_IN_BACKGROUND", default=True)

@@ -1,7 +1,6 @@
 """Nothing accepted is lost when the broker is down; the sweeper catches up once it is back."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from feedback.models import FeedbackEvent
 from feedback.tasks import sweep_unprocessed
 from tests.conftest import ROOT, _worker_env, wait_for
 from tests.factories import api_key_for
+from tests.feedback.conftest import gunicorn_server
 from triage.models import Cluster
 from triage.tasks import process_feedback
 
@@ -21,38 +21,11 @@ pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 DEAD_BROKER = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server_without_broker(tmp_path):
     """The app the production way (gunicorn, PostgreSQL) but with Redis unreachable."""
-    port = _free_port()
-    env = {**_worker_env(), "REDIS_URL": DEAD_BROKER, "DEBUG": "0"}
-    log = open(tmp_path / "gunicorn.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "triage.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-
-    def up():
-        try:
-            return requests.get(f"{url}/api/langsmith/info", timeout=5).status_code == 200
-        except (requests.ConnectionError, requests.Timeout):
-            return proc.poll() is not None  # died: fail below with its log
-
-    try:
-        wait_for(up, timeout=60, what="gunicorn to start")
-        assert proc.poll() is None, (tmp_path / "gunicorn.log").read_text()[-3000:]
+    with gunicorn_server(tmp_path, REDIS_URL=DEAD_BROKER) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
 
 
 @pytest.fixture
