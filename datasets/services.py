@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.text import slugify
 
-from . import jsonl, selectors
+from . import jsonl, selectors, webhooks
 from .models import Case, GoldenSet, GoldenSetVersion
 
 
@@ -90,6 +90,11 @@ def golden_set_version_publish(*, golden_set, user, notes="", tags=()):
         )
         for tag in tags:
             golden_set_version_tag(version=version, tag=tag)
+        webhooks.webhook_emit(
+            project=golden_set.project,
+            event="golden_set.version_published",
+            payload=webhooks.version_published_payload(version),
+        )
         now = version.published_at
         Case.objects.filter(pk__in=[c.pk for c in cases], first_published_at__isnull=True).update(
             first_published_at=now, first_published_version=version

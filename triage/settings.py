@@ -178,6 +178,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "feedback-sweep": {"task": "feedback.sweep_unprocessed", "schedule": 300.0},
     "queue-expire-leases": {"task": "triage.expire_leases", "schedule": 60.0},
+    "webhooks-retry": {"task": "datasets.retry_webhooks", "schedule": 30.0},
     "triage-drift-weekly": {
         "task": "triage.drift_all_projects",
         "schedule": crontab(
@@ -187,6 +188,13 @@ CELERY_BEAT_SCHEDULE = {
         ),
     },
 }
+
+# --- Webhooks (datasets.webhooks): retried with exponential backoff, then given up ---
+TRIAGE_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("TRIAGE_WEBHOOK_TIMEOUT_SECONDS", 5))
+TRIAGE_WEBHOOK_RETRY_SECONDS = int(os.environ.get("TRIAGE_WEBHOOK_RETRY_SECONDS", 30))
+TRIAGE_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("TRIAGE_WEBHOOK_MAX_ATTEMPTS", 8))
+# Where apps reach this service; links in webhook payloads start with it.
+TRIAGE_PUBLIC_URL = os.environ.get("TRIAGE_PUBLIC_URL", "http://127.0.0.1:8000")
 
 # --- Triage domain settings ---
 TRIAGE_CATEGORIES = ["wrong", "unsafe", "slow", "unhelpful", "billing", "other"]

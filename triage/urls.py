@@ -18,6 +18,13 @@ api_v1 = [
         name="feedback-with-token",
     ),
     path("time-to-eval", datasets_api.TimeToEvalApi.as_view(), name="time-to-eval"),
+    path("webhooks", datasets_api.WebhookListApi.as_view(), name="webhooks"),
+    path("webhooks/<int:pk>", datasets_api.WebhookDetailApi.as_view(), name="webhook"),
+    path(
+        "webhooks/<int:pk>/deliveries",
+        datasets_api.WebhookDeliveryListApi.as_view(),
+        name="webhook-deliveries",
+    ),
     path("golden-sets", datasets_api.GoldenSetListApi.as_view(), name="golden-sets"),
     path(
         "golden-sets/<slug:slug>/versions",

@@ -1,0 +1,285 @@
+"""Webhooks: a new golden-set version reaches the app's endpoint, signed, retried, never lost.
+
+The receiving app is outside our world, so it is a small fake HTTP server here; everything
+on our side (publish view, outbox rows, the worker, retries) is the real thing.
+"""
+
+import hashlib
+import hmac
+import json
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from datasets import services, webhooks
+from datasets.models import Case, GoldenSet, WebhookDelivery, WebhookEndpoint
+from datasets.tasks import retry_webhooks
+from tests.conftest import wait_for
+from tests.factories import ProjectFactory, api_key_for
+
+
+class Receiver:
+    """The app's webhook endpoint: records each request, answers with the next status."""
+
+    def __init__(self, statuses=(200,)):
+        self.statuses, self.requests = list(statuses), []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append((dict(self.headers), body))
+                status = (
+                    receiver.statuses.pop(0) if len(receiver.statuses) > 1 else receiver.statuses[0]
+                )
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/triage"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def _golden_set_with_a_case(project):
+    golden_set = GoldenSet.objects.create(project=project, slug="refunds", name="Refunds")
+    Case.objects.create(
+        golden_set=golden_set,
+        number=1,
+        case_id="refunds-001",
+        input={"question": "Can <PERSON_1> get a refund?"},
+        source="thumbs-down-2026-11-20",
+    )
+    return golden_set
+
+
+def _verify(headers, body, secret):
+    expected = hmac.new(
+        secret.encode(), f"{headers['X-Triage-Timestamp']}.".encode() + body, hashlib.sha256
+    ).hexdigest()
+    return hmac.compare_digest(headers["X-Triage-Signature"], f"sha256={expected}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_publishing_a_version_notifies_the_apps_endpoint_signed(
+    celery_worker_process, project, lead, receiver
+):
+    endpoint, secret = webhooks.webhook_endpoint_create(
+        project=project, url=receiver.url, events=["golden_set.version_published"]
+    )
+    golden_set = _golden_set_with_a_case(project)
+    client = Client()
+    client.force_login(lead)
+
+    client.post(f"/p/{project.slug}/golden-sets/refunds/publish", {"tag": "prod"})
+
+    wait_for(lambda: receiver.requests, timeout=60, what="the webhook to arrive")
+    version = golden_set.versions.get()
+    headers, body = receiver.requests[0]
+    assert _verify(headers, body, secret)
+    assert not _verify(headers, body, "whsec_someone-else")
+    assert headers["X-Triage-Event"] == "golden_set.version_published"
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    assert headers["X-Triage-Delivery"] == str(delivery.pk)
+    event = json.loads(body)
+    assert event["event"] == "golden_set.version_published" and event["id"] == delivery.pk
+    assert event["data"] == {
+        "project": "acme",
+        "golden_set": "refunds",
+        "version": 1,
+        "digest": version.digest,
+        "tags": ["prod"],
+        "case_count": 1,
+        "published_at": version.published_at.isoformat(),
+        "cases_url": "http://127.0.0.1:8000/api/v1/golden-sets/refunds/versions/1/cases.jsonl",
+    }
+    assert b"PERSON" not in body  # ids and digests only, never case text
+    wait_for(
+        lambda: WebhookDelivery.objects.get(pk=delivery.pk).status == "delivered",
+        what="the delivery to be recorded",
+    )
+    delivery.refresh_from_db()
+    assert (delivery.attempts, delivery.last_status_code) == (1, 200)
+
+
+@pytest.mark.django_db
+def test_a_failed_delivery_is_retried_with_backoff_until_it_lands(project, lead, settings):
+    settings.TRIAGE_WEBHOOK_RETRY_SECONDS = 30
+    receiver = Receiver(statuses=[503, 200])
+    try:
+        webhooks.webhook_endpoint_create(
+            project=project, url=receiver.url, events=["golden_set.version_published"]
+        )
+        services.golden_set_version_publish(golden_set=_golden_set_with_a_case(project), user=lead)
+        delivery = WebhookDelivery.objects.get()
+        t0 = timezone.now()
+
+        assert webhooks.webhook_deliver(delivery_id=delivery.pk, now=t0) == "pending"
+        delivery.refresh_from_db()
+        assert (delivery.attempts, delivery.last_status_code) == (1, 503)
+        assert delivery.next_attempt_at == t0 + timedelta(seconds=30)
+        # Not due yet: nothing is sent.
+        assert (
+            webhooks.webhook_deliver(delivery_id=delivery.pk, now=t0 + timedelta(seconds=10))
+            is None
+        )
+        assert len(receiver.requests) == 1
+
+        later = t0 + timedelta(seconds=31)
+        assert webhooks.webhook_deliver(delivery_id=delivery.pk, now=later) == "delivered"
+        assert webhooks.webhook_deliver(delivery_id=delivery.pk, now=later) is None  # once
+        assert [h["X-Triage-Delivery"] for h, _ in receiver.requests] == [str(delivery.pk)] * 2
+        assert receiver.requests[0][1] == receiver.requests[1][1]  # the same event, resent
+        delivery.refresh_from_db()
+        assert (delivery.status, delivery.attempts, delivery.delivered_at) == (
+            "delivered",
+            2,
+            later,
+        )
+    finally:
+        receiver.close()
+
+
+@pytest.mark.django_db
+def test_an_unreachable_endpoint_is_given_up_after_the_last_attempt(project, lead, settings):
+    settings.TRIAGE_WEBHOOK_MAX_ATTEMPTS = 3
+    dead = Receiver()
+    url = dead.url
+    dead.close()  # nothing listens there any more
+    webhooks.webhook_endpoint_create(
+        project=project, url=url, events=["golden_set.version_published"]
+    )
+    services.golden_set_version_publish(golden_set=_golden_set_with_a_case(project), user=lead)
+    delivery = WebhookDelivery.objects.get()
+
+    now = timezone.now()
+    statuses = []
+    for _ in range(3):
+        statuses.append(webhooks.webhook_deliver(delivery_id=delivery.pk, now=now))
+        now += timedelta(days=1)
+
+    assert statuses == ["pending", "pending", "failed"]
+    delivery.refresh_from_db()
+    assert (delivery.attempts, delivery.last_status_code) == (3, None)
+    assert delivery.last_error == "ConnectionError"
+
+
+@pytest.mark.django_db
+def test_the_periodic_retry_sends_deliveries_whose_first_send_never_ran(project, receiver):
+    """E.g. the broker was down when the version was published: the row is there."""
+    endpoint, _ = webhooks.webhook_endpoint_create(
+        project=project, url=receiver.url, events=["golden_set.version_published"]
+    )
+    stuck = WebhookDelivery.objects.create(
+        endpoint=endpoint, event="golden_set.version_published", payload={"version": 7}
+    )
+    later = WebhookDelivery.objects.create(
+        endpoint=endpoint,
+        event="golden_set.version_published",
+        payload={"version": 8},
+        next_attempt_at=timezone.now() + timedelta(minutes=5),
+    )
+
+    assert retry_webhooks() == 1
+
+    assert [json.loads(b)["data"] for _, b in receiver.requests] == [{"version": 7}]
+    assert WebhookDelivery.objects.get(pk=stuck.pk).status == "delivered"
+    assert WebhookDelivery.objects.get(pk=later.pk).status == "pending"
+
+
+@pytest.mark.django_db
+def test_only_active_subscribed_endpoints_of_the_project_get_the_event(project, lead, receiver):
+    webhooks.webhook_endpoint_create(
+        project=project, url=receiver.url, events=["golden_set.version_published"]
+    )
+    off, _ = webhooks.webhook_endpoint_create(
+        project=project, url=receiver.url, events=["golden_set.version_published"]
+    )
+    WebhookEndpoint.objects.filter(pk=off.pk).update(active=False)
+    webhooks.webhook_endpoint_create(
+        project=ProjectFactory(slug="globex"),
+        url=receiver.url,
+        events=["golden_set.version_published"],
+    )
+
+    services.golden_set_version_publish(golden_set=_golden_set_with_a_case(project), user=lead)
+
+    assert WebhookDelivery.objects.get().endpoint.project == project
+
+
+# --- the management API (admin scope) ---
+
+
+@pytest.fixture
+def admin_api(project):
+    return Client(headers={"Authorization": f"Bearer {api_key_for(project, ['admin'])}"})
+
+
+@pytest.mark.django_db
+def test_api_creates_lists_and_deletes_webhooks_showing_the_secret_once(admin_api, project):
+    created = admin_api.post(
+        "/api/v1/webhooks",
+        {"url": "https://ci.example.com/hooks/triage", "events": ["golden_set.version_published"]},
+        content_type="application/json",
+    )
+    assert created.status_code == 201
+    body = created.json()
+    assert body["secret"].startswith("whsec_") and body["active"] is True
+    endpoint = WebhookEndpoint.objects.get(pk=body["id"])
+    assert (endpoint.project, endpoint.secret) == (project, body["secret"])
+
+    listed = admin_api.get("/api/v1/webhooks").json()
+    assert [w["url"] for w in listed] == ["https://ci.example.com/hooks/triage"]
+    assert "secret" not in listed[0]
+    assert admin_api.get(f"/api/v1/webhooks/{endpoint.pk}/deliveries").json() == []
+
+    assert admin_api.delete(f"/api/v1/webhooks/{endpoint.pk}").status_code == 204
+    assert not WebhookEndpoint.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"url": "not a url", "events": ["golden_set.version_published"]}, "url"),
+        ({"url": "ftp://ci.example.com/x", "events": ["golden_set.version_published"]}, "url"),
+        ({"url": "https://ci.example.com/x", "events": ["case.deleted"]}, "events[0]"),
+        ({"url": "https://ci.example.com/x", "events": []}, "events"),
+    ],
+)
+def test_api_refuses_bad_webhooks_naming_the_field(admin_api, body, field):
+    response = admin_api.post("/api/v1/webhooks", body, content_type="application/json")
+    assert response.status_code == 400
+    assert list(response.json()["fields"]) == [field]
+    assert not WebhookEndpoint.objects.exists()
+
+
+@pytest.mark.django_db
+def test_api_needs_the_admin_scope_and_keeps_projects_apart(admin_api, project, receiver):
+    reader = Client(headers={"Authorization": f"Bearer {api_key_for(project, ['datasets:read'])}"})
+    assert reader.get("/api/v1/webhooks").status_code == 403
+    theirs, _ = webhooks.webhook_endpoint_create(
+        project=ProjectFactory(slug="globex"),
+        url=receiver.url,
+        events=["golden_set.version_published"],
+    )
+    assert admin_api.delete(f"/api/v1/webhooks/{theirs.pk}").status_code == 404
+    assert admin_api.get(f"/api/v1/webhooks/{theirs.pk}/deliveries").status_code == 404
+    assert WebhookEndpoint.objects.filter(pk=theirs.pk).exists()
