@@ -82,14 +82,22 @@ class QueueItem(models.Model):
         "other",
     ]
 
+    # No single-column indexes on project, score or the user columns: every claim and label
+    # changes indexed columns, so each UPDATE writes a new entry into every index of the
+    # table. The composite and partial indexes in Meta cover the lookups.
     project = models.ForeignKey(
-        "feedback.Project", on_delete=models.CASCADE, related_name="queue_items"
+        "feedback.Project", on_delete=models.CASCADE, related_name="queue_items", db_index=False
     )
     cluster = models.OneToOneField(Cluster, on_delete=models.CASCADE, related_name="queue_item")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    score = models.FloatField(default=0, db_index=True)
+    score = models.FloatField(default=0)
     claimed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     version = models.IntegerField(default=1)
@@ -103,7 +111,12 @@ class QueueItem(models.Model):
     expected_output = models.TextField(blank=True)
     notes = models.TextField(blank=True)
     labelled_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     labelled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -118,6 +131,18 @@ class QueueItem(models.Model):
                 fields=["lease_expires_at"],
                 name="queue_lease_idx",
                 condition=models.Q(status="claimed"),
+            ),
+            # The assignee filter and user deletion (SET NULL); partial, so a label (which
+            # clears claimed_by) and a claim (labelled_by mostly empty) skip one of them.
+            models.Index(
+                fields=["claimed_by"],
+                name="queue_claimed_by_idx",
+                condition=models.Q(claimed_by__isnull=False),
+            ),
+            models.Index(
+                fields=["labelled_by"],
+                name="queue_labelled_by_idx",
+                condition=models.Q(labelled_by__isnull=False),
             ),
         ]
         permissions = [("reveal_pii", "Can reveal original PII values")]

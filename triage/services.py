@@ -1,5 +1,6 @@
 """Writes for the triage domain: clustering, ranking, the queue, labels, scrubbing."""
 
+import functools
 import logging
 from datetime import timedelta
 
@@ -148,10 +149,52 @@ def pii_reveal(*, item, placeholder, user):
 # --- the queue --------------------------------------------------------------------------
 # Sort order everywhere: score desc, id desc (matches queue_next_idx / queue_all_idx).
 QUEUE_ORDER = ("-score", "-pk")
+# What claim-next loads: the lease, not `scrubbed` (large; the item page reads it).
+CLAIM_FIELDS = (
+    "id",
+    "project_id",
+    "cluster_id",
+    "status",
+    "score",
+    "claimed_by_id",
+    "lease_expires_at",
+    "version",
+)
 
 
-def _lease_until():
-    return timezone.now() + timedelta(seconds=settings.TRIAGE_LEASE_SECONDS)
+def _lease_until(now=None):
+    return (now or timezone.now()) + timedelta(seconds=settings.TRIAGE_LEASE_SECONDS)
+
+
+@functools.cache
+def _claim_next_sql():
+    """PostgreSQL claim-next as one statement, one round trip, one commit.
+
+    `held`: the reviewer's own live lease, handed back instead of a second item. `leased`:
+    otherwise the best pending row no other transaction has locked (SKIP LOCKED: 20
+    reviewers pressing "claim" at once get 20 different rows without waiting on each
+    other), leased in the same UPDATE. `NOT EXISTS (held)` is a one-time filter evaluated
+    first, so a reviewer who holds a lease locks nothing. Statuses are literals so even a
+    generic plan knows them.
+    """
+    table = connection.ops.quote_name(QueueItem._meta.db_table)
+    cols = ", ".join(CLAIM_FIELDS)
+    claimed, pending = QueueItem.Status.CLAIMED.value, QueueItem.Status.PENDING.value
+    return (
+        f"WITH held AS ("
+        f" SELECT {cols} FROM {table}"
+        f" WHERE project_id = %(project)s AND status = '{claimed}'"
+        f" AND claimed_by_id = %(user)s AND lease_expires_at > %(now)s"
+        f" ORDER BY score DESC, id DESC LIMIT 1"
+        f"), leased AS ("
+        f" UPDATE {table} SET status = '{claimed}', claimed_by_id = %(user)s,"
+        f" lease_expires_at = %(until)s"
+        f" WHERE NOT EXISTS (SELECT FROM held) AND id = ("
+        f"  SELECT id FROM {table} WHERE project_id = %(project)s AND status = '{pending}'"
+        f"  ORDER BY score DESC, id DESC LIMIT 1 FOR UPDATE SKIP LOCKED)"
+        f" RETURNING {cols}"
+        f") SELECT * FROM held UNION ALL SELECT * FROM leased"
+    )
 
 
 def queue_item_claim_next(*, project, user):
@@ -160,57 +203,33 @@ def queue_item_claim_next(*, project, user):
     A reviewer who already holds a live lease gets that item back. Expired leases are
     returned to the queue by `queue_leases_expire` (periodic), not here.
     """
+    now = timezone.now()
+    until = _lease_until(now)
+    if connection.features.has_select_for_update_skip_locked:
+        params = {"project": project.pk, "user": user.pk, "now": now, "until": until}
+        with connection.cursor() as cur:
+            cur.execute(_claim_next_sql(), params)
+            row = cur.fetchone()
+        return QueueItem.from_db(connection.alias, CLAIM_FIELDS, row) if row else None
+
+    # SQLite: writers are serialized, so no row locks; a conditional UPDATE that changed
+    # exactly one row means the claim is ours, and a loser of the race tries the next one.
+    mine = QueueItem.objects.filter(project=project).only(*CLAIM_FIELDS)
     held = (
-        QueueItem.objects.filter(
-            project=project,
-            status=QueueItem.Status.CLAIMED,
-            claimed_by=user,
-            lease_expires_at__gt=timezone.now(),
-        )
+        mine.filter(status=QueueItem.Status.CLAIMED, claimed_by=user, lease_expires_at__gt=now)
         .order_by(*QUEUE_ORDER)
-        .defer("scrubbed")
         .first()
     )
     if held:
         return held
-    pending = QueueItem.objects.filter(project=project, status=QueueItem.Status.PENDING).order_by(
-        *QUEUE_ORDER
-    )
-    claim = {
-        "status": QueueItem.Status.CLAIMED,
-        "claimed_by": user,
-        "lease_expires_at": _lease_until(),
-    }
-    if connection.features.has_select_for_update_skip_locked:
-        # PostgreSQL: concurrent claimers skip rows another transaction has locked, so 20
-        # reviewers pressing "claim" at once get 20 different items without waiting. One
-        # statement (lock, update, return the row) keeps it to one round trip; the ORM has
-        # no UPDATE … RETURNING.
-        table = connection.ops.quote_name(QueueItem._meta.db_table)
-        sql = (
-            f"UPDATE {table} SET status = %s, claimed_by_id = %s, lease_expires_at = %s "
-            f"WHERE id = (SELECT id FROM {table} WHERE project_id = %s AND status = %s "
-            "ORDER BY score DESC, id DESC LIMIT 1 FOR UPDATE SKIP LOCKED) "
-            # Not `scrubbed`: it can be large and the caller only needs the lease.
-            "RETURNING id, project_id, cluster_id, status, score, claimed_by_id, "
-            "lease_expires_at, version"
+    pending = mine.filter(status=QueueItem.Status.PENDING).order_by(*QUEUE_ORDER)
+    for candidate_id in pending.values_list("pk", flat=True)[:50]:
+        won = QueueItem.objects.filter(pk=candidate_id, status=QueueItem.Status.PENDING).update(
+            status=QueueItem.Status.CLAIMED, claimed_by=user, lease_expires_at=until
         )
-        params = [claim["status"], user.pk, claim["lease_expires_at"], project.pk]
-        return next(iter(QueueItem.objects.raw(sql, [*params, QueueItem.Status.PENDING])), None)
-    else:
-        # SQLite: a conditional UPDATE; exactly one row changed means the claim is ours.
-        # A loser of the race moves on to the next candidate.
-        item_id = None
-        for candidate_id in pending.values_list("pk", flat=True)[:50]:
-            won = QueueItem.objects.filter(pk=candidate_id, status=QueueItem.Status.PENDING).update(
-                **claim
-            )
-            if won == 1:
-                item_id = candidate_id
-                break
-        if item_id is None:
-            return None
-    return QueueItem.objects.defer("scrubbed").get(pk=item_id)
+        if won == 1:
+            return mine.get(pk=candidate_id)
+    return None
 
 
 def queue_item_heartbeat(*, item, user):

@@ -53,6 +53,45 @@ def test_claim_next_returns_the_reviewers_live_lease_instead_of_a_second_item(pr
     assert QueueItem.objects.filter(status="claimed").count() == 1
 
 
+@pytest.fixture(params=["database's own", "conditional update"])
+def claim_path(request, monkeypatch):
+    """Run a test on the database's claim path and on the SQLite one (forced on PostgreSQL)."""
+    if request.param == "conditional update":
+        monkeypatch.setattr(connection.features, "has_select_for_update_skip_locked", False)
+    return request.param
+
+
+def test_claim_next_loads_the_lease_and_leaves_the_scrubbed_view_for_later(
+    project, reviewer, claim_path
+):
+    make_items(project, 2)
+    QueueItem.objects.update(scrubbed={"comments": [{"text": "big"}]})
+
+    item = services.queue_item_claim_next(project=project, user=reviewer)
+    again = services.queue_item_claim_next(project=project, user=reviewer)
+
+    for got in (item, again):
+        assert got.pk == QueueItem.objects.get(status="claimed").pk
+        assert (got.status, got.claimed_by_id, got.version) == ("claimed", reviewer.pk, 1)
+        assert "scrubbed" in got.get_deferred_fields()
+        assert got.scrubbed == {"comments": [{"text": "big"}]}  # still there when asked for
+
+
+def test_claim_next_does_not_hand_back_the_reviewers_expired_lease(project, reviewers, claim_path):
+    items = make_items(project, 2)
+    best = services.queue_item_claim_next(project=project, user=reviewers[0])
+    QueueItem.objects.filter(pk=best.pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    # Not expired by beat yet: the item is still "claimed", but the lease is over.
+    item = services.queue_item_claim_next(project=project, user=reviewers[0])
+
+    assert best.pk == items[1].pk
+    assert item.pk == items[0].pk
+    assert QueueItem.objects.filter(status="claimed", claimed_by=reviewers[0]).count() == 2
+
+
 def test_claim_next_skips_items_leased_by_others(project, reviewers):
     make_items(project, 2)
     a = services.queue_item_claim_next(project=project, user=reviewers[0])
