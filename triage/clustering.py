@@ -25,6 +25,7 @@ from django.utils import timezone
 from feedback.models import FeedbackEvent, Run
 
 from . import dedupe, flags, ranking
+from .facets import cluster_facets_refresh, cluster_facets_refresh_since
 from .models import Cluster, ClusterFingerprint, TriageRun
 from .sql import copy_rows, is_pg, lock_project, no_sync_commit, update_rows
 
@@ -436,7 +437,7 @@ def feedback_process(*, event_ids):
 
 
 def cluster_stats_refresh(*, cluster_ids):
-    """Recompute counts, first/last seen and top tier from the events themselves (idempotent)."""
+    """Recompute counts, first/last seen, top tier and facets from the events (idempotent)."""
     ids = sorted(set(cluster_ids))
     weights = settings.TRIAGE_TIER_WEIGHTS
     for start in range(0, len(ids), 20000):
@@ -472,6 +473,7 @@ def cluster_stats_refresh(*, cluster_ids):
                 Cluster.objects.filter(pk=cid).update(
                     event_count=n, first_seen_at=first, last_seen_at=last, top_tier=tier
                 )
+    cluster_facets_refresh(cluster_ids=ids)
 
 
 def cluster_stats_refresh_since(project_id, since):
@@ -503,3 +505,4 @@ def cluster_stats_refresh_since(project_id, since):
                 FROM per WHERE c.id = per.cluster_id""",
             [project_id, since, list(weights), [float(v) for v in weights.values()]],
         )
+    cluster_facets_refresh_since(project_id, since)

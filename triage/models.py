@@ -151,6 +151,40 @@ class QueueItem(models.Model):
         return f"queue item {self.pk} ({self.status})"
 
 
+class ClusterFacet(models.Model):
+    """A model id or prompt hash seen in a cluster's feedback: what the queue filters on.
+
+    Rebuilt from the events with the cluster's stats (see triage.facets), so filtering the
+    queue by model or prompt hash is an index lookup, not a probe of feedback per row.
+    """
+
+    class Kind(models.TextChoices):
+        MODEL = "model"
+        PROMPT_HASH = "prompt_hash"
+
+    project = models.ForeignKey(
+        "feedback.Project", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    cluster = models.ForeignKey(
+        Cluster, on_delete=models.CASCADE, related_name="facets", db_index=False
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    value = models.CharField(max_length=128)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster", "kind", "value"], name="cluster_facet_unique"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["project", "kind", "value", "cluster"], name="cluster_facet_idx")
+        ]
+
+    def __str__(self):
+        return f"{self.kind}={self.value}"
+
+
 class FailureMode(models.Model):
     """A project-defined failure mode, offered next to the built-in ones."""
 

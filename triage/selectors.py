@@ -11,9 +11,9 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.http import Http404
 from django.utils import timezone
 
-from feedback.models import FeedbackEvent, Membership
+from feedback.models import Membership
 
-from .models import FailureMode, QueueItem
+from .models import ClusterFacet, FailureMode, QueueItem
 
 
 def membership_get(*, user, project_slug):
@@ -98,20 +98,15 @@ def queue_items(*, project, filters=QueueFilters(), user=None, after=None, limit
         items = items.exclude(cluster__category__in=settings.TRIAGE_P0_CATEGORIES)
     if f.tier:
         items = items.filter(cluster__top_tier=f.tier)
-    if f.model:
-        items = items.filter(
-            Exists(
-                FeedbackEvent.objects.filter(cluster_id=OuterRef("cluster_id"), model_id=f.model)
-            )
-        )
-    if f.prompt_hash:
-        items = items.filter(
-            Exists(
-                FeedbackEvent.objects.filter(
-                    cluster_id=OuterRef("cluster_id"), prompt_hash=f.prompt_hash
-                )
-            )
-        )
+    for kind, value in (
+        (ClusterFacet.Kind.MODEL, f.model),
+        (ClusterFacet.Kind.PROMPT_HASH, f.prompt_hash),
+    ):
+        if value:
+            # The cluster's facets (triage.facets), not its events: an index lookup either
+            # way round, from the queue's order or from the few clusters with a rare value.
+            facet = ClusterFacet.objects.filter(project=project, kind=kind, value=value)
+            items = items.filter(Exists(facet.filter(cluster_id=OuterRef("cluster_id"))))
     if f.assignee:
         assignee_id = user.pk if f.assignee == "me" and user else f.assignee
         if str(assignee_id).isdigit():

@@ -8,9 +8,10 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
-from tests.factories import MembershipFactory
-from triage import services
-from triage.models import Cluster, QueueItem
+from feedback.models import FeedbackEvent
+from tests.factories import FeedbackEventFactory, MembershipFactory
+from triage import selectors, services
+from triage.models import Cluster, ClusterFacet, QueueItem
 from triage.tasks import expire_leases
 
 
@@ -249,3 +250,46 @@ def test_many_concurrent_claims_never_give_one_item_to_two_reviewers(project):
     assert max(per_item.values()) == 1, "an item was claimed twice"
     assert QueueItem.objects.filter(status="labelled").count() == 150
     assert len({u for _, u in claims}) > 1  # the work really was spread over reviewers
+
+
+def _filtered(project, **filters):
+    items, _ = selectors.queue_items(project=project, filters=selectors.QueueFilters(**filters))
+    return sorted(item.pk for item in items)
+
+
+def test_model_and_prompt_hash_filters_follow_the_clusters_feedback(project):
+    def event(comment, category, model, prompt_hash):
+        return FeedbackEventFactory(
+            project=project,
+            comment=comment,
+            category=category,
+            model_id=model,
+            prompt_hash=prompt_hash,
+        )
+
+    event("refund for my shoes order 123", "billing", "gpt-4o", "ph-refund")
+    event("Refund for my shoes, order 555!!", "billing", "claude-3", "ph-refund")
+    event("the bot told me to put glue on pizza", "unsafe", "gpt-4o", "ph-food")
+    services.triage_run(project=project, scrub=False)  # clusters, fills the queue
+    refunds = QueueItem.objects.get(cluster__category="billing")
+    glue = QueueItem.objects.get(cluster__category="unsafe")
+
+    assert _filtered(project, model="claude-3") == [refunds.pk]
+    assert _filtered(project, model="gpt-4o") == sorted([refunds.pk, glue.pk])
+    assert _filtered(project, prompt_hash="ph-food") == [glue.pk]
+    assert _filtered(project, model="claude-3", prompt_hash="ph-food") == []
+    assert _filtered(project, model="no-such-model") == []
+
+    # New feedback clustered on ingest brings its model with it at once.
+    late = event("Bot says: put glue on my pizza?!", "unsafe", "llama-3", "ph-food")
+    services.feedback_process(event_ids=[late.pk])
+    assert FeedbackEvent.objects.get(pk=late.pk).cluster_id == glue.cluster_id
+    assert _filtered(project, model="llama-3") == [glue.pk]
+
+    # Feedback that moves to another cluster (as drift samples do) takes its facets along.
+    FeedbackEvent.objects.filter(model_id="claude-3").update(cluster=glue.cluster)
+    services.cluster_stats_refresh(cluster_ids=[refunds.cluster_id, glue.cluster_id])
+    assert _filtered(project, model="claude-3") == [glue.pk]
+    assert set(
+        ClusterFacet.objects.filter(cluster=refunds.cluster).values_list("kind", "value")
+    ) == {("model", "gpt-4o"), ("prompt_hash", "ph-refund")}

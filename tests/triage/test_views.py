@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from datasets.models import Case, GoldenSet
 from tests.factories import FeedbackEventFactory, MembershipFactory
+from triage.facets import cluster_facets_refresh
 from triage.models import Cluster, FailureMode, QueueItem
 
 XSS_COMMENT = "<script>window.__xss=1</script> refund <EMAIL_ADDRESS_1> broken"
@@ -114,6 +115,7 @@ def make_item(project, *, category="billing", tier="enterprise", score=5.0, stat
         model_id=kw.pop("model_id", "gpt-4o-mini"),
         prompt_hash=kw.pop("prompt_hash", "ph-1"),
     )
+    cluster_facets_refresh(cluster_ids=[cluster.pk])  # what clustering does after assigning
     return QueueItem.objects.create(
         project=project,
         cluster=cluster,
