@@ -4,9 +4,11 @@
 
 The corpus is made with Faker across several locales and formats: names in running text
 (title case, lowercase, possessive), emails, phones in national and international formats,
-card numbers in several groupings, IBANs, IPv4/IPv6, US SSNs, street addresses, secrets
-(API keys, tokens, passwords) and nested chat JSON. Every generated value is labelled with
-its exact span, so recall is measured per entity type, not guessed.
+card numbers in several groupings, IBANs, IPv4/IPv6, US SSNs, street addresses, real place
+names in running text, secrets (API keys, tokens, passwords) and nested chat JSON, plus texts
+with no PII (sentences opening with a capitalised ordinary word) for precision. Every
+generated value is labelled with its exact span, so recall is measured per entity type, not
+guessed.
 
 A gold value counts as *masked* when every letter and digit of it lies inside a detected
 span (whatever type was detected: the reviewer sees no part of it); *typed* recall also
@@ -48,6 +50,40 @@ DISTRACTORS = [
     "the answer linked to docs page 404, error code E1234",
     "Retrieval returned chunk 17 of 240 which is about a different product",
 ]
+# Retrieved policy text: sentences that open with a capitalised ordinary word, some of them
+# also first names or place names ("Bill", "Grace", "Nice", "Reading"). No PII (precision).
+SENTENCE_STARTS = [
+    "Gift cards cannot be refunded.",
+    "Refunds take 5 to 7 business days.",
+    "Bill me annually instead of monthly.",
+    "Mark the ticket as resolved once the customer confirms.",
+    "Grant access only after an admin approves.",
+    "Chase the carrier if the parcel is late.",
+    "Will the export include archived projects?",
+    "Hope this helps with the migration.",
+    "Shipping is free on orders over $50.",
+    "Returns must be started within 30 days.",
+    "Warranty claims need the original receipt.",
+    "Orders placed after 5 pm ship the next day.",
+    "Invoices are emailed on the first of the month.",
+    "Passwords must be at least 12 characters long.",
+    "Subscriptions renew automatically unless cancelled.",
+    "Discounts do not stack with other promotions.",
+    "Store credit expires after one year.",
+    "Prices include VAT where applicable.",
+    "Exchanges are free for unworn items.",
+    "Summer sale items are final sale.",
+    "Rose gold models are back in stock.",
+    "Frank feedback helps us improve the assistant.",
+    "Grace periods apply to annual plans only.",
+    "Max upload size is 25 MB per file.",
+    "Nice work on the new dashboard, but the totals are off.",
+    "Reading the docs did not help.",
+    "Mobile checkout fails on older phones.",
+    "Split payments are supported for orders over $100.",
+    "Bath products cannot be returned once opened.",
+    "Deliveries to remote areas may take longer.",
+]
 
 
 class Text:
@@ -82,6 +118,11 @@ class Generator:
         for index, locale in enumerate(LOCALES):
             fake = Faker(locale)
             fake.seed_instance(seed * 100 + index)
+            for provider in fake.providers:
+                # it_IT builds its city list from a set: its order (so the corpus) would
+                # change with hash randomisation. Sorted, one seed is one corpus.
+                if isinstance(getattr(provider, "cities", None), list):
+                    provider.cities = sorted(provider.cities)
             self.fakers[locale] = fake
 
     def fake(self, locale=None):
@@ -157,6 +198,20 @@ class Generator:
     def ssn(self):
         return self.fakers["en_US"].ssn()
 
+    def place(self):
+        """A real place name (Faker's lists, not the recognizer's gazetteer)."""
+        return self.rng.choice(
+            [
+                self.fakers["en_US"].state,
+                self.fakers["en_US"].country,
+                self.fakers["en_GB"].administrative_unit,
+                self.fakers["de_DE"].city,
+                self.fakers["es_ES"].city,
+                self.fakers["it_IT"].state,
+                self.fakers["nl_NL"].city,
+            ]
+        )()
+
     def address(self):
         locale, fake = self.fake()
         street = fake.street_address()
@@ -213,7 +268,7 @@ class Generator:
         t = Text()
         kind = r.choice(
             ["intro", "lower_intro", "card", "iban", "ssn", "ip", "address", "secret", "third",
-             "possessive", "signoff", "log", "mixed", "plain", "plain"]
+             "possessive", "signoff", "log", "mixed", "plain", "plain", "place", "doc"]
         )  # fmt: skip
         if kind == "intro":
             t.add(r.choice(["Hi, this is ", "Hello, my name is ", "Hey, I'm ", "Dear support, "]))
@@ -262,6 +317,23 @@ class Generator:
             t.pii(self.ip(), "IP_ADDRESS").add(" token=")
             prefix, value = self.secret()
             t.pii(value, "SECRET")
+        elif kind == "place":
+            start, middle, end = r.choice(
+                [
+                    ("I'm in ", None, " and the bot quoted the wrong shipping fee."),
+                    ("Flying from ", " to ", " next week, the booking failed."),
+                    ("We have stores in ", None, ", but the answer said we don't."),
+                    ("ship it to ", None, " please"),
+                    ("Our office in ", " and the one in ", " never got the invoice."),
+                ]
+            )
+            t.add(start).pii(self.place(), "LOCATION")
+            if middle:
+                t.add(middle).pii(self.place(), "LOCATION")
+            t.add(end)
+        elif kind == "doc":
+            # A retrieved passage: no PII at all (precision).
+            t.add(" ".join(r.sample(SENTENCE_STARTS, 2)))
         elif kind == "plain":
             # No PII at all: words that are also names, products, numbers (precision).
             t.add(r.choice(DISTRACTORS))
@@ -431,10 +503,19 @@ def main():
             f"{entity_type:<15}{row['gold']:>6}{_fmt(row['masked_recall']):>9}"
             f"{_fmt(row['typed_recall']):>9}{row['detected']:>7}{_fmt(row['precision']):>8}"
         )
+    clean = [text for s in samples if not s["gold"] for _, text in leaves(s["value"])]
+    flagged = [
+        (text, [(text[a:b], t) for a, b, t in spans])
+        for text, spans in zip(clean, pii.analyze_texts(clean), strict=True)
+        if spans
+    ]
+    print(f"texts without PII: {len(clean)}, with something masked: {len(flagged)}")
     if args.show_misses:
         for entity_type, row in report.items():
             if row["misses"]:
                 print(f"  missed {entity_type}: {row['misses']}")
+        for text, spans in flagged[:10]:
+            print(f"  false alarm: {text!r} {spans}")
 
     def line(label, seconds, count, size_kb):
         print(f"{label:<44}{count / seconds:9.1f} texts/s {1000 * seconds / size_kb:8.2f} ms/KB")

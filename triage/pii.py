@@ -42,7 +42,7 @@ NER_IGNORED = [
     "LANGUAGE",
 ]
 # Bumped whenever recognizers change, so cached spans from older rules are not reused.
-RECOGNIZERS_VERSION = "3"
+RECOGNIZERS_VERSION = "4"
 STREET_SUFFIXES = (
     "street|st|avenue|ave|road|rd|lane|ln|drive|dr|boulevard|blvd|court|ct|place|pl|square|sq"
     "|terrace|way|parkway|pkwy|highway|hwy|circle|cir|crescent|close|gardens|grove|row|walk"
@@ -166,6 +166,40 @@ def find_names(doc):
     return found
 
 
+# Parts of speech a name never takes: "Bill me later", "Hope this helps".
+NON_NAME_POS = {"VERB", "AUX", "ADV", "ADP", "DET", "PRON", "CCONJ", "SCONJ", "INTJ", "PART",
+                "NUM"}  # fmt: skip
+
+
+def _sentence_initial(token):
+    if token.is_sent_start or token.i == 0:
+        return True
+    before = token.doc[token.i - 1]
+    return before.is_space or (before.is_punct and before.text not in {",", "'", "’"})
+
+
+def is_capitalised_common_word(span, entity_type):
+    """An NER span that is ordinary words, capitalised only because a sentence starts there.
+
+    The small model calls "Gift" in "Gift cards cannot be refunded" a PERSON, "Refunds" a
+    place, and "config" (lowercase) a person. The tagger knows better: none of the span's
+    tokens is a proper noun. A real first name ("Grace", not "Max") is only dropped when
+    tagged as a verb, adverb, … so names keep their recall.
+    """
+    first = span[0]
+    if span.text.islower():
+        # The tagger calls a lone lowercase word ("config:") a proper noun at the start of a
+        # text; two lowercase words ("ninetta roncalli") or a first name are kept.
+        return len(span) == 1 and not _is_first_name(first.text)
+    if any(t.pos_ == "PROPN" for t in span):
+        return False
+    if not (_sentence_initial(first) and first.text[:1].isupper() and not first.text.isupper()):
+        return False
+    if entity_type == "PERSON" and _is_first_name(first.text) and first.lower_ not in COMMON_WORDS:
+        return first.pos_ in NON_NAME_POS
+    return True
+
+
 def _config():
     """Plain values the engine is built from; picklable, so pool workers can rebuild it."""
     return {
@@ -193,7 +227,22 @@ def _recognizers(config):
         PatternRecognizer,
         RecognizerResult,
     )
-    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+    from presidio_analyzer.predefined_recognizers import PhoneRecognizer, SpacyRecognizer
+
+    class SentenceAwareSpacyRecognizer(SpacyRecognizer):
+        """spaCy's NER without ordinary words it took for names (is_capitalised_common_word)."""
+
+        def analyze(self, text, entities, nlp_artifacts=None):
+            results = super().analyze(text, entities, nlp_artifacts)
+            if not results:
+                return results
+            spans = {(e.start_char, e.end_char): e for e in nlp_artifacts.entities}
+            return [
+                r
+                for r in results
+                if (r.start, r.end) not in spans
+                or not is_capitalised_common_word(spans[(r.start, r.end)], r.entity_type)
+            ]
 
     class SecretsRecognizer(LocalRecognizer):
         """API keys, tokens and passwords (see triage.secrets)."""
@@ -242,6 +291,7 @@ def _recognizers(config):
             ]
 
     return [
+        SentenceAwareSpacyRecognizer(name="SentenceAwareSpacyRecognizer"),
         SecretsRecognizer(supported_entities=["SECRET"], name="SecretsRecognizer"),
         NameRecognizer(supported_entities=["PERSON"], name="NameRecognizer"),
         AnyCardRecognizer(
@@ -308,6 +358,7 @@ def build_analyzer(config):
     ).create_engine()
     engine = AnalyzerEngine(nlp_engine=nlp_engine, supported_languages=["en"])
     engine.registry.remove_recognizer("PhoneRecognizer")
+    engine.registry.remove_recognizer("SpacyRecognizer")  # replaced by the guarded one
     # The registry's IGNORECASE makes "it to ES30…" start a match at "it" (Italy), fail the
     # checksum and lose the real IBAN; IBANs are upper case.
     engine.registry.remove_recognizer("IbanRecognizer")

@@ -94,6 +94,24 @@ def test_lowercase_names_and_distractor_words():
     assert plain == "please mark the answer as wrong, my bill amount is off and grant access fails"
 
 
+def test_capitalised_common_words_opening_a_sentence_are_not_people_or_places():
+    texts = [
+        "Gift cards cannot be refunded.",  # the demo's retrieved policy: not <PERSON_2> cards
+        "Ship it today. Gift wrap costs extra.",
+        "Returns are free. Bill me later please.",
+        "Refunds are processed weekly.",
+        "config:\nretries: 3",
+    ]
+    out, placeholders = _scrub(*texts)
+    assert out == texts
+    assert placeholders.originals == {}
+
+
+def test_names_opening_a_sentence_are_still_people():
+    (out,), _ = _scrub("Jordan said the export failed. Maria Gonzalez agreed. Gonzalez left.")
+    assert out == "<PERSON_1> said the export failed. <PERSON_2> agreed. <PERSON_2> left."
+
+
 def test_chat_json_every_leaf_is_scrubbed_with_shared_placeholders():
     value = {
         "messages": [
@@ -280,4 +298,5 @@ def test_recall_floors_on_a_fixed_seed_corpus():
             failures.append((entity_type, row["masked_recall"], row["misses"]))
     assert not failures
     assert report["PERSON"]["typed_recall"] >= 0.90
-    assert report["PERSON"]["precision"] >= 0.90
+    # 0.978 before sentence-initial common words ("Gift cards …") stopped being people.
+    assert report["PERSON"]["precision"] >= 0.985
