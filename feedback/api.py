@@ -139,16 +139,24 @@ class FeedbackTokenCreateApi(APIView):
 
 
 class FeedbackWithTokenApi(APIView):
-    """The browser's endpoint: the token in the path is the only credential."""
+    """POST is the browser's endpoint: the token in the path is the only credential.
+    DELETE is the app's backend revoking that one token with its API key."""
 
-    authentication_classes = []
-    permission_classes = []
     cors_headers = {
         "Access-Control-Allow-Origin": "*",
         "Access-Control-Allow-Methods": "POST, OPTIONS",
         "Access-Control-Allow-Headers": "Content-Type",
         "Access-Control-Max-Age": "86400",
     }
+
+    def _revoking(self):
+        return self.request is not None and self.request.method == "DELETE"
+
+    def get_authenticators(self):
+        return super().get_authenticators() if self._revoking() else []
+
+    def get_permissions(self):
+        return [scope_required("ingest")()] if self._revoking() else []
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -206,3 +214,20 @@ class FeedbackWithTokenApi(APIView):
                 event[name] = scope[name]
         (result,) = services.feedback_ingest_many(project=scope["project"], raw_events=[event])
         return _single_result_response(result)
+
+    @extend_schema(
+        operation_id="feedback_token_revoke",
+        request=None,
+        responses={204: OpenApiResponse(description="Revoked (or already unusable).")}
+        | {code: ERRORS[code] for code in (401, 403, 404, 429)},
+        description=(
+            "Revoke one feedback token before it expires, with an `ingest` key of the project "
+            "that minted it. Idempotent; other tokens of the key keep working."
+        ),
+    )
+    def delete(self, request, token):
+        try:
+            services.feedback_token_revoke(api_key=request.auth, token=token)
+        except TokenInvalid as exc:
+            return drf_error(404, "not_found", exc.detail)
+        return Response(status=204)

@@ -200,6 +200,9 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
     target_class = ApiKeyAuthentication
     name = ["bearerAuth", "apiKeyHeader"]
 
+    def get_security_requirement(self, auto_schema):
+        return [{name: []} for name in self.name]  # either header, not both
+
     def get_security_definition(self, auto_schema):
         return [
             {"type": "http", "scheme": "bearer"},

@@ -3,7 +3,8 @@
 import logging
 
 from django.conf import settings
-from django.http import JsonResponse
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
 from drf_spectacular.utils import inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
@@ -64,6 +65,12 @@ def error_body(code, detail, fields=None):
 
 
 def api_exception_handler(exc, context):
+    # DRF answers Django's Http404 / PermissionDenied too, but as a bare exception with no
+    # `detail`: use its own classes so the branches below see one kind.
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(*exc.args)
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(*exc.args)
     response = exception_handler(exc, context)
     if response is None:
         return None

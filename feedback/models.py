@@ -56,6 +56,19 @@ class ApiKey(models.Model):
         return scope in self.scopes or "admin" in self.scopes
 
 
+class FeedbackTokenRevocation(models.Model):
+    """One feedback token revoked before it expired. Tokens are signed, not stored, so a
+    revoked one is remembered here until its expiry; after that the row is dead weight."""
+
+    token_hash = models.CharField(max_length=64, unique=True)  # sha256 of the token's payload
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+")
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"], name="token_revocation_expiry_idx")]
+
+
 class FeedbackEvent(models.Model):
     class Rating(models.TextChoices):
         DOWN = "down"

@@ -6,17 +6,23 @@ import json
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from .auth import api_key_generate, api_key_hash, revocations
-from .models import ApiKey, FeedbackEvent, Project, Run
+from .models import ApiKey, FeedbackEvent, FeedbackTokenRevocation, Project, Run
 from .serializers import FastPath, FeedbackEventInput
-from .tokens import TokenInvalid, feedback_token_decode, feedback_token_encode
+from .tokens import (
+    TokenInvalid,
+    feedback_token_decode,
+    feedback_token_encode,
+    feedback_token_hash,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -371,12 +377,44 @@ def feedback_token_create(*, api_key, trace_id="", run_id="", expires_in=3600):
 def feedback_token_resolve(*, token):
     """{"api_key", "project", "trace_id", "run_id"} for a live token; raises TokenInvalid."""
     payload = feedback_token_decode(token)
-    key = ApiKey.objects.select_related("project").filter(pk=payload["k"]).first()
+    revoked = FeedbackTokenRevocation.objects.filter(token_hash=feedback_token_hash(payload))
+    key = (
+        ApiKey.objects.select_related("project")
+        .filter(pk=payload["k"])
+        .annotate(token_revoked=Exists(revoked))  # still one query per token post
+        .first()
+    )
     if key is None or key.revoked_at is not None or not key.has_scope("ingest"):
         raise TokenInvalid("invalid_token", "The key that issued this token was revoked.")
+    if key.token_revoked:
+        raise TokenInvalid("token_revoked", "This feedback token was revoked.")
     return {
         "api_key": key,
         "project": key.project,
         "trace_id": payload["t"],
         "run_id": payload["r"],
     }
+
+
+def feedback_token_revoke(*, api_key, token):
+    """Revoke one token minted by any key of `api_key`'s project; revoking twice is a no-op.
+
+    Raises TokenInvalid for a token we did not sign and PermissionDenied for another
+    project's token. An expired token, or one whose key is gone, is already dead: nothing
+    is stored for it.
+    """
+    payload = feedback_token_decode(token, check_expiry=False)
+    minted_by = ApiKey.objects.filter(pk=payload["k"]).values_list("project_id", flat=True)
+    project_id = minted_by.first()
+    if project_id is not None and project_id != api_key.project_id:
+        raise PermissionDenied("This token belongs to another project.")
+    now = timezone.now()
+    expires_at = datetime.fromtimestamp(payload["e"], tz=UTC)
+    if project_id is None or expires_at <= now:
+        return
+    FeedbackTokenRevocation.objects.get_or_create(
+        token_hash=feedback_token_hash(payload),
+        defaults={"api_key_id": payload["k"], "expires_at": expires_at, "revoked_at": now},
+    )
+    # Rows of tokens that have expired since guard nothing: drop them while we are here.
+    FeedbackTokenRevocation.objects.filter(expires_at__lte=now).delete()

@@ -29,6 +29,21 @@ def ls_env(live_server, project, monkeypatch):
     ls_utils.get_env_var.cache_clear()
 
 
+@pytest.fixture
+def ls_client(ls_env):
+    """langsmith.Client(...) closed after the test: a client left to the garbage collector
+    drops its keep-alive connections later, under another test's database connection."""
+    clients = []
+
+    def make(**kwargs):
+        clients.append(langsmith.Client(**kwargs))
+        return clients[-1]
+
+    yield make
+    for client in clients:
+        client.close()
+
+
 @traceable(run_type="retriever", name="search_kb")
 def search_kb(question):
     return [
@@ -90,35 +105,35 @@ def _assert_stored(project, root_id):
     assert event.metadata["langsmith"]["key"] == "user_score"
 
 
-def test_sdk_default_multipart_path_with_zstd_stores_runs_and_feedback(ls_env, project):
-    client = langsmith.Client()
+def test_sdk_default_multipart_path_with_zstd_stores_runs_and_feedback(ls_client, project):
+    client = ls_client()
     root_id = _trace_and_feedback(client)
     assert client.info.instance_flags["zstd_compression_enabled"] is True
     assert client.compressed_traces is not None  # the SDK really sent zstd multipart
     _assert_stored(project, root_id)
 
 
-def test_sdk_uncompressed_multipart_path(ls_env, project, monkeypatch):
+def test_sdk_uncompressed_multipart_path(ls_client, project, monkeypatch):
     monkeypatch.setenv("LANGSMITH_DISABLE_RUN_COMPRESSION", "true")
     ls_utils.get_env_var.cache_clear()
-    client = langsmith.Client()
+    client = ls_client()
     root_id = _trace_and_feedback(client)
     assert client.compressed_traces is None and client.tracing_queue is not None
     _assert_stored(project, root_id)
 
 
-def test_sdk_forced_batch_path(ls_env, project, settings):
+def test_sdk_forced_batch_path(ls_client, project, settings):
     # /info tells the SDK to use /runs/batch, as older LangSmith servers do.
     settings.TRIAGE_LANGSMITH_MULTIPART = False
-    client = langsmith.Client()
+    client = ls_client()
     root_id = _trace_and_feedback(client)
     assert client.info.batch_ingest_config["use_multipart_endpoint"] is False
     assert client.compressed_traces is None
     _assert_stored(project, root_id)
 
 
-def test_sdk_create_run_then_update_run(ls_env, project):
-    client = langsmith.Client(auto_batch_tracing=False)
+def test_sdk_create_run_then_update_run(ls_client, project):
+    client = ls_client(auto_batch_tracing=False)
     run_id = uuid.uuid4()
     client.create_run(
         "lookup", inputs={"q": "order 7"}, run_type="tool", id=run_id, project_name="default"
@@ -133,8 +148,8 @@ def test_sdk_create_run_then_update_run(ls_env, project):
     assert run.error == "timeout talking to ERP" and run.end_time is not None
 
 
-def test_sdk_feedback_for_a_known_run_gets_its_trace_at_once(ls_env, project):
-    client = langsmith.Client(auto_batch_tracing=False)
+def test_sdk_feedback_for_a_known_run_gets_its_trace_at_once(ls_client, project):
+    client = ls_client(auto_batch_tracing=False)
     root, child = uuid.uuid4(), uuid.uuid4()
     client.create_run("root", inputs={}, run_type="chain", id=root, project_name="default")
     client.create_run(

@@ -2,12 +2,14 @@
 
 import json
 import time
+from datetime import timedelta
 
 import pytest
 from django.test import Client
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
-from feedback.models import ApiKey, FeedbackEvent
+from feedback.models import ApiKey, FeedbackEvent, FeedbackTokenRevocation
 from tests.factories import RunFactory, api_key_for
 
 pytestmark = pytest.mark.django_db
@@ -94,3 +96,58 @@ def test_cors_preflight_is_answered(api):
     assert response.status_code == 204
     assert response["Access-Control-Allow-Methods"] == "POST, OPTIONS"
     assert "Content-Type" in response["Access-Control-Allow-Headers"]
+
+
+def test_the_app_revokes_one_token_and_the_others_keep_working(api, project):
+    revoked, kept = mint(api, trace_id="tr-1"), mint(api, trace_id="tr-2")
+    other_key = Client(headers={"X-Api-Key": api_key_for(project, scopes=["ingest"])})
+    response = other_key.delete(f"/api/v1/feedback-tokens/{revoked['token']}")  # same project
+    assert response.status_code == 204
+    assert other_key.delete(f"/api/v1/feedback-tokens/{revoked['token']}").status_code == 204
+
+    refused = post(Client(), revoked["url"], {"rating": "down"})
+    assert refused.status_code == 401 and refused.json()["error"] == "token_revoked"
+    assert post(Client(), kept["url"], {"rating": "down"}).status_code == 201
+    assert list(FeedbackEvent.objects.values_list("trace_id", flat=True)) == ["tr-2"]
+    (row,) = FeedbackTokenRevocation.objects.all()
+    assert abs((row.expires_at - parse_datetime(revoked["expires_at"])).total_seconds()) < 1
+
+
+def test_revoking_a_token_needs_a_key_of_its_project(api, project, other_project):
+    token = mint(api, trace_id="tr-1")
+    path = f"/api/v1/feedback-tokens/{token['token']}"
+    assert Client().delete(path).status_code == 401  # the browser cannot revoke it
+    reader = Client(headers={"X-Api-Key": api_key_for(project, scopes=["datasets:read"])})
+    assert reader.delete(path).status_code == 403
+    stranger = Client(headers={"X-Api-Key": api_key_for(other_project, scopes=["ingest"])})
+    forbidden = stranger.delete(path)
+    assert forbidden.status_code == 403 and forbidden.json()["error"] == "forbidden"
+    forged = api.delete(path[:-2] + "xx")
+    assert forged.status_code == 404 and forged.json()["error"] == "not_found"
+    assert not FeedbackTokenRevocation.objects.exists()
+    assert post(Client(), token["url"], {"rating": "down"}).status_code == 201
+
+
+def test_expired_revocations_are_dropped(api, monkeypatch):
+    first, second = mint(api, trace_id="tr-1", expires_in=60), mint(api, trace_id="tr-2")
+    assert api.delete(f"/api/v1/feedback-tokens/{first['token']}").status_code == 204
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 120)
+    later = timezone.now() + timedelta(seconds=120)
+    monkeypatch.setattr(timezone, "now", lambda: later)
+    assert api.delete(f"/api/v1/feedback-tokens/{second['token']}").status_code == 204
+    # The first token's row guarded nothing any more; an expired token needs no row either.
+    assert api.delete(f"/api/v1/feedback-tokens/{first['token']}").status_code == 204
+    assert FeedbackTokenRevocation.objects.count() == 1
+
+
+def test_openapi_documents_revoking_a_token_with_either_key_header():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    operations = schema["paths"]["/api/v1/feedback-tokens/{token}"]
+    revoke, browser_post = operations["delete"], operations["post"]
+    assert revoke["operationId"] == "feedback_token_revoke"
+    assert revoke["security"] == [{"bearerAuth": []}, {"apiKeyHeader": []}]
+    assert {"204", "401", "403", "404"} <= set(revoke["responses"])
+    assert browser_post.get("security") in (None, [], [{}])  # the token is the credential
