@@ -98,9 +98,14 @@ class GoldenSetVersion(models.Model):
 
 
 class WebhookEndpoint(models.Model):
-    """An app's URL that hears about new golden-set versions (e.g. to start a CI run)."""
+    """An app's URL that hears about new golden-set versions (e.g. to start a CI run) and
+    P0 complaints (e.g. to page someone)."""
 
-    EVENTS = ["golden_set.version_published"]
+    EVENTS = [
+        "golden_set.version_published",
+        "p0.queued",  # a new P0 complaint entered the queue
+        "p0.sla_at_risk",  # a P0 has TRIAGE_SLA_ALERT_HOURS left and no published case
+    ]
 
     project = models.ForeignKey("feedback.Project", on_delete=models.CASCADE, related_name="+")
     url = models.URLField(max_length=500)

@@ -12,3 +12,8 @@ def deliver_webhooks(*, delivery_ids):
 def retry_webhooks():
     """Send what is due: retries after a failure, and anything whose first send never ran."""
     return len([webhooks.webhook_deliver(delivery_id=pk) for pk in webhooks.webhook_due_ids()])
+
+
+@shared_task(name="datasets.p0_alerts")
+def p0_alerts():
+    return webhooks.p0_alerts_emit()

@@ -1,4 +1,5 @@
-"""Webhooks: tell an app (typically its CI) that a golden set has a new version.
+"""Webhooks: tell an app that a golden set has a new version (CI pulls it) or that a P0
+complaint is waiting (someone should look before its SLA runs out).
 
 An outbox: the delivery row is written in the transaction that published the version, the
 send is enqueued after commit, and a periodic task retries whatever is still due, so a
@@ -18,6 +19,9 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from feedback.models import Project
+
+from . import selectors
 from .models import WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
@@ -143,3 +147,40 @@ def webhook_due_ids(*, now=None):
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:500]
     )
+
+
+def p0_alerts_emit(*, now=None):
+    """Announce each open P0 once when it enters the queue (`p0.queued`) and once when its
+    SLA is about to run out (`p0.sla_at_risk`). The delivery rows are the memory of what
+    was sent, so running this again sends nothing new."""
+    now = now or timezone.now()
+    sla_hours, warn_hours = settings.TRIAGE_P0_SLA_HOURS, settings.TRIAGE_SLA_ALERT_HOURS
+    emitted = 0
+    projects = Project.objects.filter(
+        pk__in=WebhookEndpoint.objects.filter(active=True).values("project_id")
+    )
+    for project in projects:
+        for p0 in selectors.open_p0_clusters(project=project, now=now, sla_hours=sla_hours):
+            events = ["p0.queued"] + (["p0.sla_at_risk"] if p0["hours_left"] <= warn_hours else [])
+            for event in events:
+                sent = WebhookDelivery.objects.filter(
+                    endpoint__project=project, event=event, payload__item_id=p0["item_id"]
+                )
+                if sent.exists():
+                    continue
+                with transaction.atomic():
+                    emitted += len(
+                        webhook_emit(project=project, event=event, payload=_p0_payload(project, p0))
+                    )
+    return emitted
+
+
+def _p0_payload(project, p0):
+    path = reverse("triage:item", kwargs={"project_slug": project.slug, "pk": p0["item_id"]})
+    return {
+        "project": project.slug,
+        **{k: p0[k] for k in ("item_id", "cluster_id", "category", "reports", "status")},
+        "first_seen_at": p0["first_seen_at"].isoformat(),
+        "hours_left": round(p0["hours_left"], 1),
+        "item_url": settings.TRIAGE_PUBLIC_URL.rstrip("/") + path,
+    }

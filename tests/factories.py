@@ -63,3 +63,19 @@ class RunFactory(factory.django.DjangoModelFactory):
 def api_key_for(project, scopes=("ingest", "datasets:read")):
     _, raw = api_key_create(project=project, scopes=list(scopes))
     return raw
+
+
+def queued_cluster(project, category, first_seen_at, queued_at=None, **item_fields):
+    """A cluster first reported at `first_seen_at` and its queue item (pending unless told)."""
+    from triage.models import Cluster, QueueItem
+
+    cluster = Cluster.objects.create(
+        project=project,
+        fingerprint=f"fp-{Cluster.objects.count()}-{category}",
+        category=category,
+        event_count=3,
+        first_seen_at=first_seen_at,
+    )
+    return QueueItem.objects.create(
+        project=project, cluster=cluster, created_at=queued_at or first_seen_at, **item_fields
+    )

@@ -179,6 +179,7 @@ CELERY_BEAT_SCHEDULE = {
     "feedback-sweep": {"task": "feedback.sweep_unprocessed", "schedule": 300.0},
     "queue-expire-leases": {"task": "triage.expire_leases", "schedule": 60.0},
     "webhooks-retry": {"task": "datasets.retry_webhooks", "schedule": 30.0},
+    "p0-alerts": {"task": "datasets.p0_alerts", "schedule": 300.0},
     "triage-drift-weekly": {
         "task": "triage.drift_all_projects",
         "schedule": crontab(
@@ -193,6 +194,8 @@ CELERY_BEAT_SCHEDULE = {
 TRIAGE_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("TRIAGE_WEBHOOK_TIMEOUT_SECONDS", 5))
 TRIAGE_WEBHOOK_RETRY_SECONDS = int(os.environ.get("TRIAGE_WEBHOOK_RETRY_SECONDS", 30))
 TRIAGE_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("TRIAGE_WEBHOOK_MAX_ATTEMPTS", 8))
+# `p0.sla_at_risk` goes out when a P0 has this many hours left without a published case.
+TRIAGE_SLA_ALERT_HOURS = float(os.environ.get("TRIAGE_SLA_ALERT_HOURS", 24))
 # Where apps reach this service; links in webhook payloads start with it.
 TRIAGE_PUBLIC_URL = os.environ.get("TRIAGE_PUBLIC_URL", "http://127.0.0.1:8000")
 

@@ -7,8 +7,7 @@ from django.test import Client
 from django.utils import timezone
 
 from datasets.models import Case, GoldenSet
-from tests.factories import ProjectFactory, api_key_for
-from triage.models import Cluster, QueueItem
+from tests.factories import ProjectFactory, api_key_for, queued_cluster
 
 pytestmark = pytest.mark.django_db
 NOW = timezone.now()
@@ -18,24 +17,16 @@ def _hours_ago(h):
     return NOW - timedelta(hours=h)
 
 
-def _cluster(project, category, first_seen_h):
-    n = Cluster.objects.count()
-    return Cluster.objects.create(
-        project=project,
-        fingerprint=f"fp-{n}",
-        category=category,
-        event_count=3,
-        first_seen_at=_hours_ago(first_seen_h),
-    )
-
-
-def _item(cluster, queued_h, status="pending", decision="", labelled_h=None):
-    return QueueItem.objects.create(
-        project=cluster.project,
-        cluster=cluster,
+def _item(
+    project, category, first_seen_h, queued_h, status="pending", decision="", labelled_h=None
+):
+    return queued_cluster(
+        project,
+        category,
+        _hours_ago(first_seen_h),
+        queued_at=_hours_ago(queued_h),
         status=status,
         decision=decision,
-        created_at=_hours_ago(queued_h),
         labelled_at=_hours_ago(labelled_h) if labelled_h is not None else None,
     )
 
@@ -43,8 +34,7 @@ def _item(cluster, queued_h, status="pending", decision="", labelled_h=None):
 def _published_case(golden_set, category, hours):
     """hours = (first complaint, queued, labelled, promoted, published), as hours ago."""
     first, queued, labelled, promoted, published = hours
-    cluster = _cluster(golden_set.project, category, first)
-    item = _item(cluster, queued, "labelled", "add_to_eval", labelled)
+    item = _item(golden_set.project, category, first, queued, "labelled", "add_to_eval", labelled)
     number = golden_set.cases.count() + 1
     return Case.objects.create(
         golden_set=golden_set,
@@ -53,9 +43,9 @@ def _published_case(golden_set, category, hours):
         input={"question": "<PERSON_1> asked"},
         source="thumbs-down-2026-11-20",
         tags=[category, "p0"] if category in ("billing", "unsafe") else [category],
-        cluster=cluster,
+        cluster=item.cluster,
         queue_item=item,
-        first_feedback_at=cluster.first_seen_at,
+        first_feedback_at=item.cluster.first_seen_at,
         created_at=_hours_ago(promoted),
         first_published_at=_hours_ago(published),
     )
@@ -75,10 +65,10 @@ def history(project):
     globex = GoldenSet.objects.create(project=ProjectFactory(slug="globex"), slug="g", name="G")
     _published_case(globex, "billing", (500, 400, 300, 200, 2))
 
-    overdue = _item(_cluster(project, "unsafe", 80), queued_h=79)
-    waiting = _item(_cluster(project, "billing", 10), 9, "labelled", "add_to_eval", 8)
-    _item(_cluster(project, "billing", 20), 19, "labelled", "expected_behaviour", 18)  # not an eval
-    _item(_cluster(project, "wrong", 90), queued_h=89)  # not P0
+    overdue = _item(project, "unsafe", 80, 79)
+    waiting = _item(project, "billing", 10, 9, "labelled", "add_to_eval", 8)
+    _item(project, "billing", 20, 19, "labelled", "expected_behaviour", 18)  # not for an eval
+    _item(project, "wrong", 90, 89)  # not P0
     return {"overdue": overdue, "waiting": waiting}
 
 

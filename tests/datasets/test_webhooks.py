@@ -19,7 +19,7 @@ from datasets import services, webhooks
 from datasets.models import Case, GoldenSet, WebhookDelivery, WebhookEndpoint
 from datasets.tasks import retry_webhooks
 from tests.conftest import wait_for
-from tests.factories import ProjectFactory, api_key_for
+from tests.factories import ProjectFactory, api_key_for, queued_cluster
 
 
 class Receiver:
@@ -283,3 +283,50 @@ def test_api_needs_the_admin_scope_and_keeps_projects_apart(admin_api, project, 
     assert admin_api.delete(f"/api/v1/webhooks/{theirs.pk}").status_code == 404
     assert admin_api.get(f"/api/v1/webhooks/{theirs.pk}/deliveries").status_code == 404
     assert WebhookEndpoint.objects.filter(pk=theirs.pk).exists()
+
+
+# --- P0 alerts: announced once when queued, once more before the SLA runs out ---
+
+
+@pytest.mark.django_db
+def test_p0_alerts_announce_each_open_p0_once_and_warn_before_its_sla(project, receiver, settings):
+    settings.TRIAGE_SLA_ALERT_HOURS = 24
+    endpoint, secret = webhooks.webhook_endpoint_create(
+        project=project, url=receiver.url, events=["p0.queued", "p0.sla_at_risk"]
+    )
+    webhooks.webhook_endpoint_create(
+        project=project, url=receiver.url, events=["golden_set.version_published"]
+    )  # not subscribed to P0 alerts
+    now = timezone.now()
+    late = queued_cluster(project, "unsafe", now - timedelta(hours=60))  # 12 h left
+    fresh = queued_cluster(project, "billing", now - timedelta(hours=5))  # 67 h left
+    queued_cluster(project, "wrong", now - timedelta(hours=70))  # not P0
+
+    assert webhooks.p0_alerts_emit(now=now) == 3
+    assert webhooks.p0_alerts_emit(now=now) == 0  # each announced once
+    sent = sorted((d.event, d.payload["item_id"]) for d in WebhookDelivery.objects.all())
+    assert sent == sorted(
+        [("p0.queued", late.pk), ("p0.sla_at_risk", late.pk), ("p0.queued", fresh.pk)]
+    )
+    assert {d.endpoint_id for d in WebhookDelivery.objects.all()} == {endpoint.pk}
+
+    # 44 h later the fresh one has 23 h left: now it is at risk too.
+    assert webhooks.p0_alerts_emit(now=now + timedelta(hours=44)) == 1
+    warning = WebhookDelivery.objects.get(event="p0.sla_at_risk", payload__item_id=fresh.pk)
+    assert warning.payload == {
+        "project": "acme",
+        "item_id": fresh.pk,
+        "cluster_id": fresh.cluster_id,
+        "category": "billing",
+        "reports": 3,
+        "status": "pending",
+        "first_seen_at": fresh.cluster.first_seen_at.isoformat(),
+        "hours_left": 23.0,
+        "item_url": f"http://127.0.0.1:8000/p/acme/items/{fresh.pk}/",
+    }
+
+    # The app hears it, signed like every delivery.
+    assert retry_webhooks() == 4
+    events = sorted(json.loads(body)["event"] for _, body in receiver.requests)
+    assert events == ["p0.queued", "p0.queued", "p0.sla_at_risk", "p0.sla_at_risk"]
+    assert all(_verify(headers, body, secret) for headers, body in receiver.requests)
