@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.text import slugify
 
+from triage import services as triage_services
+
 from . import jsonl, selectors, webhooks
 from .models import Case, GoldenSet, GoldenSetVersion
 
@@ -39,7 +41,18 @@ def case_promote(
     failure_mode = item.failure_mode if failure_mode is None else failure_mode
     tags = [t for t in (cluster.category, failure_mode, "p0" if cluster.is_p0 else "") if t]
     first_seen = cluster.first_seen_at or item.created_at
+    if input is None:
+        input = selectors.queue_item_default_input(item)
+    if expected is None:
+        expected = {"output": item.expected_output} if item.expected_output else None
+    if criteria is None:
+        criteria = item.criteria
     with transaction.atomic():
+        # Reviewers type and paste these (a revealed original too): scrub them again, with
+        # the case's placeholders, before they are stored and exported.
+        input, expected, criteria = triage_services.pii_rescrub(
+            item=item, values=[input, expected, criteria]
+        )
         # Lock the set so concurrent promotions get consecutive numbers.
         GoldenSet.objects.select_for_update().filter(pk=golden_set.pk).first()
         number = (
@@ -50,11 +63,9 @@ def case_promote(
             golden_set=golden_set,
             number=number,
             case_id=case_id,
-            input=input if input is not None else selectors.queue_item_default_input(item),
-            expected=expected
-            if expected is not None
-            else ({"output": item.expected_output} if item.expected_output else None),
-            criteria=item.criteria if criteria is None else criteria,
+            input=input,
+            expected=expected,
+            criteria=criteria,
             tags=tags,
             failure_mode=failure_mode,
             split=jsonl.split_for(case_id, settings.TRIAGE_HOLDOUT_PERCENT),

@@ -12,13 +12,17 @@ import logging
 import pytest
 import requests
 from celery.signals import before_task_publish, task_prerun
+from django.contrib.auth.models import Permission
 from django.test import Client
 
+from datasets.models import Case
 from datasets.selectors import queue_item_default_input
 from feedback.models import FeedbackEvent
 from tests.conftest import wait_for
-from tests.factories import api_key_for
-from triage.models import PiiMapping, QueueItem
+from tests.factories import FeedbackEventFactory, RunFactory, api_key_for
+from triage import pii
+from triage.models import Cluster, PiiMapping, QueueItem
+from triage.services import queue_item_scrub
 from triage.tasks import run_job
 
 PII = {
@@ -209,3 +213,91 @@ def _loop(live_server, project, lead):
     body = export.content.decode()
     assert '"case_id":"refunds-001"' in body and "<PERSON_1>" in body
     _assert_clean("cases.jsonl", body)
+
+
+# --- text a reviewer types or pastes into the promote form --------------------------------
+
+
+def _scrubbed_item_with_pii(project):
+    cluster = Cluster.objects.create(project=project, fingerprint="paste", event_count=1)
+    FeedbackEventFactory(
+        project=project,
+        cluster=cluster,
+        trace_id="t-paste",
+        comment=f"Wrong refund! I'm {PII['name']}, {PII['email']}",
+    )
+    RunFactory(
+        project=project,
+        run_id="t-paste",
+        trace_id="t-paste",
+        name="refund_bot",
+        inputs={"question": f"Refund {PII['name']}, SSN {PII['ssn']}"},
+        outputs={"answer": "Refunds take 30 days."},
+    )
+    return queue_item_scrub(item=QueueItem.objects.create(project=project, cluster=cluster))
+
+
+@pytest.mark.django_db
+def test_originals_pasted_into_the_promote_form_never_reach_the_export(project, lead, api):
+    item = _scrubbed_item_with_pii(project)
+    lead.user_permissions.add(Permission.objects.get(codename="reveal_pii"))
+    browser = Client()
+    browser.force_login(lead)
+    base = f"/p/{project.slug}/items/{item.pk}"
+    # The reviewer may reveal, so they can copy the original back into the case.
+    assert PII["name"] in browser.post(f"{base}/pii/PERSON_1").content.decode()
+    before = {m.placeholder: bytes(m.original_encrypted) for m in item.pii_mappings.all()}
+    assert set(before) == {"<PERSON_1>", "<EMAIL_ADDRESS_1>", "<US_SSN_1>"}
+    response = browser.post(
+        f"{base}/label",
+        {"version": item.version, "decision": "add_to_eval", "failure_modes": []},
+    )
+    assert response.status_code == 302
+
+    new_name, new_email = "Peter Olsen", "peter.olsen@example.org"
+    response = browser.post(
+        f"{base}/promote",
+        {
+            "new_golden_set": "Refunds",
+            # pasted originals, an existing placeholder, a casing the detector never saw
+            "input": json.dumps(
+                {"question": f"Refund {PII['name']}, SSN {PII['ssn']}", "cc": "<EMAIL_ADDRESS_1>"}
+            ),
+            "expected": json.dumps(
+                {
+                    "output": f"Sorry {PII['name'].lower()}, {new_name} from billing "
+                    f"({new_email}) will call you back."
+                }
+            ),
+            "criteria": f"Never repeats {PII['email']}.",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    case = Case.objects.get()
+    assert case.input == {
+        "question": "Refund <PERSON_1>, SSN <US_SSN_1>",
+        "cc": "<EMAIL_ADDRESS_1>",
+    }
+    reply = "Sorry <PERSON_1>, <PERSON_2> from billing (<EMAIL_ADDRESS_2>) will call you back."
+    assert case.expected == {"output": reply}
+    assert case.criteria == "Never repeats <EMAIL_ADDRESS_1>."
+
+    # New values got the case's next numbers, stored encrypted; old mappings are untouched.
+    after = {m.placeholder: bytes(m.original_encrypted) for m in item.pii_mappings.all()}
+    assert set(after) == set(before) | {"<PERSON_2>", "<EMAIL_ADDRESS_2>"}
+    assert all(after[p] == before[p] for p in before)
+    assert new_name.encode() not in after["<PERSON_2>"]
+    assert pii.decrypt(after["<PERSON_2>"]) == new_name
+    assert pii.decrypt(after["<EMAIL_ADDRESS_2>"]) == new_email
+    revealed = browser.post(f"{base}/pii/PERSON_2").content.decode()
+    assert new_name in revealed
+
+    response = browser.post(f"/p/{project.slug}/golden-sets/refunds/publish", {"notes": "v1"})
+    assert response.status_code == 302
+    export = api.get("/api/v1/golden-sets/refunds/versions/1/cases.jsonl")
+    assert export.status_code == 200
+    body = b"".join(export.streaming_content) if export.streaming else export.content
+    assert b"<PERSON_2>" in body and b"<US_SSN_1>" in body
+    for original in (PII["name"], PII["name"].lower(), PII["email"], PII["ssn"], new_name,
+                     new_email):  # fmt: skip
+        assert original.encode() not in body, original

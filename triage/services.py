@@ -115,20 +115,41 @@ def queue_item_scrub(*, item):
     }
     with transaction.atomic():
         item.pii_mappings.all().delete()
-        PiiMapping.objects.bulk_create(
-            PiiMapping(
-                queue_item=item,
-                placeholder=placeholder,
-                entity_type=placeholder[1:].rsplit("_", 1)[0],
-                original_encrypted=pii.encrypt(original),
-            )
-            for placeholder, original in placeholders.originals.items()
-        )
+        _pii_mappings_store(item, placeholders.originals)
         QueueItem.objects.filter(pk=item.pk).update(
             scrubbed=scrubbed, scrubbed_event_count=item.cluster.event_count
         )
     item.scrubbed = scrubbed
     return item
+
+
+def _pii_mappings_store(item, originals):
+    PiiMapping.objects.bulk_create(
+        PiiMapping(
+            queue_item=item,
+            placeholder=placeholder,
+            entity_type=placeholder[1:].rsplit("_", 1)[0],
+            original_encrypted=pii.encrypt(original),
+        )
+        for placeholder, original in originals.items()
+    )
+
+
+def pii_rescrub(*, item, values):
+    """Scrub JSON values a reviewer edited with the item's own placeholders.
+
+    A pasted original becomes the placeholder it maps to, a new value gets the next number
+    and its (encrypted) mapping stored. The item's row is locked so two promotions of one
+    item cannot hand out the same number.
+    """
+    with transaction.atomic():
+        QueueItem.objects.select_for_update().filter(pk=item.pk).first()
+        placeholders = pii.Placeholders.from_originals(
+            {m.placeholder: pii.decrypt(m.original_encrypted) for m in item.pii_mappings.all()}
+        )
+        scrubbed = pii.scrub_json(values, placeholders, scrub=pii.rescrub_texts)
+        _pii_mappings_store(item, placeholders.added())
+    return scrubbed
 
 
 def pii_reveal(*, item, placeholder, user):

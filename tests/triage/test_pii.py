@@ -127,6 +127,19 @@ def test_chat_json_every_leaf_is_scrubbed_with_shared_placeholders():
     assert value["messages"][0]["content"].startswith("I'm Lena")  # the input is untouched
 
 
+def test_rescrub_keeps_placeholders_maps_pasted_originals_and_numbers_new_values():
+    placeholders = pii.Placeholders.from_originals(
+        {"<PERSON_1>": "Maria Gonzalez", "<EMAIL_ADDRESS_1>": "maria@example.com"}
+    )
+    (out,) = pii.rescrub_texts(
+        ["For <PERSON_1>: MARIA GONZALEZ (maria@example.com) and Peter Olsen. <PERSON_7> stays."],
+        placeholders,
+    )
+    # <PERSON_7> is written in the text without a mapping: its number is not reused.
+    assert out == "For <PERSON_1>: <PERSON_1> (<EMAIL_ADDRESS_1>) and <PERSON_8>. <PERSON_7> stays."
+    assert placeholders.added() == {"<PERSON_8>": "Peter Olsen"}
+
+
 def test_analysis_is_cached_by_content_hash(monkeypatch):
     text = "Unique text for the cache test: Olga Petrova, olga.petrova@example.net"
     first = pii.analyze_texts([text])
