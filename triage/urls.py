@@ -8,6 +8,8 @@ from datasets import views as datasets_views
 from feedback import api as feedback_api
 from feedback import langsmith, otlp
 
+from . import health
+
 api_v1 = [
     path("feedback", feedback_api.FeedbackApi.as_view(), name="feedback"),
     path("traces", feedback_api.TracesApi.as_view(), name="traces"),
@@ -56,6 +58,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("p/<slug:project_slug>/golden-sets/", include("datasets.urls")),
     path("p/<slug:project_slug>/time-to-eval/", datasets_views.time_to_eval, name="time-to-eval"),
