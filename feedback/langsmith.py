@@ -5,8 +5,9 @@ The SDK (0.3 … 0.15) calls, relative to LANGSMITH_ENDPOINT:
   `instance_flags.zstd_compression_enabled` turns on zstd-compressed multipart bodies.
 - `POST /runs/multipart`: multipart/form-data, optionally `Content-Encoding: zstd`. Parts are
   named `post.<id>` / `patch.<id>` (the run minus its big fields), `post.<id>.inputs`,
-  `.outputs`, `.events`, `.extra`, `.error`, `.serialized`, `feedback.<id>` and
-  `attachment.<id>.<name>`; each part is JSON.
+  `.outputs`, `.events`, `.extra`, `.error`, `.serialized` and `feedback.<id>`, each JSON,
+  and `attachment.<id>.<name>`: raw bytes with their own Content-Type (stored as
+  RunAttachment, up to TRIAGE_ATTACHMENT_MAX_BYTES each).
 - `POST /runs/batch`: `{"post": [run, …], "patch": [run, …]}`; `POST /runs`, `PATCH /runs/<id>`.
 - `POST /feedback`: `{"id", "run_id", "trace_id"?, "key", "score", "value", "comment",
   "correction", "feedback_source": {"type"}, "created_at", …}`.
@@ -14,23 +15,21 @@ Token usage rides in `outputs.usage_metadata` (or `extra.metadata.usage_metadata
 `extra.metadata.ls_model_name`, retriever documents in `outputs.documents`/`outputs.output`.
 """
 
-import io
 import json
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
-from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import services
+from .attachments import IncomingAttachment
 from .auth import scope_required
 from .errors import ERROR, drf_error, validation_fields
 from .serializers import RunInput
-from .wire import BodyError, request_body_decoded
+from .wire import BodyError, multipart_parts, request_body_decoded
 
 # Feedback keys that mean "the user's thumbs" in common LangSmith setups.
 THUMBS_KEYS = {"user_score", "thumbs", "thumbs_up", "thumbs_down", "user_feedback", "user_rating"}
@@ -234,21 +233,40 @@ def feedback_from_langsmith(raw):
     return event
 
 
-def multipart_ops(fields):
-    """Multipart form fields → (posts, patches, feedbacks, attachment names per run)."""
+def multipart_ops(parts):
+    """Multipart parts (wire.Part) → (posts, patches, feedbacks, attachments).
+
+    Raises ValueError for a part that makes no sense and BodyError (413) for an attachment
+    over TRIAGE_ATTACHMENT_MAX_BYTES, both naming the part.
+    """
     runs = {}  # (op, id) -> dict, in arrival order
-    feedbacks, attachments = [], {}
-    for name, value in fields:
+    feedbacks, attachments = [], []
+    limit = settings.TRIAGE_ATTACHMENT_MAX_BYTES
+    for part in parts:
+        name, value = part.name, part.data
         head, _, rest = name.partition(".")
         if head == "feedback":
             feedbacks.append(_json_part(name, value))
             continue
         if head == "attachment":
             run_id, _, attachment = rest.partition(".")
-            attachments.setdefault(run_id, []).append(attachment)
+            if not run_id or not attachment or len(attachment) > 200:
+                raise ValueError(f"Part {name!r}: expected attachment.<run id>.<name ≤ 200>.")
+            if len(value) > limit:
+                raise BodyError(
+                    413,
+                    "attachment_too_large",
+                    f"Part {name!r} is {len(value)} bytes; attachments are limited to {limit}.",
+                    field=name,
+                )
+            attachments.append(
+                IncomingAttachment(name, run_id, attachment, part.content_type, value)
+            )
             continue
         if head not in {"post", "patch"}:
-            raise ValueError(f"Unknown part {name!r}: expected post.*, patch.*, feedback.*.")
+            raise ValueError(
+                f"Unknown part {name!r}: expected post.*, patch.*, feedback.*, attachment.*."
+            )
         run_id, _, field = rest.partition(".")
         run = runs.setdefault((head, run_id), {"id": run_id})
         parsed = _json_part(name, value)
@@ -300,7 +318,7 @@ def _invalid(errors):
     )
 
 
-def _ingest(request, posts, patches, feedbacks=()):
+def _ingest(request, posts, patches, feedbacks=(), attachments=()):
     project = request.user.project
     runs, errors = _validate_runs(posts, "post")
     patched, patch_errors = _validate_runs(patches, "patch")
@@ -308,7 +326,12 @@ def _ingest(request, posts, patches, feedbacks=()):
     if errors:
         return _invalid(errors)
     # Posts first, then patches, so a run posted and patched in one request ends patched.
-    services.runs_upsert(project=project, runs=runs + patched, source="langsmith")
+    try:
+        services.runs_upsert(
+            project=project, runs=runs + patched, source="langsmith", attachments=attachments
+        )
+    except services.AttachmentRunUnknown as exc:
+        return _invalid({exc.part: [str(exc)]})
     stored = 0
     if feedbacks:
         results = services.feedback_ingest_many(
@@ -412,7 +435,11 @@ class LangSmithRunsMultipartApi(APIView):
         operation_id="langsmith_runs_multipart",
         request={"multipart/form-data": {"type": "object", "additionalProperties": True}},
         responses={202: ACCEPTED, **ERROR_RESPONSES},
-        description="The SDK's default path: multipart parts per run, optionally zstd.",
+        description=(
+            "The SDK's default path: multipart parts per run, optionally zstd. "
+            "`attachment.<run id>.<name>` parts are stored with their run (413 naming the "
+            "part past the attachment size limit)."
+        ),
     )
     def post(self, request):
         content_type = request.META.get("CONTENT_TYPE", "")
@@ -421,21 +448,17 @@ class LangSmithRunsMultipartApi(APIView):
                 415, "unsupported_media_type", "Send multipart/form-data (LangSmith SDK format)."
             )
         try:
-            body = request_body_decoded(request)
-            meta = {**request.META, "CONTENT_LENGTH": str(len(body))}
-            parser = MultiPartParser(meta, io.BytesIO(body), request._request.upload_handlers)
-            fields, files = parser.parse()
-            parts = list(fields.lists())
-            parts = [(name, v) for name, values in parts for v in values]
-            parts += [(name, f.read()) for name, f in files.items()]
-            posts, patches, feedbacks, _ = multipart_ops(parts)
+            parts = multipart_parts(
+                request_body_decoded(request),
+                content_type,
+                max_parts=settings.DATA_UPLOAD_MAX_NUMBER_FIELDS,
+            )
+            posts, patches, feedbacks, attachments = multipart_ops(parts)
         except BodyError as exc:
             return drf_error(exc.status, exc.code, exc.detail, exc.fields)
-        except (RequestDataTooBig, TooManyFieldsSent) as exc:
-            return drf_error(413, "body_too_large", str(exc))
-        except (MultiPartParserError, ValueError) as exc:
+        except ValueError as exc:
             return drf_error(400, "malformed_body", str(exc), {"body": [str(exc)]})
-        return _ingest(request, posts, patches, feedbacks)
+        return _ingest(request, posts, patches, feedbacks, attachments)
 
 
 class LangSmithFeedbackApi(APIView):

@@ -178,3 +178,27 @@ class Run(models.Model):
         if self.start_time and self.end_time:
             return (self.end_time - self.start_time).total_seconds() * 1000
         return None
+
+
+class RunAttachment(models.Model):
+    """A file an app attached to a run (LangSmith `attachments`), kept with the run.
+
+    `is_text` is decided at ingest (feedback.attachments): text attachments may carry
+    personal data the scrubber never saw, so reviewers get only their metadata.
+    """
+
+    # No index of its own: the unique (run, name) index serves lookups by run.
+    run = models.ForeignKey(
+        Run, on_delete=models.CASCADE, related_name="attachments", db_index=False
+    )
+    name = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=128)
+    size = models.PositiveIntegerField()
+    is_text = models.BooleanField()
+    content = models.BinaryField()
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "name"], name="run_attachment_unique")
+        ]

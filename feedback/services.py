@@ -14,8 +14,16 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
+from .attachments import attachment_content_type, attachment_is_text
 from .auth import api_key_generate, api_key_hash, revocations
-from .models import ApiKey, FeedbackEvent, FeedbackTokenRevocation, Project, Run
+from .models import (
+    ApiKey,
+    FeedbackEvent,
+    FeedbackTokenRevocation,
+    Project,
+    Run,
+    RunAttachment,
+)
 from .serializers import FastPath, FeedbackEventInput
 from .tokens import (
     TokenInvalid,
@@ -285,12 +293,31 @@ def _run_values(data):
     return values
 
 
-def runs_upsert(*, project, runs, source="native"):
-    """Create runs, or patch the fields sent for runs already stored (post-then-patch).
+class AttachmentRunUnknown(ValueError):
+    def __init__(self, attachment):
+        super().__init__(
+            f"Run '{attachment.run_id}' is neither in this request nor stored; "
+            "send the attachment with its run."
+        )
+        self.part = attachment.part
 
-    Feedback that arrived first naming only a run id gets its trace id now.
+
+def runs_upsert(*, project, runs, source="native", attachments=()):
+    """Create runs, or patch the fields sent for runs already stored (post-then-patch),
+    and store their attachments (feedback.attachments.IncomingAttachment) with them.
+
+    Feedback that arrived first naming only a run id gets its trace id now. Raises
+    AttachmentRunUnknown, before writing anything, for an attachment of an unknown run.
     """
     saved = {}
+    stored = {}
+    sent = {data["id"] for data in runs}
+    elsewhere = {a.run_id for a in attachments} - sent
+    if elsewhere:
+        stored = {r.run_id: r for r in Run.objects.filter(project=project, run_id__in=elsewhere)}
+        for attachment in attachments:
+            if attachment.run_id not in sent and attachment.run_id not in stored:
+                raise AttachmentRunUnknown(attachment)
     with transaction.atomic():
         for data in runs:
             values = _run_values(data)
@@ -314,7 +341,27 @@ def runs_upsert(*, project, runs, source="native"):
                 _run_patch(run, values)
             saved[run.run_id] = run
         feedback_link_runs(project=project, runs=saved.values())
+        for attachment in attachments:
+            run_attachment_store(
+                run=saved.get(attachment.run_id) or stored[attachment.run_id], attachment=attachment
+            )
     return list(saved.values())
+
+
+def run_attachment_store(*, run, attachment):
+    """Store (or replace, by name) one attachment of a run."""
+    content_type = attachment_content_type(attachment.content_type)
+    RunAttachment.objects.update_or_create(
+        run=run,
+        name=attachment.name,
+        defaults={
+            "content_type": content_type,
+            "size": len(attachment.data),
+            "is_text": attachment_is_text(content_type, attachment.data),
+            "content": attachment.data,
+            "received_at": timezone.now(),
+        },
+    )
 
 
 def _trace_of_parent(project, parent_run_id, saved):

@@ -1,20 +1,24 @@
-"""Request bodies as clients send them: compressed (zstd, gzip, deflate) and size-capped."""
+"""Request bodies as clients send them: compressed (zstd, gzip, deflate), size-capped, multipart."""
 
 import gzip
 import io
 import zlib
+from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils.http import parse_header_parameters
 
 
 class BodyError(Exception):
-    def __init__(self, status, code, detail):
+    def __init__(self, status, code, detail, field=None):
         super().__init__(detail)
-        self.status, self.code, self.detail = status, code, detail
+        self.status, self.code, self.detail, self.field = status, code, detail, field
 
     @property
     def fields(self):
-        """A body that cannot be read is a validation failure of the field `body`."""
+        """The part at fault, if one is; a body that cannot be read at all is `body`."""
+        if self.field:
+            return {self.field: [self.detail]}
         return {"body": [self.detail]} if self.status == 400 else None
 
 
@@ -56,3 +60,48 @@ def request_body_decoded(request):
             400, "malformed_body", f"Could not decode the {encoding} body: {exc}"
         ) from None
     raise BodyError(415, "unsupported_encoding", f"Content-Encoding {encoding!r} is not supported.")
+
+
+@dataclass(frozen=True)
+class Part:
+    name: str
+    content_type: str  # as sent, without parameters ("" when the part has none)
+    data: bytes
+
+
+def multipart_parts(body, content_type, *, max_parts):
+    """A multipart/form-data body → [Part] with every part's bytes and content type intact.
+
+    Django's parser decodes parts without a filename as text and forgets their content
+    type; LangSmith attachments are exactly such parts, and may be binary. The body is
+    already in memory (and capped), so splitting on the boundary is all it takes.
+    Raises BodyError (400 malformed, 413 too many parts).
+    """
+    _, params = parse_header_parameters(content_type)
+    boundary = params.get("boundary", "").encode("latin-1")
+    if not boundary or len(boundary) > 200:
+        raise BodyError(400, "malformed_body", "The multipart Content-Type has no boundary.")
+    chunks = (b"\r\n" + body).split(b"\r\n--" + boundary)
+    if len(chunks) < 2 or not chunks[-1].startswith(b"--"):
+        raise BodyError(400, "malformed_body", "The multipart body has no closing boundary.")
+    if len(chunks) - 2 > max_parts:
+        raise BodyError(413, "body_too_large", f"More than {max_parts} multipart parts.")
+    parts = []
+    for index, chunk in enumerate(chunks[1:-1]):
+        # After the boundary: optional padding, CRLF, header lines, a blank line, the data.
+        _, _, chunk = chunk.partition(b"\r\n")
+        head, blank, data = chunk.partition(b"\r\n\r\n")
+        if chunk.startswith(b"\r\n"):  # a part without headers
+            head, blank, data = b"", b"\r\n", chunk[2:]
+        if not blank:
+            raise BodyError(400, "malformed_body", f"Multipart part {index} has no header end.")
+        headers = {}
+        for line in head.decode("utf-8", "replace").split("\r\n"):
+            key, _, value = line.partition(":")
+            headers[key.strip().lower()] = value.strip()
+        _, disposition = parse_header_parameters(headers.get("content-disposition", ""))
+        if not disposition.get("name"):
+            raise BodyError(400, "malformed_body", f"Multipart part {index} has no name.")
+        kind, _ = parse_header_parameters(headers.get("content-type", ""))
+        parts.append(Part(disposition["name"], kind, data))
+    return parts

@@ -61,6 +61,17 @@ def _run_view(run):
         "prompt_tokens": run.prompt_tokens,
         "completion_tokens": run.completion_tokens,
         "total_cost": str(run.total_cost) if run.total_cost is not None else None,
+        # Metadata only: attachment names are not scrubbed, so they are left out, and text
+        # attachments are never downloadable (feedback.attachments).
+        "attachments": [
+            {
+                "id": a["id"],
+                "content_type": a["content_type"],
+                "size": a["size"],
+                "downloadable": not a["is_text"],
+            }
+            for a in run.attachments.order_by("pk").values("id", "content_type", "size", "is_text")
+        ],
     }
 
 

@@ -145,6 +145,8 @@ SPECTACULAR_SETTINGS = {
 
 # LangSmith multipart bodies carry several parts per run.
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 20_000
+# Each LangSmith run attachment (image, PDF, …) up to this size; bigger → 413 naming the part.
+TRIAGE_ATTACHMENT_MAX_BYTES = int(os.environ.get("TRIAGE_ATTACHMENT_MAX_BYTES", 5 * 1024 * 1024))
 # Per API key, counted in Redis when REDIS_URL is set (else in-process): "<n>/<s|m|h|d>",
 # "0" disables. Over it: 429 with Retry-After.
 TRIAGE_RATE_LIMIT = os.environ.get("TRIAGE_RATE_LIMIT", "6000/minute")

@@ -61,6 +61,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("p/<slug:project_slug>/golden-sets/", include("datasets.urls")),
+    path("p/<slug:project_slug>/attachments/", include("feedback.urls")),
     path("p/<slug:project_slug>/time-to-eval/", datasets_views.time_to_eval, name="time-to-eval"),
     path("", include("triage.reviewer_urls")),
 ]

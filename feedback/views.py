@@ -1,0 +1,35 @@
+"""Pages for reviewers: downloading a run attachment from the trace replay."""
+
+import logging
+import mimetypes
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+
+from triage.selectors import membership_get
+
+from .models import RunAttachment
+
+logger = logging.getLogger(__name__)
+
+
+@login_required
+def attachment_download(request, project_slug, pk):
+    """A binary attachment of one of the project's runs, for the project's members.
+
+    Text attachments are never served (404): they may hold personal data the scrubber
+    never saw. The download is forced (never rendered here) and sandboxed.
+    """
+    membership = membership_get(user=request.user, project_slug=project_slug)
+    attachment = get_object_or_404(
+        RunAttachment, pk=pk, run__project=membership.project, is_text=False
+    )
+    logger.info("user %s downloaded run attachment %s", request.user.pk, attachment.pk)
+    extension = mimetypes.guess_extension(attachment.content_type) or ".bin"
+    response = HttpResponse(bytes(attachment.content), content_type=attachment.content_type)
+    response["Content-Disposition"] = f'attachment; filename="attachment-{pk}{extension}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response["Cache-Control"] = "private, no-store"
+    return response
