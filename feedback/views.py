@@ -4,6 +4,7 @@ import logging
 import mimetypes
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 
@@ -16,12 +17,17 @@ logger = logging.getLogger(__name__)
 
 @login_required
 def attachment_download(request, project_slug, pk):
-    """A binary attachment of one of the project's runs, for the project's members.
+    """A binary attachment of one of the project's runs, for members who may see originals.
 
-    Text attachments are never served (404): they may hold personal data the scrubber
-    never saw. The download is forced (never rendered here) and sandboxed.
+    It is unscrubbed production data (a photo, a PDF), so like revealing a placeholder it
+    needs `triage.reveal_pii`, and each download is logged. Text attachments are never
+    served (404). The download is forced (never rendered here) and sandboxed.
     """
     membership = membership_get(user=request.user, project_slug=project_slug)
+    if not request.user.has_perm("triage.reveal_pii"):
+        raise PermissionDenied(
+            "Downloading an original attachment needs the reveal_pii permission."
+        )
     attachment = get_object_or_404(
         RunAttachment, pk=pk, run__project=membership.project, is_text=False
     )

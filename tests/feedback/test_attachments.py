@@ -2,6 +2,7 @@
 
 import langsmith
 import pytest
+from django.contrib.auth.models import Permission, User
 from django.test import Client
 from langsmith import traceable
 from langsmith import utils as ls_utils
@@ -156,9 +157,18 @@ def test_reviewers_download_binary_attachments_and_see_only_metadata_of_text(
     reviewer = MembershipFactory(project=project, user__username="rico").user
     client = Client()
     client.force_login(reviewer)
-
-    html = client.get(f"/p/{project.slug}/items/{item.pk}/").content.decode()
+    page = f"/p/{project.slug}/items/{item.pk}/"
     link = f"/p/{project.slug}/attachments/{receipt.pk}"
+
+    # An original file is unscrubbed data: without the reveal permission, no link and 403.
+    html = client.get(page).content.decode()
+    assert "attachment 1 <span" in html and "needs the reveal permission" in html
+    assert link not in html
+    assert client.get(link).status_code == 403
+
+    reviewer.user_permissions.add(Permission.objects.get(codename="reveal_pii"))
+    client.force_login(User.objects.get(pk=reviewer.pk))  # fresh permission cache
+    html = client.get(page).content.decode()
     assert f'href="{link}" download>attachment 1</a> · image/png · {len(PNG)}' in html
     assert "attachment 2 <span" in html and "text, not shown" in html
     assert f"/attachments/{transcript.pk}" not in html
@@ -174,7 +184,9 @@ def test_reviewers_download_binary_attachments_and_see_only_metadata_of_text(
     assert client.get(f"/p/{project.slug}/attachments/{transcript.pk}").status_code == 404
 
     outsider = Client()
-    outsider.force_login(MembershipFactory(project=other_project, user__username="otto").user)
+    otto = MembershipFactory(project=other_project, user__username="otto").user
+    otto.user_permissions.add(Permission.objects.get(codename="reveal_pii"))
+    outsider.force_login(otto)
     assert outsider.get(link).status_code == 404  # not a member of the run's project
     elsewhere = f"/p/{other_project.slug}/attachments/{receipt.pk}"
     assert outsider.get(elsewhere).status_code == 404  # the run is not in their project
