@@ -89,49 +89,62 @@ def queue_item_scrub(*, item):
         )
     )
 
-    placeholders = pii.Placeholders()
-    # Every text field reviewers see, in one batch (one spaCy pipe pass, cached by content
-    # hash), comments first so numbering runs from the first complaint. Timestamps and ids
-    # are structure, not personal data.
     run_views = [_run_view(r) for r in runs]
-    comments, *texts = pii.scrub_json(
-        [
-            [e.comment for e in events],
-            *([v["name"], v["inputs"], v["outputs"], v["error"]] for v in run_views),
-        ],
-        placeholders,
-    )
-    for view, (name, inputs, outputs, error) in zip(run_views, texts, strict=True):
-        view.update(name=name, inputs=inputs, outputs=outputs, error=error)
-    scrubbed = {
-        "comments": [
-            {
-                "text": text,
-                "created_at": e.created_at.isoformat(),
-                "tier": e.customer_tier,
-                "model_id": e.model_id,
-                "prompt_hash": e.prompt_hash,
-                "trace_id": e.trace_id,
-                "source": e.source,
-            }
-            for e, text in zip(events, comments, strict=True)
-        ],
-        "traces": [
-            {
-                "trace_id": tid,
-                "runs": [rv for rv, r in zip(run_views, runs, strict=True) if r.trace_id == tid],
-            }
-            for tid in trace_ids
-        ],
-    }
     with transaction.atomic():
-        item.pii_mappings.all().delete()
-        _pii_mappings_store(item, placeholders.originals)
+        # Locked while scrubbing, so a promotion cannot add a placeholder meanwhile; the
+        # stored mappings seed the numbering, so a re-scrub (the cluster grew) keeps every
+        # placeholder reviewers and promoted cases already use.
+        placeholders = _item_placeholders(item)
+        # Every text field reviewers see, in one batch (one spaCy pipe pass, cached by
+        # content hash), comments first so numbering runs from the first complaint.
+        # Timestamps and ids are structure, not personal data.
+        comments, *texts = pii.scrub_json(
+            [
+                [e.comment for e in events],
+                *([v["name"], v["inputs"], v["outputs"], v["error"]] for v in run_views),
+            ],
+            placeholders,
+        )
+        for view, (name, inputs, outputs, error) in zip(run_views, texts, strict=True):
+            view.update(name=name, inputs=inputs, outputs=outputs, error=error)
+        scrubbed = {
+            "comments": [
+                {
+                    "text": text,
+                    "created_at": e.created_at.isoformat(),
+                    "tier": e.customer_tier,
+                    "model_id": e.model_id,
+                    "prompt_hash": e.prompt_hash,
+                    "trace_id": e.trace_id,
+                    "source": e.source,
+                }
+                for e, text in zip(events, comments, strict=True)
+            ],
+            "traces": [
+                {
+                    "trace_id": tid,
+                    "runs": [
+                        rv for rv, r in zip(run_views, runs, strict=True) if r.trace_id == tid
+                    ],
+                }
+                for tid in trace_ids
+            ],
+        }
+        _pii_mappings_store(item, placeholders.added())
         QueueItem.objects.filter(pk=item.pk).update(
             scrubbed=scrubbed, scrubbed_event_count=item.cluster.event_count
         )
     item.scrubbed = scrubbed
     return item
+
+
+def _item_placeholders(item):
+    """The item's placeholder numbering so far, from its stored mappings; locks the item
+    row (call inside a transaction) so no one else numbers meanwhile."""
+    QueueItem.objects.select_for_update().filter(pk=item.pk).first()
+    return pii.Placeholders.from_originals(
+        {m.placeholder: pii.decrypt(m.original_encrypted) for m in item.pii_mappings.all()}
+    )
 
 
 def _pii_mappings_store(item, originals):
@@ -154,10 +167,7 @@ def pii_rescrub(*, item, values):
     item cannot hand out the same number.
     """
     with transaction.atomic():
-        QueueItem.objects.select_for_update().filter(pk=item.pk).first()
-        placeholders = pii.Placeholders.from_originals(
-            {m.placeholder: pii.decrypt(m.original_encrypted) for m in item.pii_mappings.all()}
-        )
+        placeholders = _item_placeholders(item)
         scrubbed = pii.scrub_json(values, placeholders, scrub=pii.rescrub_texts)
         _pii_mappings_store(item, placeholders.added())
     return scrubbed

@@ -238,6 +238,40 @@ def test_queue_item_scrub_shares_placeholders_across_events_and_traces(project):
 
 
 @pytest.mark.django_db
+def test_a_rescrub_keeps_every_placeholder_already_in_use(project):
+    """The cluster grew: reviewers and promoted cases keep the numbers they already have."""
+    from triage.services import pii_rescrub
+
+    item = queue_item_scrub(item=_item_with_pii(project))
+    # A promotion numbered a value the reviewer pasted in: <PERSON_2>.
+    (promoted,) = pii_rescrub(item=item, values=["Ask John Carter, not Maria Gonzalez"])
+    assert promoted == "Ask <PERSON_2>, not <PERSON_1>"
+    FeedbackEventFactory(
+        project=project,
+        cluster=item.cluster,
+        trace_id="t-pii",
+        comment="Priya Raman here, maria.gonzalez@example.com never answered",
+    )
+
+    item = queue_item_scrub(item=item)
+
+    assert (
+        item.scrubbed["comments"][2]["text"] == "<PERSON_3> here, <EMAIL_ADDRESS_1> never answered"
+    )
+    originals = {
+        m.placeholder: pii.decrypt(bytes(m.original_encrypted))
+        for m in PiiMapping.objects.filter(queue_item=item)
+    }
+    assert originals == {
+        "<PERSON_1>": "Maria Gonzalez",
+        "<PERSON_2>": "John Carter",
+        "<PERSON_3>": "Priya Raman",
+        "<EMAIL_ADDRESS_1>": "maria.gonzalez@example.com",
+        "<US_SSN_1>": "536-22-1234",
+    }
+
+
+@pytest.mark.django_db
 def test_user_ids_are_stored_as_keyed_hashes(project, api):
     response = api.post(
         "/api/v1/feedback",
