@@ -54,6 +54,7 @@ def parse_args():
         help="PostgreSQL URL; only the database name is replaced",
     )
     p.add_argument("--reuse", action="store_true", help="keep an already loaded database")
+    p.add_argument("--no-pages", action="store_true", help="measure claims only")
     return p.parse_args()
 
 
@@ -532,7 +533,8 @@ def main():
         print(f"reusing {args.db} ({project.queue_items.count():,} items)")
     for think_ms in args.think_ms:
         bench_claims(args, project, think_ms)
-    bench_pages(args, project)
+    if not args.no_pages:
+        bench_pages(args, project)
 
 
 if __name__ == "__main__":
