@@ -316,6 +316,12 @@ def queue_item_label(
     (NotClaimant) a label on an item another reviewer holds a live lease on.
     """
     failure_modes = list(failure_modes)
+    if criteria or expected_output or notes:
+        # Free text other reviewers will read (and promotion copies): a pasted original
+        # becomes the item's placeholder for it.
+        criteria, expected_output, notes = pii_rescrub(
+            item=item, values=[criteria, expected_output, notes]
+        )
     now = timezone.now()
     others_lease = Q(status=QueueItem.Status.CLAIMED, lease_expires_at__gt=now) & ~Q(
         claimed_by=user

@@ -272,6 +272,29 @@ def test_a_rescrub_keeps_every_placeholder_already_in_use(project):
 
 
 @pytest.mark.django_db
+def test_label_text_is_scrubbed_with_the_items_placeholders(project, reviewer):
+    from triage.services import queue_item_label
+
+    item = queue_item_scrub(item=_item_with_pii(project))
+
+    item = queue_item_label(
+        item=item,
+        user=reviewer,
+        version=item.version,
+        decision="add_to_eval",
+        criteria="Must not email maria.gonzalez@example.com",
+        expected_output="Dear Maria Gonzalez, your refund is on its way.",
+        notes="Customer called from +1 415-555-0134",
+    )
+
+    assert item.criteria == "Must not email <EMAIL_ADDRESS_1>"
+    assert item.expected_output == "Dear <PERSON_1>, your refund is on its way."
+    assert item.notes == "Customer called from <PHONE_NUMBER_1>"
+    phone = PiiMapping.objects.get(queue_item=item, placeholder="<PHONE_NUMBER_1>")
+    assert pii.decrypt(bytes(phone.original_encrypted)) == "+1 415-555-0134"
+
+
+@pytest.mark.django_db
 def test_user_ids_are_stored_as_keyed_hashes(project, api):
     response = api.post(
         "/api/v1/feedback",
