@@ -5,6 +5,7 @@ import io
 import zlib
 from dataclasses import dataclass
 
+import multipart
 from django.conf import settings
 from django.utils.http import parse_header_parameters
 
@@ -74,34 +75,32 @@ def multipart_parts(body, content_type, *, max_parts):
 
     Django's parser decodes parts without a filename as text and forgets their content
     type; LangSmith attachments are exactly such parts, and may be binary. The body is
-    already in memory (and capped), so splitting on the boundary is all it takes.
+    already in memory (and capped), so the parser keeps every part in memory too.
     Raises BodyError (400 malformed, 413 too many parts).
     """
     _, params = parse_header_parameters(content_type)
-    boundary = params.get("boundary", "").encode("latin-1")
-    if not boundary or len(boundary) > 200:
+    boundary = params.get("boundary", "")
+    if not boundary:
         raise BodyError(400, "malformed_body", "The multipart Content-Type has no boundary.")
-    chunks = (b"\r\n" + body).split(b"\r\n--" + boundary)
-    if len(chunks) < 2 or not chunks[-1].startswith(b"--"):
-        raise BodyError(400, "malformed_body", "The multipart body has no closing boundary.")
-    if len(chunks) - 2 > max_parts:
-        raise BodyError(413, "body_too_large", f"More than {max_parts} multipart parts.")
-    parts = []
-    for index, chunk in enumerate(chunks[1:-1]):
-        # After the boundary: optional padding, CRLF, header lines, a blank line, the data.
-        _, _, chunk = chunk.partition(b"\r\n")
-        head, blank, data = chunk.partition(b"\r\n\r\n")
-        if chunk.startswith(b"\r\n"):  # a part without headers
-            head, blank, data = b"", b"\r\n", chunk[2:]
-        if not blank:
-            raise BodyError(400, "malformed_body", f"Multipart part {index} has no header end.")
-        headers = {}
-        for line in head.decode("utf-8", "replace").split("\r\n"):
-            key, _, value = line.partition(":")
-            headers[key.strip().lower()] = value.strip()
-        _, disposition = parse_header_parameters(headers.get("content-disposition", ""))
-        if not disposition.get("name"):
-            raise BodyError(400, "malformed_body", f"Multipart part {index} has no name.")
-        kind, _ = parse_header_parameters(headers.get("content-type", ""))
-        parts.append(Part(disposition["name"], kind, data))
-    return parts
+    parser = multipart.MultipartParser(
+        io.BytesIO(body),
+        boundary,
+        content_length=len(body),
+        strict=True,
+        part_limit=max_parts,
+        spool_limit=len(body) + 1,
+        memory_limit=len(body) + 1,
+    )
+    try:
+        return [
+            Part(
+                part.name,
+                parse_header_parameters(part.headers.get("Content-Type", ""))[0],
+                part.raw,
+            )
+            for part in parser
+        ]
+    except multipart.ParserLimitReached:
+        raise BodyError(413, "body_too_large", f"More than {max_parts} multipart parts.") from None
+    except multipart.MultipartError as exc:
+        raise BodyError(400, "malformed_body", f"Unreadable multipart body: {exc}") from None
