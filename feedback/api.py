@@ -18,6 +18,7 @@ from .serializers import (
     FeedbackTokenInput,
     TokenFeedbackInput,
     TracesInput,
+    UserErasureInput,
 )
 from .tokens import TokenInvalid
 
@@ -231,3 +232,40 @@ class FeedbackWithTokenApi(APIView):
         except TokenInvalid as exc:
             return drf_error(404, "not_found", exc.detail)
         return Response(status=204)
+
+
+class UserErasureApi(APIView):
+    """A data-subject erasure request: remove what one end user sent (admin scope)."""
+
+    permission_classes = [scope_required("admin")]
+
+    @extend_schema(
+        operation_id="user_erasure_create",
+        request=UserErasureInput,
+        responses={
+            200: inline_serializer(
+                "UserErasure",
+                {
+                    "events_deleted": serializers.IntegerField(),
+                    "runs_deleted": serializers.IntegerField(),
+                    "queue_items_rescrubbed": serializers.IntegerField(),
+                },
+            ),
+            **ERRORS,
+        },
+        description=(
+            "Deletes the user's feedback events (matched by the keyed hash of `user_id`), "
+            "the runs of traces only they complained about and their originals in the PII "
+            "mappings; affected queue items are re-scrubbed. Published golden-set versions "
+            "hold scrubbed text only and are not changed. Idempotent."
+        ),
+    )
+    def post(self, request):
+        from triage.services import user_data_erase
+
+        payload = UserErasureInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        result = user_data_erase(
+            project=request.user.project, user_id=payload.validated_data["user_id"]
+        )
+        return Response(result)

@@ -19,6 +19,7 @@ api_v1 = [
         feedback_api.FeedbackWithTokenApi.as_view(),
         name="feedback-with-token",
     ),
+    path("erasures", feedback_api.UserErasureApi.as_view(), name="erasures"),
     path("time-to-eval", datasets_api.TimeToEvalApi.as_view(), name="time-to-eval"),
     path("webhooks", datasets_api.WebhookListApi.as_view(), name="webhooks"),
     path("webhooks/<int:pk>", datasets_api.WebhookDetailApi.as_view(), name="webhook"),
