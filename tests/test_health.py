@@ -1,8 +1,15 @@
-"""GET /healthz: what a load balancer and an uptime check see."""
+"""GET /healthz and the HTTPS deployment settings: what a load balancer and an uptime check see."""
+
+import os
+import secrets
+import subprocess
+import sys
 
 import pytest
 from django.conf import settings
+from django.test import Client
 
+from tests.conftest import ROOT
 from tests.factories import FeedbackEventFactory
 
 pytestmark = pytest.mark.django_db
@@ -32,3 +39,34 @@ def test_healthz_with_the_broker_down_is_degraded_not_down(client, settings):
 
     assert response.status_code == 200
     assert response.json()["status"] == "degraded" and response.json()["broker"] == "down"
+
+
+def test_the_https_deployment_passes_djangos_deploy_checks(tmp_path):
+    # A deployment's environment, not this test run's (which allows async-unsafe calls).
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+    env.update(
+        DEBUG="0",
+        TRIAGE_HTTPS="1",
+        SECURE_HSTS_SECONDS="31536000",
+        SECRET_KEY="x" * 20 + secrets.token_urlsafe(40),
+        ALLOWED_HOSTS="triage.example.com",
+        TRIAGE_DATA_DIR=str(tmp_path),
+    )
+    check = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_behind_tls_plain_http_is_redirected_except_the_health_check(settings):
+    settings.SECURE_SSL_REDIRECT = True
+    client = Client()  # middleware reads the settings when the client builds its handler
+
+    assert client.get("/healthz").status_code == 200
+    login = client.get("/accounts/login/")
+    assert login.status_code == 301
+    assert login["Location"] == "https://testserver/accounts/login/"

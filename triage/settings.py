@@ -39,6 +39,19 @@ SECRET_KEY = _secret("SECRET_KEY")
 DEBUG = _env_bool("DEBUG", default="DATABASE_URL" not in os.environ)
 ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
 
+# Behind TLS (TRIAGE_HTTPS=1, e.g. a load balancer terminating it): secure cookies, redirect
+# plain HTTP (not the health check), trust the proxy's X-Forwarded-Proto, and HSTS once the
+# operator opts in with SECURE_HSTS_SECONDS.
+TRIAGE_HTTPS = _env_bool("TRIAGE_HTTPS", default=False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = TRIAGE_HTTPS
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRIAGE_HTTPS else None
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 0))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+# Submitting the domain to browsers' HSTS preload list is the operator's call, not ours.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
