@@ -105,6 +105,7 @@ class WebhookEndpoint(models.Model):
         "golden_set.version_published",
         "p0.queued",  # a new P0 complaint entered the queue
         "p0.sla_at_risk",  # a P0 has TRIAGE_SLA_ALERT_HOURS left and no published case
+        "queue_item.labelled",  # a reviewer decided (e.g. sync known issues to a tracker)
     ]
 
     project = models.ForeignKey("feedback.Project", on_delete=models.CASCADE, related_name="+")

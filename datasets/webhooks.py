@@ -175,12 +175,31 @@ def p0_alerts_emit(*, now=None):
     return emitted
 
 
+def _item_url(project, item_id):
+    path = reverse("triage:item", kwargs={"project_slug": project.slug, "pk": item_id})
+    return settings.TRIAGE_PUBLIC_URL.rstrip("/") + path
+
+
+def queue_item_labelled_payload(item):
+    """Ids and the decision only: criteria and notes stay in Triage."""
+    return {
+        "project": item.project.slug,
+        "item_id": item.pk,
+        "cluster_id": item.cluster_id,
+        "category": item.cluster.category,
+        "decision": item.decision,
+        "failure_modes": item.failure_modes,
+        "version": item.version,
+        "labelled_at": item.labelled_at.isoformat(),
+        "item_url": _item_url(item.project, item.pk),
+    }
+
+
 def _p0_payload(project, p0):
-    path = reverse("triage:item", kwargs={"project_slug": project.slug, "pk": p0["item_id"]})
     return {
         "project": project.slug,
         **{k: p0[k] for k in ("item_id", "cluster_id", "category", "reports", "status")},
         "first_seen_at": p0["first_seen_at"].isoformat(),
         "hours_left": round(p0["hours_left"], 1),
-        "item_url": settings.TRIAGE_PUBLIC_URL.rstrip("/") + path,
+        "item_url": _item_url(project, p0["item_id"]),
     }

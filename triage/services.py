@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
+from datasets import webhooks
 from feedback.models import Run
 
 from . import pii
@@ -358,7 +359,12 @@ def queue_item_label(
             )
         if decision == QueueItem.Decision.KNOWN_ISSUE:
             Cluster.objects.filter(pk=item.cluster_id).update(status=Cluster.Status.KNOWN_ISSUE)
-    item.refresh_from_db()
+        item.refresh_from_db()
+        webhooks.webhook_emit(
+            project=item.project,
+            event="queue_item.labelled",
+            payload=webhooks.queue_item_labelled_payload(item),
+        )
     return item
 
 

@@ -330,3 +330,38 @@ def test_p0_alerts_announce_each_open_p0_once_and_warn_before_its_sla(project, r
     events = sorted(json.loads(body)["event"] for _, body in receiver.requests)
     assert events == ["p0.queued", "p0.queued", "p0.sla_at_risk", "p0.sla_at_risk"]
     assert all(_verify(headers, body, secret) for headers, body in receiver.requests)
+
+
+@pytest.mark.django_db
+def test_a_label_is_announced_with_the_decision_and_no_text(project, reviewer, receiver):
+    from triage.services import queue_item_label
+
+    endpoint, secret = webhooks.webhook_endpoint_create(
+        project=project, url=receiver.url, events=["queue_item.labelled"]
+    )
+    item = queued_cluster(project, "wrong", timezone.now() - timedelta(hours=3))
+
+    item = queue_item_label(
+        item=item,
+        user=reviewer,
+        version=item.version,
+        decision="known_issue",
+        failure_modes=["retrieval_miss"],
+        notes="Same as the shipping-times bug",
+    )
+
+    assert retry_webhooks() == 1
+    headers, body = receiver.requests[0]
+    assert _verify(headers, body, secret) and headers["X-Triage-Event"] == "queue_item.labelled"
+    assert json.loads(body)["data"] == {
+        "project": "acme",
+        "item_id": item.pk,
+        "cluster_id": item.cluster_id,
+        "category": "wrong",
+        "decision": "known_issue",
+        "failure_modes": ["retrieval_miss"],
+        "version": 2,
+        "labelled_at": item.labelled_at.isoformat(),
+        "item_url": f"http://127.0.0.1:8000/p/acme/items/{item.pk}/",
+    }
+    assert b"shipping" not in body
