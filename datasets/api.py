@@ -256,6 +256,9 @@ class WebhookListApi(APIView):
     def post(self, request):
         data = WebhookInput(data=request.data)
         data.is_valid(raise_exception=True)
+        refusal = webhooks.webhook_address_refusal(data.validated_data["url"])
+        if refusal:
+            raise exceptions.ValidationError({"url": [refusal]})
         endpoint, secret = webhooks.webhook_endpoint_create(
             project=request.user.project, **data.validated_data
         )

@@ -8,10 +8,13 @@ broker or receiver outage loses nothing. Payloads carry ids, digests and URLs, n
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
+import socket
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -25,6 +28,23 @@ from . import selectors
 from .models import WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
+
+
+def webhook_address_refusal(url):
+    """Why Triage must not call `url`, or None: its host resolves to a loopback, private,
+    link-local or otherwise non-public address (cloud metadata, the database, Redis…).
+    Deployments whose CI lives on the internal network set TRIAGE_WEBHOOK_ALLOW_PRIVATE."""
+    if settings.TRIAGE_WEBHOOK_ALLOW_PRIVATE:
+        return None
+    host = urlsplit(url).hostname or ""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return None  # unresolvable: the send fails and says so
+    for address in sorted(addresses):
+        if not ipaddress.ip_address(address.split("%")[0]).is_global:
+            return f"{host} resolves to the non-public address {address}."
+    return None
 
 
 def webhook_endpoint_create(*, project, url, events):
@@ -115,6 +135,12 @@ def webhook_deliver(*, delivery_id, now=None):
             "X-Triage-Signature": signature(delivery.endpoint.secret, timestamp, body),
         }
         delivery.attempts += 1
+        # Checked at every send, not only at creation: DNS may have changed since.
+        refusal = webhook_address_refusal(delivery.endpoint.url)
+        if refusal:
+            delivery.status, delivery.last_error = WebhookDelivery.Status.FAILED, refusal[:300]
+            delivery.save()
+            return delivery.status
         try:
             response = requests.post(
                 delivery.endpoint.url,

@@ -78,6 +78,8 @@ def _worker_env():
     db = settings.DATABASES["default"]
     # The worker must see the test database pytest-django created, not the configured one.
     env["DATABASE_URL"] = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+    # Fake receiving apps in tests listen on 127.0.0.1.
+    env["TRIAGE_WEBHOOK_ALLOW_PRIVATE"] = "1"
     return env
 
 

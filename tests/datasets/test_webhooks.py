@@ -51,6 +51,13 @@ class Receiver:
         self.server.server_close()
 
 
+@pytest.fixture(autouse=True)
+def _local_receivers_allowed(settings):
+    """The fake apps below listen on 127.0.0.1; the refusal of such addresses is tested
+    on its own at the end."""
+    settings.TRIAGE_WEBHOOK_ALLOW_PRIVATE = True
+
+
 @pytest.fixture
 def receiver():
     r = Receiver()
@@ -365,3 +372,46 @@ def test_a_label_is_announced_with_the_decision_and_no_text(project, reviewer, r
         "item_url": f"http://127.0.0.1:8000/p/acme/items/{item.pk}/",
     }
     assert b"shipping" not in body
+
+
+# --- Triage does not call its own network unless told to ---
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/api/v1/feedback",
+        "http://169.254.169.254/latest/meta-data/",  # cloud metadata
+        "http://10.0.0.5/hooks",
+        "http://[::1]:6379/",
+        "http://localhost:5432/",
+    ],
+)
+def test_api_refuses_webhooks_to_internal_addresses(admin_api, settings, url):
+    settings.TRIAGE_WEBHOOK_ALLOW_PRIVATE = False
+    response = admin_api.post(
+        "/api/v1/webhooks",
+        {"url": url, "events": ["golden_set.version_published"]},
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert "non-public address" in response.json()["fields"]["url"][0]
+    assert not WebhookEndpoint.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_delivery_to_an_internal_address_is_refused_not_sent(project, lead, receiver, settings):
+    """E.g. the host's DNS now points inside: checked at every send, not only at creation."""
+    webhooks.webhook_endpoint_create(
+        project=project, url=receiver.url, events=["golden_set.version_published"]
+    )
+    services.golden_set_version_publish(golden_set=_golden_set_with_a_case(project), user=lead)
+    settings.TRIAGE_WEBHOOK_ALLOW_PRIVATE = False
+
+    assert retry_webhooks() == 1
+
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("failed", 1)
+    assert "127.0.0.1" in delivery.last_error and "non-public" in delivery.last_error
+    assert receiver.requests == []
