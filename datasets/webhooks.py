@@ -1,7 +1,8 @@
-"""Webhooks: tell an app that a golden set has a new version (CI pulls it) or that a P0
-complaint is waiting (someone should look before its SLA runs out).
+"""Webhooks: tell an app that a golden set has a new version (CI pulls it), that a P0
+complaint is waiting (someone should look before its SLA runs out) or that a reviewer
+decided on an item (e.g. to sync known issues to a tracker).
 
-An outbox: the delivery row is written in the transaction that published the version, the
+An outbox: the delivery row is written in the transaction that made the change, the
 send is enqueued after commit, and a periodic task retries whatever is still due, so a
 broker or receiver outage loses nothing. Payloads carry ids, digests and URLs, never text.
 """
