@@ -172,7 +172,8 @@ class TimeToEvalOutput(serializers.Serializer):
     p0_cases = serializers.IntegerField()
     p0_within_sla = serializers.IntegerField()
     stages = TimeToEvalStageOutput(many=True)
-    open_p0 = OpenP0Output(many=True)
+    open_p0_total = serializers.IntegerField()
+    open_p0 = OpenP0Output(many=True, help_text="The 50 most urgent (oldest first complaint).")
 
 
 class TimeToEvalApi(APIView):

@@ -94,6 +94,7 @@ def time_to_eval_report(*, project, since, now, sla_hours):
             first_feedback_at__isnull=False,
         ).annotate(queued_at=F("queue_item__created_at"), labelled_at=F("queue_item__labelled_at"))
     )
+    open_p0 = open_p0_items(project=project)
     stages = []
     for key, label, start, end in TIME_TO_EVAL_STAGES:
         spans = [_hours_between(getattr(c, start), getattr(c, end)) for c in cases]
@@ -104,17 +105,21 @@ def time_to_eval_report(*, project, since, now, sla_hours):
         "sla_hours": sla_hours,
         **time_to_eval_summary(cases=cases, sla_hours=sla_hours),
         "stages": stages,
-        "open_p0": open_p0_clusters(project=project, now=now, sla_hours=sla_hours),
+        "open_p0_total": open_p0.count(),
+        "open_p0": [
+            open_p0_view(item, now=now, sla_hours=sla_hours) for item in open_p0[:OPEN_P0_SHOWN]
+        ],
     }
 
 
-def open_p0_clusters(*, project, now, sla_hours):
-    """P0 complaints still on their way to an eval, most urgent first.
+OPEN_P0_SHOWN = 50  # the most urgent; the page and API give the total beside them
 
-    In the queue (pending or under review) or labelled "add to eval", and not yet in a
-    published version; `hours_left` is negative once the SLA is missed.
-    """
-    items = (
+
+def open_p0_items(*, project):
+    """Queue items of P0 complaints still on their way to an eval, most urgent (oldest
+    first complaint) first: in the queue (pending or under review) or labelled "add to
+    eval", and not yet in a published version."""
+    return (
         QueueItem.objects.filter(
             project=project,
             cluster__category__in=settings.TRIAGE_P0_CATEGORIES,
@@ -130,15 +135,17 @@ def open_p0_clusters(*, project, now, sla_hours):
         .defer("scrubbed")
         .order_by("cluster__first_seen_at", "pk")
     )
-    return [
-        {
-            "item_id": item.pk,
-            "cluster_id": item.cluster_id,
-            "category": item.cluster.category,
-            "reports": item.cluster.event_count,
-            "status": item.status,
-            "first_seen_at": item.cluster.first_seen_at,
-            "hours_left": sla_hours - _hours_between(item.cluster.first_seen_at, now),
-        }
-        for item in items
-    ]
+
+
+def open_p0_view(item, *, now, sla_hours):
+    """One open P0 as the page, the API and the alerts show it; `hours_left` is negative
+    once the SLA is missed."""
+    return {
+        "item_id": item.pk,
+        "cluster_id": item.cluster_id,
+        "category": item.cluster.category,
+        "reports": item.cluster.event_count,
+        "status": item.status,
+        "first_seen_at": item.cluster.first_seen_at,
+        "hours_left": sla_hours - _hours_between(item.cluster.first_seen_at, now),
+    }

@@ -14,6 +14,7 @@ import json
 import logging
 import secrets
 import socket
+from collections import defaultdict
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -176,30 +177,40 @@ def webhook_due_ids(*, now=None):
     )
 
 
+P0_EVENTS = ("p0.queued", "p0.sla_at_risk")
+
+
 def p0_alerts_emit(*, now=None):
     """Announce each open P0 once when it enters the queue (`p0.queued`) and once when its
     SLA is about to run out (`p0.sla_at_risk`). The delivery rows are the memory of what
-    was sent, so running this again sends nothing new."""
+    was sent, so running this again sends nothing new; at most TRIAGE_P0_ALERTS_PER_RUN
+    events per run, most urgent first (the next run carries on)."""
     now = now or timezone.now()
     sla_hours, warn_hours = settings.TRIAGE_P0_SLA_HOURS, settings.TRIAGE_SLA_ALERT_HOURS
-    emitted = 0
-    projects = Project.objects.filter(
-        pk__in=WebhookEndpoint.objects.filter(active=True).values("project_id")
-    )
-    for project in projects:
-        for p0 in selectors.open_p0_clusters(project=project, now=now, sla_hours=sla_hours):
-            events = ["p0.queued"] + (["p0.sla_at_risk"] if p0["hours_left"] <= warn_hours else [])
-            for event in events:
-                sent = WebhookDelivery.objects.filter(
-                    endpoint__project=project, event=event, payload__item_id=p0["item_id"]
-                )
-                if sent.exists():
+    budget = settings.TRIAGE_P0_ALERTS_PER_RUN
+    subscribed = defaultdict(set)  # project id → the P0 events its endpoints want
+    for project_id, events in WebhookEndpoint.objects.filter(active=True).values_list(
+        "project_id", "events"
+    ):
+        subscribed[project_id].update(e for e in events if e in P0_EVENTS)
+    for project in Project.objects.filter(pk__in=[p for p, e in subscribed.items() if e]):
+        sent = set(
+            WebhookDelivery.objects.filter(
+                endpoint__project=project, event__in=P0_EVENTS
+            ).values_list("event", "payload__item_id")
+        )
+        for item in selectors.open_p0_items(project=project).iterator():
+            if budget <= 0:
+                break
+            p0 = selectors.open_p0_view(item, now=now, sla_hours=sla_hours)
+            due = ["p0.queued"] + (["p0.sla_at_risk"] if p0["hours_left"] <= warn_hours else [])
+            for event in subscribed[project.pk].intersection(due):
+                if (event, item.pk) in sent or budget <= 0:
                     continue
                 with transaction.atomic():
-                    emitted += len(
-                        webhook_emit(project=project, event=event, payload=_p0_payload(project, p0))
-                    )
-    return emitted
+                    webhook_emit(project=project, event=event, payload=_p0_payload(project, p0))
+                budget -= 1
+    return settings.TRIAGE_P0_ALERTS_PER_RUN - budget
 
 
 def _item_url(project, item_id):

@@ -211,6 +211,7 @@ TRIAGE_WEBHOOK_RETRY_SECONDS = int(os.environ.get("TRIAGE_WEBHOOK_RETRY_SECONDS"
 TRIAGE_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("TRIAGE_WEBHOOK_MAX_ATTEMPTS", 8))
 # `p0.sla_at_risk` goes out when a P0 has this many hours left without a published case.
 TRIAGE_SLA_ALERT_HOURS = float(os.environ.get("TRIAGE_SLA_ALERT_HOURS", 24))
+TRIAGE_P0_ALERTS_PER_RUN = 500  # alerts emitted per 5-minute run at most, most urgent first
 # Webhooks to loopback/private/link-local addresses are refused unless this is set (an
 # admin key must not be able to make Triage call its own network).
 TRIAGE_WEBHOOK_ALLOW_PRIVATE = _env_bool("TRIAGE_WEBHOOK_ALLOW_PRIVATE", default=False)

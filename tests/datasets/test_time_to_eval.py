@@ -83,6 +83,7 @@ def test_api_reports_time_to_eval_per_stage_and_the_open_p0_clock(project, histo
     assert (body["p0_cases"], body["p0_within_sla"]) == (2, 1)
     medians = {s["stage"]: round(s["median_hours"], 2) for s in body["stages"]}
     assert medians == {"triage": 1, "review": 1, "promote": 1, "publish": 22}
+    assert body["open_p0_total"] == 2
     open_p0 = [
         (c["item_id"], c["category"], c["status"], round(c["hours_left"])) for c in body["open_p0"]
     ]
@@ -119,6 +120,7 @@ def test_page_shows_the_figures_and_links_each_open_p0(client, project, lead, hi
     assert '<span class="stat-n" id="tte-p0">1 / 2</span>' in page
     assert f'href="/p/{project.slug}/items/{history["overdue"].pk}/"' in page
     assert "8.0 h over" in page and "62.0 h left" in page
+    assert '<span class="count" id="open-p0-total">2</span>' in page
     assert 'aria-current="page">30 days' in page
 
     year = client.get(f"/p/{project.slug}/time-to-eval/", {"days": "365"}).content.decode()

@@ -340,6 +340,21 @@ def test_p0_alerts_announce_each_open_p0_once_and_warn_before_its_sla(project, r
 
 
 @pytest.mark.django_db
+def test_p0_alerts_are_bounded_per_run_most_urgent_first(project, receiver, settings):
+    settings.TRIAGE_P0_ALERTS_PER_RUN = 2
+    webhooks.webhook_endpoint_create(
+        project=project, url=receiver.url, events=["p0.queued", "p0.sla_at_risk"]
+    )
+    now = timezone.now()
+    late = queued_cluster(project, "unsafe", now - timedelta(hours=60))  # queued + at risk
+    fresh = queued_cluster(project, "billing", now - timedelta(hours=5))  # queued
+
+    assert [webhooks.p0_alerts_emit(now=now) for _ in range(3)] == [2, 1, 0]
+    sent = list(WebhookDelivery.objects.order_by("pk").values_list("payload__item_id", flat=True))
+    assert sent == [late.pk, late.pk, fresh.pk]
+
+
+@pytest.mark.django_db
 def test_a_label_is_announced_with_the_decision_and_no_text(project, reviewer, receiver):
     from triage.services import queue_item_label
 
