@@ -7,12 +7,12 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 from django.utils.text import slugify
 
 from datasets import webhooks
-from feedback.models import Run
+from feedback.models import Run, RunAttachment
 
 from . import pii
 from .models import Cluster, FailureMode, PiiMapping, PiiRevealAudit, QueueItem
@@ -66,12 +66,12 @@ def _run_view(run):
         # attachments are never downloadable (feedback.attachments).
         "attachments": [
             {
-                "id": a["id"],
-                "content_type": a["content_type"],
-                "size": a["size"],
-                "downloadable": not a["is_text"],
+                "id": a.pk,
+                "content_type": a.content_type,
+                "size": a.size,
+                "downloadable": not a.is_text,
             }
-            for a in run.attachments.order_by("pk").values("id", "content_type", "size", "is_text")
+            for a in run.attachments.all()  # prefetched by queue_item_scrub, without bytes
         ],
     }
 
@@ -84,10 +84,11 @@ def queue_item_scrub(*, item):
         if event.trace_id and event.trace_id not in trace_ids:
             trace_ids.append(event.trace_id)
     trace_ids = trace_ids[:SAMPLE_TRACES]
+    attachments = RunAttachment.objects.defer("content").order_by("pk")
     runs = list(
-        Run.objects.filter(project=item.project, trace_id__in=trace_ids).order_by(
-            "start_time", "pk"
-        )
+        Run.objects.filter(project=item.project, trace_id__in=trace_ids)
+        .order_by("start_time", "pk")
+        .prefetch_related(Prefetch("attachments", queryset=attachments))
     )
 
     run_views = [_run_view(r) for r in runs]
