@@ -302,7 +302,7 @@ def main():
     run([python, "manage.py", "migrate", "-v", "0"], env=env)
     key = run(
         [python, "manage.py", "shell", "-c",
-         "from feedback.services import project_get_or_create, api_key_create;"
+         "from accounts.services import project_get_or_create, api_key_create;"
          "p = project_get_or_create(slug='bench');"
          "print(p.pk, api_key_create(project=p, scopes=['ingest'])[1])"],
         env=env, capture_output=True, text=True,
@@ -311,7 +311,7 @@ def main():
 
     port = free_port()
     server = subprocess.Popen(
-        [python, "-m", "gunicorn", "triage.wsgi", "-b", f"127.0.0.1:{port}",
+        [python, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{port}",
          "-w", str(args.workers), "--worker-class", "gthread", "--threads", "4",
          "--keep-alive", "30", "--log-level", "warning"],
         cwd=ROOT, env=env,

@@ -454,7 +454,7 @@ def evaluate(samples, analyze):
 def _setup_django():
     root = Path(__file__).resolve().parent.parent
     sys.path.insert(0, str(root))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "triage.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 
     django.setup()

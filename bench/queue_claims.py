@@ -82,7 +82,7 @@ def setup_database(args):
             conn.execute(f'CREATE DATABASE "{args.db}"')
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DEBUG", "0")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "triage.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 
     django.setup()
@@ -121,7 +121,8 @@ def load(args):
     from django.contrib.auth import get_user_model
     from django.db import connection
 
-    from feedback.models import FeedbackEvent, Membership, Project
+    from accounts.models import Membership, Project
+    from feedback.models import FeedbackEvent
     from triage.facets import cluster_facets_refresh_since
     from triage.models import Cluster, QueueItem
 
@@ -238,7 +239,7 @@ def _reviewer(job):
     from django.contrib.auth import get_user_model
     from django.db import connection, connections
 
-    from feedback.models import Project
+    from accounts.models import Project
     from triage import services
 
     user_id, project_id, claims, think_ms, start_at = job
@@ -526,7 +527,7 @@ def bench_pages(args, project):
 def main():
     args = parse_args()
     reused = setup_database(args)
-    from feedback.models import Project
+    from accounts.models import Project
 
     project = Project.objects.filter(slug="bench").first() if reused else None
     if project is None:

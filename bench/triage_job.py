@@ -5,7 +5,7 @@
 
 Each size runs in a fresh child process (so peak RSS is per size) on its own database:
 events (and root runs for a share of them) are bulk-loaded with COPY, then
-`triage_run(scrub=False)` is timed: auto-flags over the new runs, clustering (normalize →
+`triage_job_execute(scrub=False)` is timed: auto-flags over the new runs, clustering (normalize →
 fingerprint → MinHash LSH), stats, ranking, queue fill. Presidio scrubbing is skipped.
 
 The generator makes "issues": a category, a few key words (with synonyms), phrased through
@@ -246,7 +246,7 @@ def quality(project_id):
 def child(size, seed, db):
     os.environ["DATABASE_URL"] = db
     os.environ.pop("REDIS_URL", None)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "triage.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     sys.path.insert(0, str(ROOT))
     import django
@@ -255,8 +255,8 @@ def child(size, seed, db):
     from django.core.management import call_command
     from django.db import connection
 
-    from feedback.models import Project
-    from triage.services import triage_run
+    from accounts.models import Project
+    from triage.job import triage_job_execute
 
     call_command("migrate", verbosity=0)
     with connection.cursor() as cur:
@@ -271,12 +271,12 @@ def child(size, seed, db):
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     t0 = time.perf_counter()
-    summary = triage_run(project=project, scrub=False)
+    summary = triage_job_execute(project=project, scrub=False)
     job_s = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     t0 = time.perf_counter()
-    again = triage_run(project=project, scrub=False)
+    again = triage_job_execute(project=project, scrub=False)
     rerun_s = time.perf_counter() - t0
     q = quality(project.pk)
     print(

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Case, GoldenSet, GoldenSetVersion, WebhookDelivery, WebhookEndpoint
+from .models import Case, GoldenSet, GoldenSetVersion
 
 
 @admin.register(GoldenSet)
@@ -20,15 +20,3 @@ class GoldenSetVersionAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False  # published versions are immutable
-
-
-@admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
-    list_display = ("url", "project", "events", "active", "created_at")
-    exclude = ("secret",)
-
-
-@admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
-    list_display = ("pk", "endpoint", "event", "status", "attempts", "last_status_code")
-    list_filter = ("status", "event")

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 class GoldenSet(models.Model):
     project = models.ForeignKey(
-        "feedback.Project", on_delete=models.CASCADE, related_name="golden_sets"
+        "accounts.Project", on_delete=models.CASCADE, related_name="golden_sets"
     )
     slug = models.SlugField()
     name = models.CharField(max_length=200)
@@ -95,58 +95,3 @@ class GoldenSetVersion(models.Model):
 
     def __str__(self):
         return f"{self.golden_set.slug} v{self.number}"
-
-
-class WebhookEndpoint(models.Model):
-    """An app's URL that hears about new golden-set versions (e.g. to start a CI run) and
-    P0 complaints (e.g. to page someone)."""
-
-    EVENTS = [
-        "golden_set.version_published",
-        "p0.queued",  # a new P0 complaint entered the queue
-        "p0.sla_at_risk",  # a P0 has TRIAGE_SLA_ALERT_HOURS left and no published case
-        "queue_item.labelled",  # a reviewer decided (e.g. sync known issues to a tracker)
-    ]
-
-    project = models.ForeignKey("feedback.Project", on_delete=models.CASCADE, related_name="+")
-    url = models.URLField(max_length=500)
-    # Signs each delivery (HMAC-SHA256); shown once at creation, like an API key.
-    secret = models.CharField(max_length=64)
-    events = models.JSONField(default=list)
-    active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    def __str__(self):
-        return self.url
-
-
-class WebhookDelivery(models.Model):
-    """One event for one endpoint: written with the event, sent after commit, retried."""
-
-    class Status(models.TextChoices):
-        PENDING = "pending"
-        DELIVERED = "delivered"
-        FAILED = "failed"  # gave up after TRIAGE_WEBHOOK_MAX_ATTEMPTS
-
-    endpoint = models.ForeignKey(
-        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
-    )
-    event = models.CharField(max_length=64)
-    payload = models.JSONField()
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    last_status_code = models.PositiveIntegerField(null=True, blank=True)
-    last_error = models.CharField(max_length=300, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        indexes = [
-            models.Index(
-                fields=["next_attempt_at"],
-                name="webhook_due_idx",
-                condition=models.Q(status="pending"),
-            )
-        ]
-        ordering = ["-pk"]

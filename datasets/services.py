@@ -2,19 +2,16 @@
 
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils.text import slugify
 
-from triage import services as triage_services
+from webhooks.services import public_url, webhook_emit
 
-from . import jsonl, selectors, webhooks
+from . import jsonl, selectors
 from .models import Case, GoldenSet, GoldenSetVersion
 
 
 class PublishError(Exception):
-    pass
-
-
-class PromoteError(Exception):
     pass
 
 
@@ -28,31 +25,24 @@ def golden_set_get_or_create(*, project, name, slug=""):
     return golden_set
 
 
-def case_promote(
-    *, item, golden_set, user, input=None, expected=None, criteria=None, failure_mode=None
+def case_create(
+    *,
+    golden_set,
+    input,
+    expected,
+    criteria,
+    tags,
+    failure_mode,
+    source,
+    user,
+    cluster=None,
+    queue_item=None,
+    trace_ids=(),
+    first_feedback_at=None,
 ):
-    """Turn a labelled queue item into a draft case with lineage. Promoting twice is a no-op."""
-    existing = Case.objects.filter(golden_set=golden_set, queue_item=item).first()
-    if existing:
-        return existing
-    if item.decision != "add_to_eval":
-        raise PromoteError("Label the item 'Add to eval' before promoting it.")
-    cluster = item.cluster
-    failure_mode = item.failure_mode if failure_mode is None else failure_mode
-    tags = [t for t in (cluster.category, failure_mode, "p0" if cluster.is_p0 else "") if t]
-    first_seen = cluster.first_seen_at or item.created_at
-    if input is None:
-        input = selectors.queue_item_default_input(item)
-    if expected is None:
-        expected = {"output": item.expected_output} if item.expected_output else None
-    if criteria is None:
-        criteria = item.criteria
+    """Add a case to the set's working copy with the next number; its split follows from
+    its id (deterministic). Text must already be scrubbed."""
     with transaction.atomic():
-        # Reviewers type and paste these (a revealed original too): scrub them again, with
-        # the case's placeholders, before they are stored and exported.
-        input, expected, criteria = triage_services.pii_rescrub(
-            item=item, values=[input, expected, criteria]
-        )
         # Lock the set so concurrent promotions get consecutive numbers.
         GoldenSet.objects.select_for_update().filter(pk=golden_set.pk).first()
         number = (
@@ -69,12 +59,12 @@ def case_promote(
             tags=tags,
             failure_mode=failure_mode,
             split=jsonl.split_for(case_id, settings.TRIAGE_HOLDOUT_PERCENT),
-            source=f"thumbs-down-{first_seen:%Y-%m-%d}",
+            source=source,
             cluster=cluster,
-            queue_item=item,
-            trace_ids=[t["trace_id"] for t in item.scrubbed.get("traces", [])],
+            queue_item=queue_item,
+            trace_ids=list(trace_ids),
             created_by=user,
-            first_feedback_at=first_seen,
+            first_feedback_at=first_feedback_at,
         )
 
 
@@ -101,10 +91,10 @@ def golden_set_version_publish(*, golden_set, user, notes="", tags=()):
         )
         for tag in tags:
             golden_set_version_tag(version=version, tag=tag)
-        webhooks.webhook_emit(
+        webhook_emit(
             project=golden_set.project,
             event="golden_set.version_published",
-            payload=webhooks.version_published_payload(version),
+            payload=version_published_payload(version),
         )
         now = version.published_at
         Case.objects.filter(pk__in=[c.pk for c in cases], first_published_at__isnull=True).update(
@@ -127,3 +117,20 @@ def golden_set_version_tag(*, version, tag):
             version.tags = [*version.tags, tag]
             version.save(update_fields=["tags"])
     return version
+
+
+def version_published_payload(version):
+    golden_set = version.golden_set
+    path = reverse(
+        "api:golden-set-cases", kwargs={"slug": golden_set.slug, "ref": str(version.number)}
+    )
+    return {
+        "project": golden_set.project.slug,
+        "golden_set": golden_set.slug,
+        "version": version.number,
+        "digest": version.digest,
+        "tags": version.tags,
+        "case_count": version.case_count,
+        "published_at": version.published_at.isoformat(),
+        "cases_url": public_url(path),
+    }

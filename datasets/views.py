@@ -1,14 +1,12 @@
-from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from triage.selectors import membership_get
+from accounts.selectors import membership_get
 
 from . import selectors, services
 from .forms import PublishForm
@@ -80,37 +78,4 @@ def golden_set_publish(request, project_slug, slug):
             return redirect("datasets:detail", project_slug=project_slug, slug=slug)
     return render(
         request, "datasets/detail.html", _detail_context(membership, golden_set, form), status=400
-    )
-
-
-TIME_TO_EVAL_WINDOWS = (7, 30, 90, 365)
-
-
-@login_required
-def time_to_eval(request, project_slug):
-    """The headline metric: hours from first complaint to published case, and where they go."""
-    membership = membership_get(user=request.user, project_slug=project_slug)
-    days = request.GET.get("days", "")
-    days = int(days) if days.isdigit() and int(days) in TIME_TO_EVAL_WINDOWS else 30
-    now = timezone.now()
-    report = selectors.time_to_eval_report(
-        project=membership.project,
-        since=now - timedelta(days=days),
-        now=now,
-        sla_hours=settings.TRIAGE_P0_SLA_HOURS,
-    )
-    slowest = max((s["median_hours"] or 0 for s in report["stages"]), default=0)
-    for stage in report["stages"]:  # bar widths, relative to the slowest stage
-        stage["share"] = round(100 * (stage["median_hours"] or 0) / slowest) if slowest else 0
-    return render(
-        request,
-        "datasets/time_to_eval.html",
-        {
-            "project": membership.project,
-            "membership": membership,
-            "report": report,
-            "days": days,
-            "windows": TIME_TO_EVAL_WINDOWS,
-            "nav": "time_to_eval",
-        },
     )

@@ -8,9 +8,10 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.auth import scope_required
+from accounts.errors import ERRORS, Conflict, drf_error
+
 from . import services
-from .auth import scope_required
-from .errors import ERROR, Conflict, drf_error
 from .serializers import (
     MAX_BATCH,
     FeedbackBatchInput,
@@ -18,11 +19,8 @@ from .serializers import (
     FeedbackTokenInput,
     TokenFeedbackInput,
     TracesInput,
-    UserErasureInput,
 )
 from .tokens import TokenInvalid
-
-ERRORS = {code: OpenApiResponse(ERROR) for code in (400, 401, 403, 404, 409, 413, 429)}
 
 
 def _single_result_response(result):
@@ -232,40 +230,3 @@ class FeedbackWithTokenApi(APIView):
         except TokenInvalid as exc:
             return drf_error(404, "not_found", exc.detail)
         return Response(status=204)
-
-
-class UserErasureApi(APIView):
-    """A data-subject erasure request: remove what one end user sent (admin scope)."""
-
-    permission_classes = [scope_required("admin")]
-
-    @extend_schema(
-        operation_id="user_erasure_create",
-        request=UserErasureInput,
-        responses={
-            200: inline_serializer(
-                "UserErasure",
-                {
-                    "events_deleted": serializers.IntegerField(),
-                    "runs_deleted": serializers.IntegerField(),
-                    "queue_items_rescrubbed": serializers.IntegerField(),
-                },
-            ),
-            **ERRORS,
-        },
-        description=(
-            "Deletes the user's feedback events (matched by the keyed hash of `user_id`), "
-            "the runs of traces only they complained about and their originals in the PII "
-            "mappings; affected queue items are re-scrubbed. Published golden-set versions "
-            "hold scrubbed text only and are not changed. Idempotent."
-        ),
-    )
-    def post(self, request):
-        from triage.services import user_data_erase
-
-        payload = UserErasureInput(data=request.data)
-        payload.is_valid(raise_exception=True)
-        result = user_data_erase(
-            project=request.user.project, user_id=payload.validated_data["user_id"]
-        )
-        return Response(result)

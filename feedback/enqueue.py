@@ -1,7 +1,9 @@
-"""Handing committed feedback to the processing task, off the request's critical path.
+"""Announcing committed feedback to processing, off the request's critical path.
 
-The rows are committed before anything here runs, so this is only about latency: a Celery
-publish costs a request ~1–2 ms (message building, a Redis round trip). In production a
+Processing lives above ingest (the triage app), so it hears of new rows through the
+`feedback_committed` signal, whose receiver publishes the Celery task. The rows are
+committed before anything here runs, so this is only about latency: a Celery publish costs
+a request ~1–2 ms (message building, a Redis round trip). In production a
 per-process background thread publishes instead, coalescing the ids of the requests that
 arrive within 20 ms (or while it is busy) into one task. If the process dies before
 publishing, or the broker is down, nothing is lost: the periodic sweeper
@@ -17,21 +19,20 @@ import time
 
 from django.conf import settings
 
+from .signals import feedback_committed
+
 logger = logging.getLogger(__name__)
 
 TASK_CHUNK = 500  # ids per task
 COALESCE_SECONDS = 0.02
 
 
-def _publish(event_ids):
-    from triage.tasks import process_feedback
-
+def processing_announce(event_ids):
+    """Send `feedback_committed` for these ids, in chunks, now (in this thread)."""
     for start in range(0, len(event_ids), TASK_CHUNK):
         chunk = event_ids[start : start + TASK_CHUNK]
         try:
-            # ignore_result: no result-backend subscription, which retries ~20 s when Redis
-            # is down; a dead broker fails in milliseconds instead.
-            process_feedback.apply_async(kwargs={"event_ids": chunk}, ignore_result=True)
+            feedback_committed.send(sender=None, event_ids=chunk)
         except Exception:  # broker away: rows are committed; the sweeper will process them
             logger.warning(
                 "could not enqueue %d feedback events; the sweeper will retry",
@@ -74,7 +75,7 @@ class _BackgroundPublisher:
             time.sleep(COALESCE_SECONDS)
             with self._lock:
                 batch, self._pending = self._pending, []
-            _publish(batch)
+            processing_announce(batch)
 
     def flush(self, timeout=10.0):
         """Wait until everything submitted so far is published (tests, shutdown)."""
@@ -90,6 +91,6 @@ atexit.register(publisher.flush)
 
 def processing_enqueue(*, event_ids):
     if settings.CELERY_TASK_ALWAYS_EAGER or not settings.TRIAGE_ENQUEUE_IN_BACKGROUND:
-        _publish(list(event_ids))
+        processing_announce(list(event_ids))
     else:
         publisher.submit(list(event_ids))

@@ -24,10 +24,11 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.auth import scope_required
+from accounts.errors import ERROR, drf_error, validation_fields
+
 from . import services
 from .attachments import IncomingAttachment
-from .auth import scope_required
-from .errors import ERROR, drf_error, validation_fields
 from .serializers import RunInput
 from .wire import BodyError, multipart_parts, request_body_decoded
 

@@ -22,9 +22,10 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.auth import scope_required
+from accounts.errors import ERROR, drf_error, validation_fields
+
 from . import services
-from .auth import scope_required
-from .errors import ERROR, drf_error, validation_fields
 from .serializers import RunInput
 from .wire import BodyError, request_body_decoded
 

@@ -350,7 +350,3 @@ class TokenFeedbackInput(StrictSerializer):
     session_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
     locale = serializers.CharField(max_length=32, required=False, allow_blank=True)
     metadata = serializers.DictField(required=False)
-
-
-class UserErasureInput(serializers.Serializer):
-    user_id = serializers.CharField(max_length=256, help_text="The user_id the app sent.")

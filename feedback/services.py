@@ -14,16 +14,11 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
+from accounts.models import ApiKey
+
 from .attachments import attachment_content_type, attachment_is_text
-from .auth import api_key_generate, api_key_hash, revocations
-from .models import (
-    ApiKey,
-    FeedbackEvent,
-    FeedbackTokenRevocation,
-    Project,
-    Run,
-    RunAttachment,
-)
+from .enqueue import processing_announce, processing_enqueue
+from .models import FeedbackEvent, FeedbackTokenRevocation, Run, RunAttachment
 from .serializers import FastPath, FeedbackEventInput
 from .tokens import (
     TokenInvalid,
@@ -39,33 +34,6 @@ EVENT_FIELDS = (
     "comment", "prompt_hash", "model_id", "customer_tier", "locale", "source",
     "created_at", "metadata",
 )  # fmt: skip
-
-
-def project_get_or_create(*, slug, name=""):
-    project, _ = Project.objects.get_or_create(slug=slug, defaults={"name": name or slug})
-    return project
-
-
-def api_key_create(*, project, scopes, name="", raw_key=None):
-    """Returns (ApiKey, raw key). The raw key is never stored; pass raw_key to re-derive one."""
-    unknown = set(scopes) - set(ApiKey.SCOPES)
-    if unknown or not scopes:
-        raise ValueError(f"Unknown scopes {sorted(unknown)}; choose from {list(ApiKey.SCOPES)}.")
-    raw_key = raw_key or api_key_generate()
-    key, _ = ApiKey.objects.get_or_create(
-        key_hash=api_key_hash(raw_key),
-        defaults={"project": project, "scopes": list(scopes), "name": name, "prefix": raw_key[:12]},
-    )
-    return key, raw_key
-
-
-def api_key_revoke(*, key):
-    """Revoke a key now: every process stops accepting it, and the feedback tokens it
-    minted, on its next request (see auth.RevocationSignal). Revoking twice is a no-op."""
-    ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
-    key.refresh_from_db(fields=["revoked_at"])
-    transaction.on_commit(revocations.announce)
-    return key
 
 
 def user_id_pseudonymize(*, project, user_id):
@@ -143,7 +111,7 @@ def feedback_ingest_many(*, project, raw_events):
     """
     from rest_framework.exceptions import ValidationError
 
-    from .errors import validation_fields
+    from accounts.errors import validation_fields
 
     now = timezone.now()
     validator = _event_validator()
@@ -255,10 +223,24 @@ def _insert_rows(rows):
 
 
 def _enqueue_processing(event_ids):
-    """After commit, hand the ids to the processing task (see feedback/enqueue.py)."""
-    from .enqueue import processing_enqueue
-
+    """After commit, announce the ids to processing (see feedback/enqueue.py)."""
     transaction.on_commit(lambda: processing_enqueue(event_ids=event_ids))
+
+
+def feedback_sweep_unprocessed(*, older_than_seconds=None):
+    """Announce again events whose processing never ran (e.g. the broker was down), and
+    link run-only feedback whose run arrived in a race. Returns how many were re-sent."""
+    feedback_link_pending()
+    if older_than_seconds is None:
+        older_than_seconds = settings.TRIAGE_SWEEP_AFTER_SECONDS
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    ids = list(
+        FeedbackEvent.objects.filter(processed_at__isnull=True, received_at__lt=cutoff)
+        .order_by("received_at")
+        .values_list("pk", flat=True)
+    )
+    processing_announce(ids)
+    return len(ids)
 
 
 RUN_FIELDS = (

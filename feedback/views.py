@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 
-from triage.selectors import membership_get
+from accounts.selectors import membership_can_reveal_pii, membership_get
 
 from .models import RunAttachment
 
@@ -24,7 +24,7 @@ def attachment_download(request, project_slug, pk):
     served (404). The download is forced (never rendered here) and sandboxed.
     """
     membership = membership_get(user=request.user, project_slug=project_slug)
-    if not request.user.has_perm("triage.reveal_pii"):
+    if not membership_can_reveal_pii(membership=membership):
         raise PermissionDenied(
             "Downloading an original attachment needs the reveal_pii permission."
         )

@@ -29,8 +29,8 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True)
 def _fresh_ingest_caches():
     """Key lookups and in-process rate counters must not leak between tests."""
-    from feedback.auth import key_cache
-    from feedback.ratelimit import local_counter
+    from accounts.auth import key_cache
+    from accounts.ratelimit import local_counter
 
     key_cache.clear()
     local_counter.clear()
@@ -95,7 +95,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
         return
     import redis
 
-    from triage.celery import app
+    from config.celery import app
 
     redis.Redis.from_url(settings.REDIS_URL).flushdb()
     log = tmp_path_factory.mktemp("worker") / "worker.log"
@@ -106,7 +106,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
                 "-m",
                 "celery",
                 "-A",
-                "triage",
+                "config",
                 "worker",
                 "--pool=solo",
                 "--loglevel=INFO",

@@ -2,8 +2,9 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from feedback.models import FeedbackEvent, Membership, Project, Run
-from feedback.services import api_key_create
+from accounts.models import Membership, Project
+from accounts.services import api_key_create
+from feedback.models import FeedbackEvent, Run
 
 
 class ProjectFactory(factory.django.DjangoModelFactory):

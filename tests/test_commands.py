@@ -9,7 +9,8 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
-from feedback.models import ApiKey, FeedbackEvent
+from accounts.models import ApiKey
+from feedback.models import FeedbackEvent
 from tests.factories import FeedbackEventFactory
 from triage.models import Cluster, QueueItem, TriageRun
 
@@ -74,7 +75,7 @@ def test_triage_run_refuses_an_unknown_project(db):
 @pytest.fixture
 def in_process_tasks():
     """Tasks the schedule fans out (run_all_projects → run_job) run here, in both shapes."""
-    from triage.celery import app
+    from config.celery import app
 
     eager, app.conf.task_always_eager = app.conf.task_always_eager, True
     yield app

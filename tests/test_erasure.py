@@ -8,7 +8,7 @@ from feedback.services import user_id_pseudonymize
 from tests.factories import FeedbackEventFactory, RunFactory, api_key_for
 from triage import pii
 from triage.models import Cluster, PiiMapping, QueueItem
-from triage.services import queue_item_scrub
+from triage.scrubbing import queue_item_scrub
 
 pytestmark = pytest.mark.django_db
 

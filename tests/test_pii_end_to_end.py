@@ -16,13 +16,13 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 
 from datasets.models import Case
-from datasets.selectors import queue_item_default_input
 from feedback.models import FeedbackEvent
 from tests.conftest import wait_for
 from tests.factories import FeedbackEventFactory, RunFactory, api_key_for
 from triage import pii
 from triage.models import Cluster, PiiMapping, QueueItem
-from triage.services import queue_item_scrub
+from triage.scrubbing import queue_item_scrub
+from triage.services import queue_item_default_input
 from triage.tasks import run_job
 
 PII = {

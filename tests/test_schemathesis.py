@@ -8,8 +8,8 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
 
+from config.wsgi import application
 from tests.factories import api_key_for
-from triage.wsgi import application
 
 MAX_EXAMPLES = 15  # per operation: bounded so the suite stays fast
 

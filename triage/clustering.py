@@ -32,7 +32,7 @@ from .sql import copy_rows, is_pg, lock_project, no_sync_commit, update_rows
 JOINABLE = (Cluster.Status.OPEN, Cluster.Status.KNOWN_ISSUE)
 
 
-def run_progress(run, **fields):
+def triage_run_progress(run, **fields):
     if run is not None:
         TriageRun.objects.filter(pk=run.pk).update(**fields)
 
@@ -283,7 +283,7 @@ class PipelinedWriter:
                     with transaction.atomic():
                         no_sync_commit()
                         self.clusterer.write(plan)
-                    run_progress(self.run, done=done)
+                    triage_run_progress(self.run, done=done)
         except Exception as exc:  # surfaced by close()
             self.error = exc
             while self.queue.get() is not None:

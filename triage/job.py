@@ -1,7 +1,6 @@
 """The triage job: flag bad traces, cluster new feedback, rank, fill the queue, watch drift.
 
-Services for the job live here (re-exported from triage.services) because they are big and
-set-based. This module is the orchestration (the run row, scoring, the queue, known issues,
+This module is the orchestration (the run row, scoring, the queue, known issues,
 drift); clustering is in triage.clustering (batching, LSH, crash safety), auto-flag
 detection in triage.auto_flags, shared SQL helpers in triage.sql.
 """
@@ -28,9 +27,10 @@ from .clustering import (
     cluster_stats_refresh_since,
     index_for,
     pending_rows,
-    run_progress,
+    triage_run_progress,
 )
 from .models import Cluster, QueueItem, TriageRun
+from .scrubbing import queue_item_scrub
 from .sql import is_pg, job_lock, lock_project, update_rows
 
 logger = logging.getLogger(__name__)
@@ -38,22 +38,23 @@ logger = logging.getLogger(__name__)
 LIVE_ITEM = (QueueItem.Status.PENDING, QueueItem.Status.CLAIMED)
 
 
-def triage_run_start(*, project, user=None, kind="triage"):
+def triage_run_queue(*, project, user=None, kind="triage"):
     """A queued run row for the page to poll (the task picks it up)."""
     return TriageRun.objects.create(project=project, kind=kind, requested_by=user)
 
 
 def triage_run_fail(*, triage_run, reason):
     """A run that could not start (e.g. the broker is down) stops the page's polling."""
-    run_progress(
+    triage_run_progress(
         triage_run, status=TriageRun.Status.FAILED, error=reason, finished_at=timezone.now()
     )
 
 
-def triage_run(*, project, triage_run_id=None, scrub=True):
+def triage_job_execute(*, project, triage_run_id=None, scrub=True):
     """Flag, cluster the events since the last run, score, fill the queue, scrub.
 
-    The same code runs from `triage_run`, the nightly beat schedule and the lead's button.
+    The same code runs from the `triage_run` command, the nightly schedule and the lead's
+    button.
     Incremental: only events not yet processed, only runs after the last finished run.
     """
     now = timezone.now()
@@ -73,7 +74,7 @@ def triage_run(*, project, triage_run_id=None, scrub=True):
     )
     event_mark = FeedbackEvent.objects.filter(project=project).aggregate(m=Max("pk"))["m"] or 0
     run_mark = Run.objects.filter(project=project).aggregate(m=Max("pk"))["m"] or 0
-    run_progress(
+    triage_run_progress(
         run,
         status=TriageRun.Status.RUNNING,
         started_at=now,
@@ -83,11 +84,11 @@ def triage_run(*, project, triage_run_id=None, scrub=True):
         error="",
     )
     try:
-        summary = _triage_run(project, run, previous, event_mark, run_mark, scrub=scrub)
+        summary = _job_phases(project, run, previous, event_mark, run_mark, scrub=scrub)
     except Exception as exc:
-        run_progress(run, status=TriageRun.Status.FAILED, error=repr(exc)[:2000])
+        triage_run_progress(run, status=TriageRun.Status.FAILED, error=repr(exc)[:2000])
         raise
-    run_progress(
+    triage_run_progress(
         run,
         status=TriageRun.Status.DONE,
         phase="done",
@@ -98,7 +99,7 @@ def triage_run(*, project, triage_run_id=None, scrub=True):
     return summary
 
 
-def _triage_run(project, run, previous, event_mark, run_mark, *, scrub):
+def _job_phases(project, run, previous, event_mark, run_mark, *, scrub):
     timings, started = {}, time.perf_counter()
 
     def lap(name):
@@ -120,7 +121,7 @@ def _triage_run(project, run, previous, event_mark, run_mark, *, scrub):
         project=project, processed_at__isnull=True, pk__lte=event_mark
     )
     total = pending.count()
-    run_progress(run, phase="cluster", total=total, done=0)
+    triage_run_progress(run, phase="cluster", total=total, done=0)
     clusterer = Clusterer(project.pk)
     after, done, batch = 0, 0, settings.TRIAGE_JOB_BATCH
     # The pipelined writer needs its own connection to see our rows: not inside a caller's
@@ -144,12 +145,12 @@ def _triage_run(project, run, previous, event_mark, run_mark, *, scrub):
                     break
                 clusterer.process(rows)
             after, done = rows[-1][0], done + len(rows)
-            run_progress(run, done=done)
+            triage_run_progress(run, done=done)
 
     lap("cluster")
     # Stats for every cluster with events since the last finished run: covers batches a
     # killed run committed but never summarized.
-    run_progress(run, phase="stats")
+    triage_run_progress(run, phase="stats")
     since = previous.event_watermark if previous else 0
     if is_pg():
         if done > 10000:
@@ -168,7 +169,7 @@ def _triage_run(project, run, previous, event_mark, run_mark, *, scrub):
         cluster_stats_refresh(cluster_ids=list(touched))
     lap("stats")
 
-    run_progress(run, phase="rank")
+    triage_run_progress(run, phase="rank")
     requeued = known_issues_check(project=project)
     scored = clusters_score(project=project)
     lap("rank")
@@ -176,7 +177,7 @@ def _triage_run(project, run, previous, event_mark, run_mark, *, scrub):
     lap("queue")
     scrubbed = 0
     if scrub:
-        run_progress(run, phase="scrub")
+        triage_run_progress(run, phase="scrub")
         scrubbed = queue_scrub_stale(project=project)
         lap("scrub")
     return {
@@ -333,8 +334,6 @@ def queue_fill(*, project):
 
 def queue_scrub_stale(*, project):
     """Rebuild the reviewer's scrubbed view where the cluster gained evidence."""
-    from .services import queue_item_scrub
-
     scrubbed = 0
     for item in QueueItem.objects.filter(project=project, status__in=LIVE_ITEM).select_related(
         "cluster"

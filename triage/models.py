@@ -16,7 +16,7 @@ class Cluster(models.Model):
         DRIFT_SAMPLE = "drift_sample"
 
     project = models.ForeignKey(
-        "feedback.Project", on_delete=models.CASCADE, related_name="clusters"
+        "accounts.Project", on_delete=models.CASCADE, related_name="clusters"
     )
     fingerprint = models.CharField(max_length=64)
     category = models.CharField(max_length=32, blank=True)
@@ -86,7 +86,7 @@ class QueueItem(models.Model):
     # changes indexed columns, so each UPDATE writes a new entry into every index of the
     # table. The composite and partial indexes in Meta cover the lookups.
     project = models.ForeignKey(
-        "feedback.Project", on_delete=models.CASCADE, related_name="queue_items", db_index=False
+        "accounts.Project", on_delete=models.CASCADE, related_name="queue_items", db_index=False
     )
     cluster = models.OneToOneField(Cluster, on_delete=models.CASCADE, related_name="queue_item")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
@@ -163,7 +163,7 @@ class ClusterFacet(models.Model):
         PROMPT_HASH = "prompt_hash"
 
     project = models.ForeignKey(
-        "feedback.Project", on_delete=models.CASCADE, related_name="+", db_index=False
+        "accounts.Project", on_delete=models.CASCADE, related_name="+", db_index=False
     )
     cluster = models.ForeignKey(
         Cluster, on_delete=models.CASCADE, related_name="facets", db_index=False
@@ -189,7 +189,7 @@ class FailureMode(models.Model):
     """A project-defined failure mode, offered next to the built-in ones."""
 
     project = models.ForeignKey(
-        "feedback.Project", on_delete=models.CASCADE, related_name="failure_modes"
+        "accounts.Project", on_delete=models.CASCADE, related_name="failure_modes"
     )
     slug = models.SlugField(max_length=32)
     label = models.CharField(max_length=80)
@@ -229,7 +229,7 @@ class PiiRevealAudit(models.Model):
 class ClusterFingerprint(models.Model):
     """Every exact fingerprint seen → its cluster, so exact duplicates skip MinHash."""
 
-    project = models.ForeignKey("feedback.Project", on_delete=models.CASCADE, related_name="+")
+    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="+")
     fingerprint = models.CharField(max_length=64)
     cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="fingerprints")
     # Set on the few texts kept as extra representatives of their cluster (triage.dedupe).
@@ -254,7 +254,7 @@ class TriageRun(models.Model):
         INTERRUPTED = "interrupted"
 
     project = models.ForeignKey(
-        "feedback.Project", on_delete=models.CASCADE, related_name="triage_runs"
+        "accounts.Project", on_delete=models.CASCADE, related_name="triage_runs"
     )
     kind = models.CharField(max_length=16, default="triage")  # triage | drift
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)

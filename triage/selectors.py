@@ -8,25 +8,10 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Exists, OuterRef, Q
-from django.http import Http404
 from django.utils import timezone
 
-from feedback.models import Membership
-
+from . import time_to_eval
 from .models import ClusterFacet, FailureMode, QueueItem
-
-
-def membership_get(*, user, project_slug):
-    """The user's membership in a project; 404 for projects they are not in."""
-    membership = (
-        Membership.objects.select_related("project")
-        .filter(user=user, project__slug=project_slug)
-        .first()
-    )
-    if membership is None:
-        raise Http404("No such project.")
-    return membership
-
 
 QUEUE_PAGE_SIZE = 50
 
@@ -166,12 +151,6 @@ def queue_neighbours(*, item):
     return prev, nxt
 
 
-def project_members(*, project):
-    return list(
-        Membership.objects.filter(project=project).select_related("user").order_by("user__username")
-    )
-
-
 def failure_mode_choices(*, project):
     builtin = [(m, m.replace("_", " ")) for m in QueueItem.FAILURE_MODES]
     custom = [
@@ -211,9 +190,7 @@ def sla_hours_left(cluster, now=None):
     """Hours until a P0 cluster's 72 h time-to-eval SLA runs out (None if not P0)."""
     if not cluster.is_p0 or not cluster.first_seen_at:
         return None
-    now = now or timezone.now()
-    elapsed = (now - cluster.first_seen_at).total_seconds() / 3600
-    return round(settings.TRIAGE_P0_SLA_HOURS - elapsed, 1)
+    return round(time_to_eval.sla_hours_left(cluster.first_seen_at, now=now or timezone.now()), 1)
 
 
 def _parse(ts):

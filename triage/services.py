@@ -1,26 +1,22 @@
-"""Writes for the triage domain: clustering, ranking, the queue, labels, scrubbing."""
+"""Writes for the triage workflow: the queue (claim, lease, skip), labels, failure modes,
+and promoting a labelled item into a golden-set case."""
 
 import functools
-import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
-from django.db.models import Prefetch, Q
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
-from datasets import webhooks
-from feedback.models import Run, RunAttachment
+from datasets.models import Case
+from datasets.services import case_create
+from webhooks.services import webhook_emit
 
-from . import pii
-from .models import Cluster, FailureMode, PiiMapping, PiiRevealAudit, QueueItem
-
-logger = logging.getLogger(__name__)
-
-SAMPLE_COMMENTS = 20
-SAMPLE_TRACES = 3
+from .models import Cluster, FailureMode, QueueItem
+from .scrubbing import pii_rescrub
+from .webhook_events import queue_item_labelled_payload
 
 
 class StaleEdit(Exception):
@@ -31,163 +27,8 @@ class NotClaimant(Exception):
     """The reviewer does not hold this item's lease."""
 
 
-# --- clustering and the triage job -------------------------------------------------------
-# They live in triage.job, triage.clustering and triage.auto_flags (big, set-based);
-# re-exported so callers keep using services.
-from .auto_flags import flags_detect  # noqa: E402, F401
-from .clustering import cluster_stats_refresh, feedback_process  # noqa: E402, F401
-from .job import (  # noqa: E402, F401
-    clusters_score,
-    drift_check,
-    known_issues_check,
-    queue_fill,
-    triage_run,
-    triage_run_fail,
-    triage_run_start,
-)
-
-
-def _run_view(run):
-    return {
-        "run_id": run.run_id,
-        "parent_run_id": run.parent_run_id,
-        "name": run.name,
-        "run_type": run.run_type,
-        "inputs": run.inputs,
-        "outputs": run.outputs,
-        "error": run.error,
-        "start_time": run.start_time.isoformat() if run.start_time else None,
-        "end_time": run.end_time.isoformat() if run.end_time else None,
-        "duration_ms": run.duration_ms,
-        "prompt_tokens": run.prompt_tokens,
-        "completion_tokens": run.completion_tokens,
-        "total_cost": str(run.total_cost) if run.total_cost is not None else None,
-        # Metadata only: attachment names are not scrubbed, so they are left out, and text
-        # attachments are never downloadable (feedback.attachments).
-        "attachments": [
-            {
-                "id": a.pk,
-                "content_type": a.content_type,
-                "size": a.size,
-                "downloadable": not a.is_text,
-            }
-            for a in run.attachments.all()  # prefetched by queue_item_scrub, without bytes
-        ],
-    }
-
-
-def queue_item_scrub(*, item):
-    """Build the reviewer's view of a cluster with every string scrubbed, one placeholder set."""
-    events = list(item.cluster.events.order_by("created_at", "pk")[:SAMPLE_COMMENTS])
-    trace_ids = []
-    for event in events:
-        if event.trace_id and event.trace_id not in trace_ids:
-            trace_ids.append(event.trace_id)
-    trace_ids = trace_ids[:SAMPLE_TRACES]
-    attachments = RunAttachment.objects.defer("content").order_by("pk")
-    runs = list(
-        Run.objects.filter(project=item.project, trace_id__in=trace_ids)
-        .order_by("start_time", "pk")
-        .prefetch_related(Prefetch("attachments", queryset=attachments))
-    )
-
-    run_views = [_run_view(r) for r in runs]
-    with transaction.atomic():
-        # Locked while scrubbing, so a promotion cannot add a placeholder meanwhile; the
-        # stored mappings seed the numbering, so a re-scrub (the cluster grew) keeps every
-        # placeholder reviewers and promoted cases already use.
-        placeholders = _item_placeholders(item)
-        # Every text field reviewers see, in one batch (one spaCy pipe pass, cached by
-        # content hash), comments first so numbering runs from the first complaint.
-        # Timestamps and ids are structure, not personal data.
-        comments, *texts = pii.scrub_json(
-            [
-                [e.comment for e in events],
-                *([v["name"], v["inputs"], v["outputs"], v["error"]] for v in run_views),
-            ],
-            placeholders,
-        )
-        for view, (name, inputs, outputs, error) in zip(run_views, texts, strict=True):
-            view.update(name=name, inputs=inputs, outputs=outputs, error=error)
-        scrubbed = {
-            "comments": [
-                {
-                    "text": text,
-                    "created_at": e.created_at.isoformat(),
-                    "tier": e.customer_tier,
-                    "model_id": e.model_id,
-                    "prompt_hash": e.prompt_hash,
-                    "trace_id": e.trace_id,
-                    "source": e.source,
-                }
-                for e, text in zip(events, comments, strict=True)
-            ],
-            "traces": [
-                {
-                    "trace_id": tid,
-                    "runs": [
-                        rv for rv, r in zip(run_views, runs, strict=True) if r.trace_id == tid
-                    ],
-                }
-                for tid in trace_ids
-            ],
-        }
-        _pii_mappings_store(item, placeholders.added())
-        QueueItem.objects.filter(pk=item.pk).update(
-            scrubbed=scrubbed, scrubbed_event_count=item.cluster.event_count
-        )
-    item.scrubbed = scrubbed
-    return item
-
-
-def _item_placeholders(item):
-    """The item's placeholder numbering so far, from its stored mappings; locks the item
-    row (call inside a transaction) so no one else numbers meanwhile."""
-    QueueItem.objects.select_for_update().filter(pk=item.pk).first()
-    return pii.Placeholders.from_originals(
-        {m.placeholder: pii.decrypt(m.original_encrypted) for m in item.pii_mappings.all()}
-    )
-
-
-def _pii_mappings_store(item, originals):
-    PiiMapping.objects.bulk_create(
-        PiiMapping(
-            queue_item=item,
-            placeholder=placeholder,
-            entity_type=placeholder[1:].rsplit("_", 1)[0],
-            original_encrypted=pii.encrypt(original),
-        )
-        for placeholder, original in originals.items()
-    )
-
-
-def pii_rescrub(*, item, values):
-    """Scrub JSON values a reviewer edited with the item's own placeholders.
-
-    A pasted original becomes the placeholder it maps to, a new value gets the next number
-    and its (encrypted) mapping stored. The item's row is locked so two promotions of one
-    item cannot hand out the same number.
-    """
-    with transaction.atomic():
-        placeholders = _item_placeholders(item)
-        scrubbed = pii.scrub_json(values, placeholders, scrub=pii.rescrub_texts)
-        _pii_mappings_store(item, placeholders.added())
-    return scrubbed
-
-
-def pii_reveal(*, item, placeholder, user):
-    """The original value behind `placeholder` on this item; every reveal is audited.
-
-    Raises PermissionDenied without `triage.reveal_pii`; returns None for an unknown one.
-    """
-    if not user.has_perm("triage.reveal_pii"):
-        raise PermissionDenied("Revealing PII needs the reveal_pii permission.")
-    mapping = item.pii_mappings.filter(placeholder=placeholder).first()
-    if mapping is None:
-        return None
-    PiiRevealAudit.objects.create(queue_item=item, placeholder=placeholder, user=user)
-    logger.info("user %s revealed %s on queue item %s", user.pk, placeholder, item.pk)
-    return pii.decrypt(mapping.original_encrypted)
+class PromoteError(Exception):
+    pass
 
 
 # --- the queue --------------------------------------------------------------------------
@@ -361,10 +202,10 @@ def queue_item_label(
         if decision == QueueItem.Decision.KNOWN_ISSUE:
             Cluster.objects.filter(pk=item.cluster_id).update(status=Cluster.Status.KNOWN_ISSUE)
         item.refresh_from_db()
-        webhooks.webhook_emit(
+        webhook_emit(
             project=item.project,
             event="queue_item.labelled",
-            payload=webhooks.queue_item_labelled_payload(item),
+            payload=queue_item_labelled_payload(item),
         )
     return item
 
@@ -380,47 +221,50 @@ def failure_mode_create(*, project, label):
     return mode
 
 
-# --- erasure ------------------------------------------------------------------------------
+def queue_item_default_input(item):
+    """The scrubbed input of the first trace's root run, else the first scrubbed comment."""
+    for trace in item.scrubbed.get("traces", []):
+        for run in trace["runs"]:
+            if not run["parent_run_id"]:
+                return run["inputs"]
+    comments = item.scrubbed.get("comments", [])
+    return {"comment": comments[0]["text"]} if comments else {}
 
 
-def user_data_erase(*, project, user_id):
-    """Erase what one end user sent (a data-subject request): their feedback events, the
-    runs of traces only they complained about, and every original of theirs in the
-    placeholder mappings. Affected clusters are recounted and their queue items re-scrubbed
-    from the evidence that remains (fresh placeholders: the old ones may point at them).
-    Golden-set cases hold scrubbed text only and stay. Idempotent."""
-    from feedback.models import FeedbackEvent
-    from feedback.services import user_id_pseudonymize
-
-    user_hash = user_id_pseudonymize(project=project, user_id=user_id)
+def queue_item_promote(
+    *, item, golden_set, user, input=None, expected=None, criteria=None, failure_mode=None
+):
+    """Turn a labelled queue item into a draft case with lineage. Promoting twice is a no-op."""
+    existing = Case.objects.filter(golden_set=golden_set, queue_item=item).first()
+    if existing:
+        return existing
+    if item.decision != "add_to_eval":
+        raise PromoteError("Label the item 'Add to eval' before promoting it.")
+    cluster = item.cluster
+    failure_mode = item.failure_mode if failure_mode is None else failure_mode
+    tags = [t for t in (cluster.category, failure_mode, "p0" if cluster.is_p0 else "") if t]
+    first_seen = cluster.first_seen_at or item.created_at
+    if input is None:
+        input = queue_item_default_input(item)
+    if expected is None:
+        expected = {"output": item.expected_output} if item.expected_output else None
+    if criteria is None:
+        criteria = item.criteria
+    # Reviewers type and paste these (a revealed original too): scrub them again, with the
+    # case's placeholders, before they are stored and exported.
     with transaction.atomic():
-        events = FeedbackEvent.objects.filter(project=project, user_hash=user_hash)
-        rows = list(events.values_list("pk", "cluster_id", "trace_id"))
-        cluster_ids = {cid for _, cid, _ in rows if cid}
-        traces = {tid for _, _, tid in rows if tid}
-        events.delete()
-        # A trace someone else also complained about is their evidence too: it stays.
-        shared = set(
-            FeedbackEvent.objects.filter(project=project, trace_id__in=traces).values_list(
-                "trace_id", flat=True
-            )
+        input, expected, criteria = pii_rescrub(item=item, values=[input, expected, criteria])
+        return case_create(
+            golden_set=golden_set,
+            input=input,
+            expected=expected,
+            criteria=criteria,
+            tags=tags,
+            failure_mode=failure_mode,
+            source=f"thumbs-down-{first_seen:%Y-%m-%d}",
+            user=user,
+            cluster=cluster,
+            queue_item=item,
+            trace_ids=[t["trace_id"] for t in item.scrubbed.get("traces", [])],
+            first_feedback_at=first_seen,
         )
-        _, deleted = Run.objects.filter(project=project, trace_id__in=traces - shared).delete()
-        runs_deleted = deleted.get(Run._meta.label, 0)  # not counting their attachments
-        cluster_stats_refresh(cluster_ids=cluster_ids)
-        items = list(QueueItem.objects.filter(cluster_id__in=cluster_ids))
-        for item in items:
-            item.pii_mappings.all().delete()
-            queue_item_scrub(item=item)
-    logger.info(
-        "erased end-user data in project %s: %s events, %s runs, %s queue items re-scrubbed",
-        project.slug,
-        len(rows),
-        runs_deleted,
-        len(items),
-    )
-    return {
-        "events_deleted": len(rows),
-        "runs_deleted": runs_deleted,
-        "queue_items_rescrubbed": len(items),
-    }

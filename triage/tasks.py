@@ -1,17 +1,19 @@
+"""Celery tasks for the triage workflow: each looks its rows up by id and calls one service."""
+
 import logging
 
 from celery import shared_task
 
-from feedback.models import Project
+from accounts.models import Project
 
-from . import services
+from . import clustering, job, services, webhook_events
 
 logger = logging.getLogger(__name__)
 
 
 @shared_task(name="triage.process_feedback", acks_late=True)
 def process_feedback(*, event_ids):
-    return services.feedback_process(event_ids=event_ids)
+    return clustering.feedback_process(event_ids=event_ids)
 
 
 # acks_late + reject-on-worker-lost: a worker killed mid-run hands the task to another,
@@ -22,7 +24,7 @@ def run_job(*, project_id, triage_run_id=None):
     if project is None:
         logger.warning("triage.run_job: project %s is gone", project_id)
         return None
-    return services.triage_run(project=project, triage_run_id=triage_run_id)
+    return job.triage_job_execute(project=project, triage_run_id=triage_run_id)
 
 
 @shared_task(name="triage.run_all_projects")
@@ -37,7 +39,7 @@ def drift_check(*, project_id):
     if project is None:
         logger.warning("triage.drift_check: project %s is gone", project_id)
         return None
-    return services.drift_check(project=project)
+    return job.drift_check(project=project)
 
 
 @shared_task(name="triage.drift_all_projects")
@@ -49,3 +51,8 @@ def drift_all_projects():
 @shared_task(name="triage.expire_leases")
 def expire_leases():
     return services.queue_leases_expire()
+
+
+@shared_task(name="triage.p0_alerts")
+def p0_alerts():
+    return webhook_events.p0_alerts_emit()

@@ -12,13 +12,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from accounts.selectors import membership_get, project_members
 from datasets import services as dataset_services
 from datasets.models import GoldenSet
 
-from . import selectors, services
+from . import job, scrubbing, selectors, services
 from .forms import LabelForm, PromoteForm
 from .models import QueueItem, TriageRun
 from .tasks import run_job
+from .time_to_eval import time_to_eval_report
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ def _projects(user):
 
 @login_required
 def queue(request, project_slug):
-    membership = selectors.membership_get(user=request.user, project_slug=project_slug)
+    membership = membership_get(user=request.user, project_slug=project_slug)
     project = membership.project
     filters = selectors.QueueFilters.from_query(request.GET)
     after = request.GET.get("after", "")
@@ -56,7 +58,7 @@ def queue(request, project_slug):
         "filters": filters,
         "categories": settings.TRIAGE_CATEGORIES,
         "tiers": list(settings.TRIAGE_TIER_WEIGHTS),
-        "members": selectors.project_members(project=project),
+        "members": project_members(project=project),
         "nav": "queue",
     }
     if request.htmx:
@@ -69,7 +71,7 @@ def queue(request, project_slug):
 @login_required
 @require_POST
 def claim_next(request, project_slug):
-    membership = selectors.membership_get(user=request.user, project_slug=project_slug)
+    membership = membership_get(user=request.user, project_slug=project_slug)
     item = services.queue_item_claim_next(project=membership.project, user=request.user)
     if item is None:
         messages.info(request, "The queue is empty. Nice work.")
@@ -80,11 +82,11 @@ def claim_next(request, project_slug):
 @login_required
 @require_POST
 def run_now(request, project_slug):
-    membership = selectors.membership_get(user=request.user, project_slug=project_slug)
+    membership = membership_get(user=request.user, project_slug=project_slug)
     if not membership.can_publish:
         raise PermissionDenied("Only leads can run the triage job.")
     # The run row exists before the task starts, so the page can show it as queued.
-    run = services.triage_run_start(project=membership.project, user=request.user)
+    run = job.triage_run_queue(project=membership.project, user=request.user)
     try:
         # ignore_result: no result-backend wait, so a dead broker fails at once, not in 20 s.
         run_job.apply_async(
@@ -93,7 +95,7 @@ def run_now(request, project_slug):
         )
     except Exception:
         logger.warning("could not enqueue triage run %s", run.pk, exc_info=True)
-        services.triage_run_fail(triage_run=run, reason="The task queue is unreachable.")
+        job.triage_run_fail(triage_run=run, reason="The task queue is unreachable.")
         messages.error(request, "The task queue is unreachable; the job did not start.")
         return redirect("triage:queue", project_slug=project_slug)
     messages.success(request, "Triage job started.")
@@ -101,7 +103,7 @@ def run_now(request, project_slug):
 
 
 def _item(request, project_slug, pk):
-    membership = selectors.membership_get(user=request.user, project_slug=project_slug)
+    membership = membership_get(user=request.user, project_slug=project_slug)
     item = get_object_or_404(
         QueueItem.objects.select_related("cluster", "claimed_by", "labelled_by"),
         pk=pk,
@@ -156,7 +158,7 @@ def _item_context(request, membership, item, label_form=None, promote_form=None)
             golden_sets=golden_sets,
             initial={
                 "golden_set": golden_sets[0].slug if golden_sets else "",
-                "input": dataset_services.selectors.queue_item_default_input(item),
+                "input": services.queue_item_default_input(item),
                 "expected": {"output": item.expected_output} if item.expected_output else None,
                 "criteria": item.criteria,
             },
@@ -265,7 +267,7 @@ def item_promote(request, project_slug, pk):
         )
     )
     try:
-        case = dataset_services.case_promote(
+        case = services.queue_item_promote(
             item=item,
             golden_set=golden_set,
             user=request.user,
@@ -273,7 +275,7 @@ def item_promote(request, project_slug, pk):
             expected=data["expected"],
             criteria=data["criteria"],
         )
-    except dataset_services.PromoteError as exc:
+    except services.PromoteError as exc:
         messages.error(request, str(exc))
         return render(
             request,
@@ -290,7 +292,7 @@ def item_promote(request, project_slug, pk):
 @login_required
 def weekly(request, project_slug):
     """The weekly triage meeting: what was decided this week, by decision and owner."""
-    membership = selectors.membership_get(user=request.user, project_slug=project_slug)
+    membership = membership_get(user=request.user, project_slug=project_slug)
     today = timezone.localdate()
     try:
         day = datetime.strptime(request.GET.get("week", ""), "%Y-%m-%d").date()
@@ -326,14 +328,14 @@ def weekly(request, project_slug):
 def pii_reveal(request, project_slug, pk, token):
     """Swap one placeholder for its original (htmx), or show it on a page (plain POST).
 
-    Only users with `triage.reveal_pii`; every reveal is audited (see services.pii_reveal).
+    Only users with `triage.reveal_pii`; every reveal is audited (see scrubbing.pii_reveal).
     """
     from django.http import Http404
 
-    membership = selectors.membership_get(user=request.user, project_slug=project_slug)
+    membership = membership_get(user=request.user, project_slug=project_slug)
     item = get_object_or_404(QueueItem, pk=pk, project=membership.project)
     placeholder = f"<{token}>"
-    value = services.pii_reveal(item=item, placeholder=placeholder, user=request.user)
+    value = scrubbing.pii_reveal(item=item, placeholder=placeholder, user=request.user)
     if value is None:
         raise Http404("No such placeholder on this item.")
     context = {"project": membership.project, "item": item, "placeholder": placeholder}
@@ -345,11 +347,44 @@ def pii_reveal(request, project_slug, pk, token):
 
 
 @login_required
-def run_progress(request, project_slug):
+def triage_run_status(request, project_slug):
     """The latest triage run's progress; the queue page polls it while a run is going."""
-    membership = selectors.membership_get(user=request.user, project_slug=project_slug)
+    membership = membership_get(user=request.user, project_slug=project_slug)
     run = (
         TriageRun.objects.filter(project=membership.project, kind="triage").order_by("-pk").first()
     )
     context = {"project": membership.project, "membership": membership, "run": run}
     return render(request, "triage/queue.html#run-progress", context)
+
+
+TIME_TO_EVAL_WINDOWS = (7, 30, 90, 365)
+
+
+@login_required
+def time_to_eval(request, project_slug):
+    """The headline metric: hours from first complaint to published case, and where they go."""
+    membership = membership_get(user=request.user, project_slug=project_slug)
+    days = request.GET.get("days", "")
+    days = int(days) if days.isdigit() and int(days) in TIME_TO_EVAL_WINDOWS else 30
+    now = timezone.now()
+    report = time_to_eval_report(
+        project=membership.project,
+        since=now - timedelta(days=days),
+        now=now,
+        sla_hours=settings.TRIAGE_P0_SLA_HOURS,
+    )
+    slowest = max((s["median_hours"] or 0 for s in report["stages"]), default=0)
+    for stage in report["stages"]:  # bar widths, relative to the slowest stage
+        stage["share"] = round(100 * (stage["median_hours"] or 0) / slowest) if slowest else 0
+    return render(
+        request,
+        "triage/time_to_eval.html",
+        {
+            "project": membership.project,
+            "membership": membership,
+            "report": report,
+            "days": days,
+            "windows": TIME_TO_EVAL_WINDOWS,
+            "nav": "time_to_eval",
+        },
+    )

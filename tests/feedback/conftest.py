@@ -28,7 +28,7 @@ def gunicorn_server(log_dir, **env):
     log_path = log_dir / "gunicorn.log"
     log = open(log_path, "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "triage.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1"],
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1"],
         cwd=ROOT, env={**_worker_env(), "DEBUG": "0", **env}, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"

@@ -13,7 +13,7 @@ from feedback.attachments import attachment_is_text
 from feedback.models import Run, RunAttachment
 from tests.factories import FeedbackEventFactory, MembershipFactory, RunFactory, api_key_for
 from triage.models import Cluster, QueueItem
-from triage.services import queue_item_scrub
+from triage.scrubbing import queue_item_scrub
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -37,13 +37,13 @@ def worker(transactional_db, tmp_path):
     """
     import redis
 
-    from triage.celery import app
+    from config.celery import app
 
     redis.Redis.from_url(settings.REDIS_URL).flushdb()
     log = tmp_path / "worker.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "triage", "worker", "--pool=solo",
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
              "--without-gossip", "--without-mingle", "-n", f"durability-{os.getpid()}@%h"],
             cwd=ROOT, env=_worker_env(), stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip

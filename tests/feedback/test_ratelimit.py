@@ -5,8 +5,8 @@ import json
 import pytest
 from django.test import Client
 
+from accounts.ratelimit import rate_limit_hit, rate_parse
 from feedback.models import FeedbackEvent
-from feedback.ratelimit import rate_limit_hit, rate_parse
 from tests.conftest import PRODUCTION_SHAPE
 from tests.factories import api_key_for
 

@@ -12,9 +12,10 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from feedback.auth import revocations
-from feedback.models import ApiKey, FeedbackEvent
-from feedback.services import api_key_create, api_key_revoke
+from accounts.auth import revocations
+from accounts.models import ApiKey
+from accounts.services import api_key_create, api_key_revoke
+from feedback.models import FeedbackEvent
 from tests.conftest import ROOT
 from tests.feedback.conftest import gunicorn_server
 
@@ -36,8 +37,8 @@ def _revoke_in_db_only(key):
 
 def _announce_from_another_process():
     """`RevocationSignal.announce()` run by a separate Python process (same settings)."""
-    code = "from feedback.auth import revocations; revocations.announce()"
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "triage.settings"}
+    code = "from accounts.auth import revocations; revocations.announce()"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"}
     setup = "import django; django.setup(); "
     subprocess.run([sys.executable, "-c", setup + code], cwd=ROOT, env=env, check=True, timeout=60)
 

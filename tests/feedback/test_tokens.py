@@ -9,7 +9,8 @@ from django.test import Client
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from feedback.models import ApiKey, FeedbackEvent, FeedbackTokenRevocation
+from accounts.models import ApiKey
+from feedback.models import FeedbackEvent, FeedbackTokenRevocation
 from tests.factories import RunFactory, api_key_for
 
 pytestmark = pytest.mark.django_db

@@ -14,8 +14,8 @@ from datasets.models import Case, GoldenSet
 from feedback.models import FeedbackEvent
 from tests.conftest import ROOT, _worker_env, wait_for
 from tests.factories import FeedbackEventFactory, ProjectFactory, RunFactory
+from triage.job import drift_check, triage_job_execute
 from triage.models import Cluster, ClusterFingerprint, QueueItem, TriageRun
-from triage.services import drift_check, triage_run
 from triage.tasks import run_job
 
 REFUNDS = [
@@ -56,7 +56,7 @@ def test_near_duplicates_join_one_cluster_and_other_problems_do_not(project):
     _events(project, GLUE, category="unsafe")
     _events(project, ["refund for my shoes order 9"], category="wrong")  # category is key
 
-    summary = triage_run(project=project, scrub=False)
+    summary = triage_job_execute(project=project, scrub=False)
 
     assert _partition(project) == sorted(
         [sorted(REFUNDS), sorted(GLUE), ["refund for my shoes order 9"]]
@@ -77,7 +77,7 @@ def test_the_root_input_is_part_of_the_key(project):
     for trace in ("ta", "tb", "tc"):
         FeedbackEventFactory(project=project, trace_id=trace, comment="wrong answer")
 
-    triage_run(project=project, scrub=False)
+    triage_job_execute(project=project, scrub=False)
 
     by_trace = dict(FeedbackEvent.objects.values_list("trace_id", "cluster_id"))
     assert by_trace["ta"] == by_trace["tc"] != by_trace["tb"]
@@ -86,12 +86,12 @@ def test_the_root_input_is_part_of_the_key(project):
 @pytest.mark.django_db
 def test_incremental_runs_join_existing_clusters_and_reruns_change_nothing(project):
     _events(project, REFUNDS[:2])
-    triage_run(project=project, scrub=False)
+    triage_job_execute(project=project, scrub=False)
     cluster = Cluster.objects.get()
     item = QueueItem.objects.get()
 
     _events(project, REFUNDS[2:])
-    summary = triage_run(project=project, scrub=False)
+    summary = triage_job_execute(project=project, scrub=False)
     assert summary["events"] == 2
     assert Cluster.objects.get().pk == cluster.pk
     assert Cluster.objects.get().event_count == 4
@@ -99,7 +99,7 @@ def test_incremental_runs_join_existing_clusters_and_reruns_change_nothing(proje
     assert QueueItem.objects.get().score == Cluster.objects.get().score
 
     before = (_partition(project), _queue(project), ClusterFingerprint.objects.count())
-    again = triage_run(project=project, scrub=False)
+    again = triage_job_execute(project=project, scrub=False)
     assert again["events"] == 0 and again["queued"] == 0
     assert (_partition(project), _queue(project), ClusterFingerprint.objects.count()) == before
     assert TriageRun.objects.filter(status="done").count() == 3
@@ -107,7 +107,7 @@ def test_incremental_runs_join_existing_clusters_and_reruns_change_nothing(proje
 
 @pytest.mark.django_db
 def test_per_event_processing_matches_the_batch_job(project):
-    from triage.services import feedback_process
+    from triage.clustering import feedback_process
 
     events = _events(project, REFUNDS + GLUE)
     feedback_process(event_ids=[e.pk for e in events[:3]])
@@ -118,10 +118,10 @@ def test_per_event_processing_matches_the_batch_job(project):
 @pytest.mark.django_db
 def test_closed_clusters_are_not_joined(project):
     _events(project, REFUNDS[:1])
-    triage_run(project=project, scrub=False)
+    triage_job_execute(project=project, scrub=False)
     Cluster.objects.update(status=Cluster.Status.CLOSED)
     _events(project, REFUNDS[:1])  # the very same text comes back
-    triage_run(project=project, scrub=False)
+    triage_job_execute(project=project, scrub=False)
     assert Cluster.objects.count() == 2
     assert Cluster.objects.filter(status="open").get().event_count == 1
 
@@ -134,7 +134,7 @@ def test_daily_capacity_queues_only_the_top_new_clusters(project, settings):
     _events(project, ["answer was very slow to arrive"], category="slow")
     _events(project, ["invented a fake citation"], category="wrong", customer_tier="free")
 
-    triage_run(project=project, scrub=False)
+    triage_job_execute(project=project, scrub=False)
     queued = set(QueueItem.objects.values_list("cluster__category", "cluster__event_count"))
     # billing is P0 (×3): 2 reports × P0 beats 5 × P1; then the 5-report cluster.
     assert queued == {("billing", 2), ("wrong", 5)}
@@ -142,34 +142,34 @@ def test_daily_capacity_queues_only_the_top_new_clusters(project, settings):
     assert b["severity"] == "P0" and b["tier"] == "pro" and b["sla_hours_left"] > 71
     assert b["summary"].startswith("2 reports × pro × P0, ")
 
-    triage_run(project=project, scrub=False)  # same day: no room left
+    triage_job_execute(project=project, scrub=False)  # same day: no room left
     assert QueueItem.objects.count() == 2
 
 
 @pytest.mark.django_db
 def test_known_issue_counts_new_evidence_and_requeues_on_a_regression(project):
     _events(project, REFUNDS[:1])
-    triage_run(project=project, scrub=False)
+    triage_job_execute(project=project, scrub=False)
     cluster = Cluster.objects.get()
     QueueItem.objects.update(status="labelled", decision="known_issue")
     Cluster.objects.update(status=Cluster.Status.KNOWN_ISSUE)
-    triage_run(project=project, scrub=False)  # sets the baseline
+    triage_job_execute(project=project, scrub=False)  # sets the baseline
 
     _events(project, REFUNDS[1:3])
-    triage_run(project=project, scrub=False)
+    triage_job_execute(project=project, scrub=False)
     cluster.refresh_from_db()
     assert cluster.status == "known_issue" and cluster.event_count == 3
     assert QueueItem.objects.get().status == "labelled"
 
     _events(project, REFUNDS * 2)  # 8 more in a day: a regression
-    summary = triage_run(project=project, scrub=False)
+    summary = triage_job_execute(project=project, scrub=False)
     cluster.refresh_from_db()
     item = QueueItem.objects.get()
     assert summary["requeued"] == 1
     assert cluster.status == "open" and cluster.queue_reason.startswith("regression")
     assert item.status == "pending" and item.decision == ""
     assert cluster.score_breakdown["reason"] == cluster.queue_reason
-    assert triage_run(project=project, scrub=False)["requeued"] == 0
+    assert triage_job_execute(project=project, scrub=False)["requeued"] == 0
 
 
 @pytest.mark.django_db
@@ -197,8 +197,8 @@ def test_auto_flags_one_event_per_rule_and_trace(project):
         )
     RunFactory(project=project, run_id="t3", inputs={"question": "fine"})
 
-    triage_run(project=project, scrub=False)
-    triage_run(project=project, scrub=False)  # idempotent
+    triage_job_execute(project=project, scrub=False)
+    triage_job_execute(project=project, scrub=False)  # idempotent
 
     flagged = FeedbackEvent.objects.filter(source="auto")
     assert sorted(flagged.values_list("trace_id", "metadata__rule")) == [
@@ -220,12 +220,12 @@ def test_rephrase_is_an_implicit_negative_and_rules_switch_off(project, settings
             start_time=t0 + timedelta(seconds=30 * i),
         )
     settings.TRIAGE_AUTO_FLAGS = {"rephrase": False}
-    triage_run(project=project, scrub=False)
+    triage_job_execute(project=project, scrub=False)
     assert not FeedbackEvent.objects.exists()
 
     settings.TRIAGE_AUTO_FLAGS = {"rephrase": True}
     TriageRun.objects.all().delete()  # the watermark would skip these runs
-    triage_run(project=project, scrub=False)
+    triage_job_execute(project=project, scrub=False)
     event = FeedbackEvent.objects.get()
     assert (event.source, event.trace_id, event.session_id) == ("implicit", "s0", "sess-1")
 
@@ -245,7 +245,7 @@ def test_drift_queues_samples_of_big_uncovered_clusters_once(project, settings, 
             tags=["unsafe", "p0"],
             source="x",
         )
-    triage_run(project=project, scrub=False)
+    triage_job_execute(project=project, scrub=False)
 
     result = drift_check(project=project)
     assert result == {"drifting": 1, "queued": 3}  # unsafe is covered by eval cases
@@ -256,7 +256,7 @@ def test_drift_queues_samples_of_big_uncovered_clusters_once(project, settings, 
     assert samples[0].queue_reason.startswith("drift: ")
 
     assert drift_check(project=project)["queued"] == 0
-    triage_run(project=project, scrub=False)
+    triage_job_execute(project=project, scrub=False)
     assert Cluster.objects.filter(kind="drift_sample").count() == 3
 
 
@@ -303,12 +303,12 @@ def test_a_worker_killed_mid_run_then_rerun_leaves_the_same_clusters_and_queue(t
     killed = ProjectFactory(slug="killed")
     _bulk_events(reference, 4000)
     _bulk_events(killed, 4000)
-    triage_run(project=reference, scrub=False)
+    triage_job_execute(project=reference, scrub=False)
 
     env = _worker_env() | {"TRIAGE_JOB_BATCH": "20"}  # many small batches: a wide window to kill in
     log = open(tmp_path / "worker.log", "w")
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "triage", "worker", "--pool=solo",
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
          "-Q", "triage-kill-test", "--without-gossip", "--without-mingle", "-n", "kill@%h"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
@@ -330,8 +330,8 @@ def test_a_worker_killed_mid_run_then_rerun_leaves_the_same_clusters_and_queue(t
     run.refresh_from_db()
     assert run.status == "running" and 400 <= run.done < 4000, (run.status, run.done)
 
-    triage_run(project=killed, scrub=False)  # the rerun (acks_late would redeliver it)
-    triage_run(project=killed, scrub=False)
+    triage_job_execute(project=killed, scrub=False)  # the rerun (acks_late would redeliver it)
+    triage_job_execute(project=killed, scrub=False)
 
     run.refresh_from_db()
     assert run.status == "interrupted"

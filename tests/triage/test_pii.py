@@ -7,12 +7,12 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 
 from bench.pii_eval import PATTERNED, evaluate, make_corpus
+from config.log_filters import ScrubPiiFilter, scrub_line
 from feedback.services import user_id_pseudonymize
 from tests.factories import FeedbackEventFactory, MembershipFactory, RunFactory
 from triage import pii, secrets
-from triage.log_filters import ScrubPiiFilter, scrub_line
 from triage.models import Cluster, PiiMapping, PiiRevealAudit, QueueItem
-from triage.services import queue_item_scrub
+from triage.scrubbing import queue_item_scrub
 
 SECRETS = [
     "sk-proj-Abc123def456ghi789jkl012mno345",
@@ -240,7 +240,7 @@ def test_queue_item_scrub_shares_placeholders_across_events_and_traces(project):
 @pytest.mark.django_db
 def test_a_rescrub_keeps_every_placeholder_already_in_use(project):
     """The cluster grew: reviewers and promoted cases keep the numbers they already have."""
-    from triage.services import pii_rescrub
+    from triage.scrubbing import pii_rescrub
 
     item = queue_item_scrub(item=_item_with_pii(project))
     # A promotion numbered a value the reviewer pasted in: <PERSON_2>.

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from feedback.models import FeedbackEvent
 from tests.factories import FeedbackEventFactory, MembershipFactory
-from triage import selectors, services
+from triage import clustering, job, selectors, services
 from triage.models import Cluster, ClusterFacet, QueueItem
 from triage.tasks import expire_leases
 
@@ -270,7 +270,7 @@ def test_model_and_prompt_hash_filters_follow_the_clusters_feedback(project):
     event("refund for my shoes order 123", "billing", "gpt-4o", "ph-refund")
     event("Refund for my shoes, order 555!!", "billing", "claude-3", "ph-refund")
     event("the bot told me to put glue on pizza", "unsafe", "gpt-4o", "ph-food")
-    services.triage_run(project=project, scrub=False)  # clusters, fills the queue
+    job.triage_job_execute(project=project, scrub=False)  # clusters, fills the queue
     refunds = QueueItem.objects.get(cluster__category="billing")
     glue = QueueItem.objects.get(cluster__category="unsafe")
 
@@ -282,13 +282,13 @@ def test_model_and_prompt_hash_filters_follow_the_clusters_feedback(project):
 
     # New feedback clustered on ingest brings its model with it at once.
     late = event("Bot says: put glue on my pizza?!", "unsafe", "llama-3", "ph-food")
-    services.feedback_process(event_ids=[late.pk])
+    clustering.feedback_process(event_ids=[late.pk])
     assert FeedbackEvent.objects.get(pk=late.pk).cluster_id == glue.cluster_id
     assert _filtered(project, model="llama-3") == [glue.pk]
 
     # Feedback that moves to another cluster (as drift samples do) takes its facets along.
     FeedbackEvent.objects.filter(model_id="claude-3").update(cluster=glue.cluster)
-    services.cluster_stats_refresh(cluster_ids=[refunds.cluster_id, glue.cluster_id])
+    clustering.cluster_stats_refresh(cluster_ids=[refunds.cluster_id, glue.cluster_id])
     assert _filtered(project, model="claude-3") == [glue.pk]
     assert set(
         ClusterFacet.objects.filter(cluster=refunds.cluster).values_list("kind", "value")

@@ -413,7 +413,7 @@ def test_a_second_project_member_sees_the_project_switcher(project, other_projec
 
 @pytest.mark.django_db
 def test_queue_and_item_explain_the_score_in_words(project, reviewer):
-    from triage.services import triage_run
+    from triage.job import triage_job_execute
 
     for _ in range(3):
         FeedbackEventFactory(
@@ -423,7 +423,7 @@ def test_queue_and_item_explain_the_score_in_words(project, reviewer):
             comment="charged twice for one order",
             created_at=timezone.now() - timedelta(hours=21),
         )
-    triage_run(project=project)
+    triage_job_execute(project=project)
     client = Client()
     client.force_login(reviewer)
     queue = client.get(f"/p/{project.slug}/queue/").content.decode()

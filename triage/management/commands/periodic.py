@@ -8,11 +8,10 @@ nightly job happens there too. In production, `celery beat` does this job instea
 import logging
 import time
 
+from celery import current_app as app  # config.celery's app, set up with the settings
 from celery.schedules import maybe_schedule
 from django.conf import settings
 from django.core.management.base import BaseCommand
-
-from triage.celery import app
 
 logger = logging.getLogger(__name__)
 

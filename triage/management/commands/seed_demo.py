@@ -8,10 +8,11 @@ from django.contrib.auth.models import Permission
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from accounts import services as account_services
+from accounts.models import Membership
 from datasets import services as dataset_services
 from feedback import services as feedback_services
-from feedback.models import Membership
-from triage import demo_data, services
+from triage import demo_data, job, services
 from triage.models import QueueItem
 
 DEMO_PASSWORD = "triage-demo"
@@ -29,10 +30,10 @@ class Command(BaseCommand):
     help = "Idempotently seed the demo project: users, an API key, traces, feedback, a golden set."
 
     def handle(self, *args, **options):
-        project = feedback_services.project_get_or_create(slug="demo", name="Demo: support bots")
+        project = account_services.project_get_or_create(slug="demo", name="Demo: support bots")
         lead = self._user("lead", project, Membership.Role.LEAD)
         self._user("reviewer", project, Membership.Role.REVIEWER)
-        _, raw_key = feedback_services.api_key_create(
+        _, raw_key = account_services.api_key_create(
             project=project, scopes=["ingest", "datasets:read"], name="demo", raw_key=demo_api_key()
         )
 
@@ -48,7 +49,7 @@ class Command(BaseCommand):
             project=project, raw_events=demo_data.feedback_events(now)
         )
 
-        services.triage_run(project=project)
+        job.triage_job_execute(project=project)
         self._curate_refunds(project, lead)
 
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
@@ -103,7 +104,7 @@ class Command(BaseCommand):
                 expected_output="Orders can be refunded within 30 days of delivery. "
                 "I can start the refund for you now.",
             )
-        dataset_services.case_promote(item=item, golden_set=golden_set, user=lead)
+        services.queue_item_promote(item=item, golden_set=golden_set, user=lead)
         dataset_services.golden_set_version_publish(
             golden_set=golden_set, user=lead, notes="First refund regression cases.", tags=["prod"]
         )

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from feedback.models import Project
-from triage.services import drift_check, triage_run
+from accounts.models import Project
+from triage.job import drift_check, triage_job_execute
 
 
 class Command(BaseCommand):
@@ -21,7 +21,7 @@ class Command(BaseCommand):
             if not projects.exists():
                 raise CommandError(f"No project '{project}'.")
         for p in projects.order_by("slug"):
-            summary = triage_run(project=p, scrub=not no_scrub)
+            summary = triage_job_execute(project=p, scrub=not no_scrub)
             self.stdout.write(
                 f"{p.slug}: {summary['events']} events processed, {summary['flagged']} auto-flags, "
                 f"{summary['clusters']} open clusters, {summary['queued']} newly queued, "

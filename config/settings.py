@@ -64,14 +64,17 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "template_partials",
+    # Layers, bottom up (ARCHITECTURE.md): each imports only from those before it.
+    "accounts",
+    "webhooks",
     "feedback",
-    "triage",
     "datasets",
+    "triage",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "feedback.errors.ApiBodyLimitMiddleware",
+    "accounts.errors.ApiBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -82,8 +85,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
-ROOT_URLCONF = "triage.urls"
-WSGI_APPLICATION = "triage.wsgi.application"
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
     {
@@ -135,12 +138,12 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("TRIAGE_MAX_BODY_BYTES", 20 * 1024 * 1024))
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["feedback.auth.ApiKeyAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "feedback.errors.api_exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["feedback.ratelimit.ApiKeyRateThrottle"],
+    "EXCEPTION_HANDLER": "accounts.errors.api_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.ratelimit.ApiKeyRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
@@ -193,8 +196,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "feedback-sweep": {"task": "feedback.sweep_unprocessed", "schedule": 300.0},
     "queue-expire-leases": {"task": "triage.expire_leases", "schedule": 60.0},
-    "webhooks-retry": {"task": "datasets.retry_webhooks", "schedule": 30.0},
-    "p0-alerts": {"task": "datasets.p0_alerts", "schedule": 300.0},
+    "webhooks-retry": {"task": "webhooks.retry_due", "schedule": 30.0},
+    "p0-alerts": {"task": "triage.p0_alerts", "schedule": 300.0},
     "triage-drift-weekly": {
         "task": "triage.drift_all_projects",
         "schedule": crontab(
@@ -205,7 +208,7 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
-# --- Webhooks (datasets.webhooks): retried with exponential backoff, then given up ---
+# --- Webhooks (webhooks.services): retried with exponential backoff, then given up ---
 TRIAGE_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("TRIAGE_WEBHOOK_TIMEOUT_SECONDS", 5))
 TRIAGE_WEBHOOK_RETRY_SECONDS = int(os.environ.get("TRIAGE_WEBHOOK_RETRY_SECONDS", 30))
 TRIAGE_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("TRIAGE_WEBHOOK_MAX_ATTEMPTS", 8))
@@ -302,8 +305,8 @@ CACHES = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    # Raw PII must never reach a log line: every handler scrubs (see triage.log_filters).
-    "filters": {"scrub_pii": {"()": "triage.log_filters.ScrubPiiFilter"}},
+    # Raw PII must never reach a log line: every handler scrubs (see config.log_filters).
+    "filters": {"scrub_pii": {"()": "config.log_filters.ScrubPiiFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["scrub_pii"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"presidio-analyzer": {"level": "ERROR"}},

@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from feedback.auth import api_key_hash
-from feedback.models import ApiKey
-from feedback.services import api_key_revoke
+from accounts.auth import api_key_hash
+from accounts.models import ApiKey
+from accounts.services import api_key_revoke
 
 
 class Command(BaseCommand):

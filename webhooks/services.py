@@ -1,10 +1,10 @@
-"""Webhooks: tell an app that a golden set has a new version (CI pulls it), that a P0
-complaint is waiting (someone should look before its SLA runs out) or that a reviewer
-decided on an item (e.g. to sync known issues to a tracker).
+"""The webhook outbox: tell an app's endpoints about what happened in Triage.
 
-An outbox: the delivery row is written in the transaction that made the change, the
-send is enqueued after commit, and a periodic task retries whatever is still due, so a
-broker or receiver outage loses nothing. Payloads carry ids, digests and URLs, never text.
+Apps above this one emit events (golden_set.version_published from datasets, p0.* and
+queue_item.labelled from triage) with `webhook_emit`, inside the transaction that made the
+change: the delivery row exists exactly when the change does, the send is enqueued after
+commit, and a periodic task retries whatever is still due, so a broker or receiver outage
+loses nothing. Payloads carry ids, digests and URLs, never text.
 """
 
 import hashlib
@@ -14,22 +14,19 @@ import json
 import logging
 import secrets
 import socket
-from collections import defaultdict
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone
 
-from feedback.models import Project
-
-from . import selectors
 from .models import WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
+
+DELIVER_TASK = "webhooks.deliver"
 
 
 def webhook_address_refusal(url):
@@ -68,35 +65,19 @@ def webhook_emit(*, project, event, payload):
     ]
     WebhookDelivery.objects.bulk_create(deliveries)
     if deliveries:
-        from .tasks import deliver_webhooks
-
         ids = [d.pk for d in deliveries]
-        transaction.on_commit(lambda: _enqueue(deliver_webhooks, ids))
+        transaction.on_commit(lambda: _enqueue(ids))
     return deliveries
 
 
-def _enqueue(task, ids):
+def _enqueue(ids):
+    # By name: the task module imports this one, so importing it here would be a cycle.
+    from celery import current_app
+
     try:
-        task.delay(delivery_ids=ids)
+        current_app.tasks[DELIVER_TASK].delay(delivery_ids=ids)
     except Exception:  # broker down: the periodic retry sends them
         logger.warning("webhooks: could not enqueue deliveries %s; the retry task will", ids)
-
-
-def version_published_payload(version):
-    golden_set = version.golden_set
-    path = reverse(
-        "api:golden-set-cases", kwargs={"slug": golden_set.slug, "ref": str(version.number)}
-    )
-    return {
-        "project": golden_set.project.slug,
-        "golden_set": golden_set.slug,
-        "version": version.number,
-        "digest": version.digest,
-        "tags": version.tags,
-        "case_count": version.case_count,
-        "published_at": version.published_at.isoformat(),
-        "cases_url": settings.TRIAGE_PUBLIC_URL.rstrip("/") + path,
-    }
 
 
 def signature(secret, timestamp, body):
@@ -177,67 +158,15 @@ def webhook_due_ids(*, now=None):
     )
 
 
-P0_EVENTS = ("p0.queued", "p0.sla_at_risk")
+def webhooks_deliver(*, delivery_ids):
+    return [webhook_deliver(delivery_id=pk) for pk in delivery_ids]
 
 
-def p0_alerts_emit(*, now=None):
-    """Announce each open P0 once when it enters the queue (`p0.queued`) and once when its
-    SLA is about to run out (`p0.sla_at_risk`). The delivery rows are the memory of what
-    was sent, so running this again sends nothing new; at most TRIAGE_P0_ALERTS_PER_RUN
-    events per run, most urgent first (the next run carries on)."""
-    now = now or timezone.now()
-    sla_hours, warn_hours = settings.TRIAGE_P0_SLA_HOURS, settings.TRIAGE_SLA_ALERT_HOURS
-    budget = settings.TRIAGE_P0_ALERTS_PER_RUN
-    subscribed = defaultdict(set)  # project id → the P0 events its endpoints want
-    for project_id, events in WebhookEndpoint.objects.filter(active=True).values_list(
-        "project_id", "events"
-    ):
-        subscribed[project_id].update(e for e in events if e in P0_EVENTS)
-    for project in Project.objects.filter(pk__in=[p for p, e in subscribed.items() if e]):
-        sent = set(
-            WebhookDelivery.objects.filter(
-                endpoint__project=project, event__in=P0_EVENTS
-            ).values_list("event", "payload__item_id")
-        )
-        for item in selectors.open_p0_items(project=project).iterator():
-            if budget <= 0:
-                break
-            p0 = selectors.open_p0_view(item, now=now, sla_hours=sla_hours)
-            due = ["p0.queued"] + (["p0.sla_at_risk"] if p0["hours_left"] <= warn_hours else [])
-            for event in subscribed[project.pk].intersection(due):
-                if (event, item.pk) in sent or budget <= 0:
-                    continue
-                with transaction.atomic():
-                    webhook_emit(project=project, event=event, payload=_p0_payload(project, p0))
-                budget -= 1
-    return settings.TRIAGE_P0_ALERTS_PER_RUN - budget
+def webhooks_retry_due(*, now=None):
+    """Send what is due: retries after a failure, and anything whose first send never ran."""
+    return len(webhooks_deliver(delivery_ids=webhook_due_ids(now=now)))
 
 
-def _item_url(project, item_id):
-    path = reverse("triage:item", kwargs={"project_slug": project.slug, "pk": item_id})
+def public_url(path):
+    """An absolute link for a payload (receivers are outside: TRIAGE_PUBLIC_URL)."""
     return settings.TRIAGE_PUBLIC_URL.rstrip("/") + path
-
-
-def queue_item_labelled_payload(item):
-    """Ids and the decision only: criteria and notes stay in Triage."""
-    return {
-        "project": item.project.slug,
-        "item_id": item.pk,
-        "cluster_id": item.cluster_id,
-        "category": item.cluster.category,
-        "decision": item.decision,
-        "failure_modes": item.failure_modes,
-        "version": item.version,
-        "labelled_at": item.labelled_at.isoformat(),
-        "item_url": _item_url(item.project, item.pk),
-    }
-
-
-def _p0_payload(project, p0):
-    return {
-        "project": project.slug,
-        **{k: p0[k] for k in ("item_id", "cluster_id", "category", "reports", "status")},
-        "first_seen_at": p0["first_seen_at"].isoformat(),
-        "hours_left": round(p0["hours_left"], 1),
-        "item_url": _item_url(project, p0["item_id"]),
-    }

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from feedback.models import ApiKey, Project
-from feedback.services import api_key_create
+from accounts.models import ApiKey, Project
+from accounts.services import api_key_create
 
 
 class Command(BaseCommand):

@@ -5,8 +5,8 @@ from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
+from accounts.redis_client import redis_client
 from feedback.models import FeedbackEvent
-from feedback.redis_client import redis_client
 
 
 def _broker():

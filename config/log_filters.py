@@ -8,7 +8,7 @@ names are not caught here.
 import logging
 import re
 
-from . import secrets
+from triage import secrets
 
 _PATTERNS = [
     ("EMAIL_ADDRESS", re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")),

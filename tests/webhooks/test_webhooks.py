@@ -15,11 +15,14 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from datasets import services, webhooks
-from datasets.models import Case, GoldenSet, WebhookDelivery, WebhookEndpoint
-from datasets.tasks import retry_webhooks
+from datasets import services
+from datasets.models import Case, GoldenSet
 from tests.conftest import wait_for
 from tests.factories import ProjectFactory, api_key_for, queued_cluster
+from triage import webhook_events
+from webhooks import services as webhook_services
+from webhooks.models import WebhookDelivery, WebhookEndpoint
+from webhooks.tasks import retry_due
 
 
 class Receiver:
@@ -88,7 +91,7 @@ def _verify(headers, body, secret):
 def test_publishing_a_version_notifies_the_apps_endpoint_signed(
     celery_worker_process, project, lead, receiver
 ):
-    endpoint, secret = webhooks.webhook_endpoint_create(
+    endpoint, secret = webhook_services.webhook_endpoint_create(
         project=project, url=receiver.url, events=["golden_set.version_published"]
     )
     golden_set = _golden_set_with_a_case(project)
@@ -131,27 +134,25 @@ def test_a_failed_delivery_is_retried_with_backoff_until_it_lands(project, lead,
     settings.TRIAGE_WEBHOOK_RETRY_SECONDS = 30
     receiver = Receiver(statuses=[503, 200])
     try:
-        webhooks.webhook_endpoint_create(
+        webhook_services.webhook_endpoint_create(
             project=project, url=receiver.url, events=["golden_set.version_published"]
         )
         services.golden_set_version_publish(golden_set=_golden_set_with_a_case(project), user=lead)
         delivery = WebhookDelivery.objects.get()
         t0 = timezone.now()
 
-        assert webhooks.webhook_deliver(delivery_id=delivery.pk, now=t0) == "pending"
+        assert webhook_services.webhook_deliver(delivery_id=delivery.pk, now=t0) == "pending"
         delivery.refresh_from_db()
         assert (delivery.attempts, delivery.last_status_code) == (1, 503)
         assert delivery.next_attempt_at == t0 + timedelta(seconds=30)
         # Not due yet: nothing is sent.
-        assert (
-            webhooks.webhook_deliver(delivery_id=delivery.pk, now=t0 + timedelta(seconds=10))
-            is None
-        )
+        soon = t0 + timedelta(seconds=10)
+        assert webhook_services.webhook_deliver(delivery_id=delivery.pk, now=soon) is None
         assert len(receiver.requests) == 1
 
         later = t0 + timedelta(seconds=31)
-        assert webhooks.webhook_deliver(delivery_id=delivery.pk, now=later) == "delivered"
-        assert webhooks.webhook_deliver(delivery_id=delivery.pk, now=later) is None  # once
+        assert webhook_services.webhook_deliver(delivery_id=delivery.pk, now=later) == "delivered"
+        assert webhook_services.webhook_deliver(delivery_id=delivery.pk, now=later) is None  # once
         assert [h["X-Triage-Delivery"] for h, _ in receiver.requests] == [str(delivery.pk)] * 2
         assert receiver.requests[0][1] == receiver.requests[1][1]  # the same event, resent
         delivery.refresh_from_db()
@@ -170,7 +171,7 @@ def test_an_unreachable_endpoint_is_given_up_after_the_last_attempt(project, lea
     dead = Receiver()
     url = dead.url
     dead.close()  # nothing listens there any more
-    webhooks.webhook_endpoint_create(
+    webhook_services.webhook_endpoint_create(
         project=project, url=url, events=["golden_set.version_published"]
     )
     services.golden_set_version_publish(golden_set=_golden_set_with_a_case(project), user=lead)
@@ -179,7 +180,7 @@ def test_an_unreachable_endpoint_is_given_up_after_the_last_attempt(project, lea
     now = timezone.now()
     statuses = []
     for _ in range(3):
-        statuses.append(webhooks.webhook_deliver(delivery_id=delivery.pk, now=now))
+        statuses.append(webhook_services.webhook_deliver(delivery_id=delivery.pk, now=now))
         now += timedelta(days=1)
 
     assert statuses == ["pending", "pending", "failed"]
@@ -191,7 +192,7 @@ def test_an_unreachable_endpoint_is_given_up_after_the_last_attempt(project, lea
 @pytest.mark.django_db
 def test_the_periodic_retry_sends_deliveries_whose_first_send_never_ran(project, receiver):
     """E.g. the broker was down when the version was published: the row is there."""
-    endpoint, _ = webhooks.webhook_endpoint_create(
+    endpoint, _ = webhook_services.webhook_endpoint_create(
         project=project, url=receiver.url, events=["golden_set.version_published"]
     )
     stuck = WebhookDelivery.objects.create(
@@ -204,7 +205,7 @@ def test_the_periodic_retry_sends_deliveries_whose_first_send_never_ran(project,
         next_attempt_at=timezone.now() + timedelta(minutes=5),
     )
 
-    assert retry_webhooks() == 1
+    assert retry_due() == 1
 
     assert [json.loads(b)["data"] for _, b in receiver.requests] == [{"version": 7}]
     assert WebhookDelivery.objects.get(pk=stuck.pk).status == "delivered"
@@ -213,14 +214,14 @@ def test_the_periodic_retry_sends_deliveries_whose_first_send_never_ran(project,
 
 @pytest.mark.django_db
 def test_only_active_subscribed_endpoints_of_the_project_get_the_event(project, lead, receiver):
-    webhooks.webhook_endpoint_create(
+    webhook_services.webhook_endpoint_create(
         project=project, url=receiver.url, events=["golden_set.version_published"]
     )
-    off, _ = webhooks.webhook_endpoint_create(
+    off, _ = webhook_services.webhook_endpoint_create(
         project=project, url=receiver.url, events=["golden_set.version_published"]
     )
     WebhookEndpoint.objects.filter(pk=off.pk).update(active=False)
-    webhooks.webhook_endpoint_create(
+    webhook_services.webhook_endpoint_create(
         project=ProjectFactory(slug="globex"),
         url=receiver.url,
         events=["golden_set.version_published"],
@@ -282,7 +283,7 @@ def test_api_refuses_bad_webhooks_naming_the_field(admin_api, body, field):
 def test_api_needs_the_admin_scope_and_keeps_projects_apart(admin_api, project, receiver):
     reader = Client(headers={"Authorization": f"Bearer {api_key_for(project, ['datasets:read'])}"})
     assert reader.get("/api/v1/webhooks").status_code == 403
-    theirs, _ = webhooks.webhook_endpoint_create(
+    theirs, _ = webhook_services.webhook_endpoint_create(
         project=ProjectFactory(slug="globex"),
         url=receiver.url,
         events=["golden_set.version_published"],
@@ -298,10 +299,10 @@ def test_api_needs_the_admin_scope_and_keeps_projects_apart(admin_api, project, 
 @pytest.mark.django_db
 def test_p0_alerts_announce_each_open_p0_once_and_warn_before_its_sla(project, receiver, settings):
     settings.TRIAGE_SLA_ALERT_HOURS = 24
-    endpoint, secret = webhooks.webhook_endpoint_create(
+    endpoint, secret = webhook_services.webhook_endpoint_create(
         project=project, url=receiver.url, events=["p0.queued", "p0.sla_at_risk"]
     )
-    webhooks.webhook_endpoint_create(
+    webhook_services.webhook_endpoint_create(
         project=project, url=receiver.url, events=["golden_set.version_published"]
     )  # not subscribed to P0 alerts
     now = timezone.now()
@@ -309,8 +310,8 @@ def test_p0_alerts_announce_each_open_p0_once_and_warn_before_its_sla(project, r
     fresh = queued_cluster(project, "billing", now - timedelta(hours=5))  # 67 h left
     queued_cluster(project, "wrong", now - timedelta(hours=70))  # not P0
 
-    assert webhooks.p0_alerts_emit(now=now) == 3
-    assert webhooks.p0_alerts_emit(now=now) == 0  # each announced once
+    assert webhook_events.p0_alerts_emit(now=now) == 3
+    assert webhook_events.p0_alerts_emit(now=now) == 0  # each announced once
     sent = sorted((d.event, d.payload["item_id"]) for d in WebhookDelivery.objects.all())
     assert sent == sorted(
         [("p0.queued", late.pk), ("p0.sla_at_risk", late.pk), ("p0.queued", fresh.pk)]
@@ -318,7 +319,7 @@ def test_p0_alerts_announce_each_open_p0_once_and_warn_before_its_sla(project, r
     assert {d.endpoint_id for d in WebhookDelivery.objects.all()} == {endpoint.pk}
 
     # 44 h later the fresh one has 23 h left: now it is at risk too.
-    assert webhooks.p0_alerts_emit(now=now + timedelta(hours=44)) == 1
+    assert webhook_events.p0_alerts_emit(now=now + timedelta(hours=44)) == 1
     warning = WebhookDelivery.objects.get(event="p0.sla_at_risk", payload__item_id=fresh.pk)
     assert warning.payload == {
         "project": "acme",
@@ -333,7 +334,7 @@ def test_p0_alerts_announce_each_open_p0_once_and_warn_before_its_sla(project, r
     }
 
     # The app hears it, signed like every delivery.
-    assert retry_webhooks() == 4
+    assert retry_due() == 4
     events = sorted(json.loads(body)["event"] for _, body in receiver.requests)
     assert events == ["p0.queued", "p0.queued", "p0.sla_at_risk", "p0.sla_at_risk"]
     assert all(_verify(headers, body, secret) for headers, body in receiver.requests)
@@ -342,14 +343,14 @@ def test_p0_alerts_announce_each_open_p0_once_and_warn_before_its_sla(project, r
 @pytest.mark.django_db
 def test_p0_alerts_are_bounded_per_run_most_urgent_first(project, receiver, settings):
     settings.TRIAGE_P0_ALERTS_PER_RUN = 2
-    webhooks.webhook_endpoint_create(
+    webhook_services.webhook_endpoint_create(
         project=project, url=receiver.url, events=["p0.queued", "p0.sla_at_risk"]
     )
     now = timezone.now()
     late = queued_cluster(project, "unsafe", now - timedelta(hours=60))  # queued + at risk
     fresh = queued_cluster(project, "billing", now - timedelta(hours=5))  # queued
 
-    assert [webhooks.p0_alerts_emit(now=now) for _ in range(3)] == [2, 1, 0]
+    assert [webhook_events.p0_alerts_emit(now=now) for _ in range(3)] == [2, 1, 0]
     sent = list(WebhookDelivery.objects.order_by("pk").values_list("payload__item_id", flat=True))
     assert sent == [late.pk, late.pk, fresh.pk]
 
@@ -358,7 +359,7 @@ def test_p0_alerts_are_bounded_per_run_most_urgent_first(project, receiver, sett
 def test_a_label_is_announced_with_the_decision_and_no_text(project, reviewer, receiver):
     from triage.services import queue_item_label
 
-    endpoint, secret = webhooks.webhook_endpoint_create(
+    endpoint, secret = webhook_services.webhook_endpoint_create(
         project=project, url=receiver.url, events=["queue_item.labelled"]
     )
     item = queued_cluster(project, "wrong", timezone.now() - timedelta(hours=3))
@@ -372,7 +373,7 @@ def test_a_label_is_announced_with_the_decision_and_no_text(project, reviewer, r
         notes="Same as the shipping-times bug",
     )
 
-    assert retry_webhooks() == 1
+    assert retry_due() == 1
     headers, body = receiver.requests[0]
     assert _verify(headers, body, secret) and headers["X-Triage-Event"] == "queue_item.labelled"
     assert json.loads(body)["data"] == {
@@ -418,13 +419,13 @@ def test_api_refuses_webhooks_to_internal_addresses(admin_api, settings, url):
 @pytest.mark.django_db
 def test_a_delivery_to_an_internal_address_is_refused_not_sent(project, lead, receiver, settings):
     """E.g. the host's DNS now points inside: checked at every send, not only at creation."""
-    webhooks.webhook_endpoint_create(
+    webhook_services.webhook_endpoint_create(
         project=project, url=receiver.url, events=["golden_set.version_published"]
     )
     services.golden_set_version_publish(golden_set=_golden_set_with_a_case(project), user=lead)
     settings.TRIAGE_WEBHOOK_ALLOW_PRIVATE = False
 
-    assert retry_webhooks() == 1
+    assert retry_due() == 1
 
     delivery = WebhookDelivery.objects.get()
     assert (delivery.status, delivery.attempts) == ("failed", 1)

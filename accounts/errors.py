@@ -5,7 +5,7 @@ import logging
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
-from drf_spectacular.utils import inline_serializer
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -23,6 +23,8 @@ ERROR = inline_serializer(
         "fields": serializers.DictField(child=serializers.ListField(), required=False),
     },
 )
+# For extend_schema(responses={…, **ERRORS}): every API view may answer these.
+ERRORS = {code: OpenApiResponse(ERROR) for code in (400, 401, 403, 404, 409, 413, 429)}
 
 
 class Conflict(exceptions.APIException):

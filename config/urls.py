@@ -1,0 +1,34 @@
+"""Root URLs: each app lists its own pages (`urlpatterns`) and public API (`api_v1`)."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from datasets import urls as datasets_urls
+from feedback import urls as feedback_urls
+from triage import urls as triage_urls
+from webhooks import urls as webhooks_urls
+
+from . import health
+
+api_v1 = feedback_urls.api_v1 + triage_urls.api_v1 + datasets_urls.api_v1 + webhooks_urls.api_v1
+
+urlpatterns = [
+    path("api/v1/", include((api_v1, "api"))),
+    # LangSmith SDK wire compatibility: LANGSMITH_ENDPOINT=<host>/api/langsmith
+    path("api/langsmith/", include((feedback_urls.langsmith_api, "langsmith"))),
+    *feedback_urls.otlp_api,
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", health.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("p/<slug:project_slug>/golden-sets/", include("datasets.urls")),
+    path("p/<slug:project_slug>/attachments/", include("feedback.urls")),
+    path("", include("triage.urls")),
+]
+
+handler404 = "accounts.errors.handler404"
+handler500 = "accounts.errors.handler500"

@@ -1,0 +1,161 @@
+"""The reviewer's view of a cluster, scrubbed: every string through the PII scrubber with
+one placeholder set per queue item, originals kept encrypted, every reveal audited."""
+
+import logging
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Prefetch
+
+from feedback.models import Run, RunAttachment
+
+from . import pii
+from .models import PiiMapping, PiiRevealAudit, QueueItem
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_COMMENTS = 20
+SAMPLE_TRACES = 3
+
+
+def _run_view(run):
+    return {
+        "run_id": run.run_id,
+        "parent_run_id": run.parent_run_id,
+        "name": run.name,
+        "run_type": run.run_type,
+        "inputs": run.inputs,
+        "outputs": run.outputs,
+        "error": run.error,
+        "start_time": run.start_time.isoformat() if run.start_time else None,
+        "end_time": run.end_time.isoformat() if run.end_time else None,
+        "duration_ms": run.duration_ms,
+        "prompt_tokens": run.prompt_tokens,
+        "completion_tokens": run.completion_tokens,
+        "total_cost": str(run.total_cost) if run.total_cost is not None else None,
+        # Metadata only: attachment names are not scrubbed, so they are left out, and text
+        # attachments are never downloadable (feedback.attachments).
+        "attachments": [
+            {
+                "id": a.pk,
+                "content_type": a.content_type,
+                "size": a.size,
+                "downloadable": not a.is_text,
+            }
+            for a in run.attachments.all()  # prefetched by queue_item_scrub, without bytes
+        ],
+    }
+
+
+def queue_item_scrub(*, item):
+    """Build the reviewer's view of a cluster with every string scrubbed, one placeholder set."""
+    events = list(item.cluster.events.order_by("created_at", "pk")[:SAMPLE_COMMENTS])
+    trace_ids = []
+    for event in events:
+        if event.trace_id and event.trace_id not in trace_ids:
+            trace_ids.append(event.trace_id)
+    trace_ids = trace_ids[:SAMPLE_TRACES]
+    attachments = RunAttachment.objects.defer("content").order_by("pk")
+    runs = list(
+        Run.objects.filter(project=item.project, trace_id__in=trace_ids)
+        .order_by("start_time", "pk")
+        .prefetch_related(Prefetch("attachments", queryset=attachments))
+    )
+
+    run_views = [_run_view(r) for r in runs]
+    with transaction.atomic():
+        # Locked while scrubbing, so a promotion cannot add a placeholder meanwhile; the
+        # stored mappings seed the numbering, so a re-scrub (the cluster grew) keeps every
+        # placeholder reviewers and promoted cases already use.
+        placeholders = _item_placeholders(item)
+        # Every text field reviewers see, in one batch (one spaCy pipe pass, cached by
+        # content hash), comments first so numbering runs from the first complaint.
+        # Timestamps and ids are structure, not personal data.
+        comments, *texts = pii.scrub_json(
+            [
+                [e.comment for e in events],
+                *([v["name"], v["inputs"], v["outputs"], v["error"]] for v in run_views),
+            ],
+            placeholders,
+        )
+        for view, (name, inputs, outputs, error) in zip(run_views, texts, strict=True):
+            view.update(name=name, inputs=inputs, outputs=outputs, error=error)
+        scrubbed = {
+            "comments": [
+                {
+                    "text": text,
+                    "created_at": e.created_at.isoformat(),
+                    "tier": e.customer_tier,
+                    "model_id": e.model_id,
+                    "prompt_hash": e.prompt_hash,
+                    "trace_id": e.trace_id,
+                    "source": e.source,
+                }
+                for e, text in zip(events, comments, strict=True)
+            ],
+            "traces": [
+                {
+                    "trace_id": tid,
+                    "runs": [
+                        rv for rv, r in zip(run_views, runs, strict=True) if r.trace_id == tid
+                    ],
+                }
+                for tid in trace_ids
+            ],
+        }
+        _pii_mappings_store(item, placeholders.added())
+        QueueItem.objects.filter(pk=item.pk).update(
+            scrubbed=scrubbed, scrubbed_event_count=item.cluster.event_count
+        )
+    item.scrubbed = scrubbed
+    return item
+
+
+def _item_placeholders(item):
+    """The item's placeholder numbering so far, from its stored mappings; locks the item
+    row (call inside a transaction) so no one else numbers meanwhile."""
+    QueueItem.objects.select_for_update().filter(pk=item.pk).first()
+    return pii.Placeholders.from_originals(
+        {m.placeholder: pii.decrypt(m.original_encrypted) for m in item.pii_mappings.all()}
+    )
+
+
+def _pii_mappings_store(item, originals):
+    PiiMapping.objects.bulk_create(
+        PiiMapping(
+            queue_item=item,
+            placeholder=placeholder,
+            entity_type=placeholder[1:].rsplit("_", 1)[0],
+            original_encrypted=pii.encrypt(original),
+        )
+        for placeholder, original in originals.items()
+    )
+
+
+def pii_rescrub(*, item, values):
+    """Scrub JSON values a reviewer edited with the item's own placeholders.
+
+    A pasted original becomes the placeholder it maps to, a new value gets the next number
+    and its (encrypted) mapping stored. The item's row is locked so two promotions of one
+    item cannot hand out the same number.
+    """
+    with transaction.atomic():
+        placeholders = _item_placeholders(item)
+        scrubbed = pii.scrub_json(values, placeholders, scrub=pii.rescrub_texts)
+        _pii_mappings_store(item, placeholders.added())
+    return scrubbed
+
+
+def pii_reveal(*, item, placeholder, user):
+    """The original value behind `placeholder` on this item; every reveal is audited.
+
+    Raises PermissionDenied without `triage.reveal_pii`; returns None for an unknown one.
+    """
+    if not user.has_perm("triage.reveal_pii"):
+        raise PermissionDenied("Revealing PII needs the reveal_pii permission.")
+    mapping = item.pii_mappings.filter(placeholder=placeholder).first()
+    if mapping is None:
+        return None
+    PiiRevealAudit.objects.create(queue_item=item, placeholder=placeholder, user=user)
+    logger.info("user %s revealed %s on queue item %s", user.pk, placeholder, item.pk)
+    return pii.decrypt(mapping.original_encrypted)
