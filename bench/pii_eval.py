@@ -476,7 +476,7 @@ def main():
     from django.conf import settings
     from django.core.cache import caches
 
-    from triage import pii
+    from triage.pii import analysis, recognizers
 
     samples = make_corpus(args.n, args.seed)
     texts = [text for _, _, text in corpus_texts(samples)]
@@ -486,15 +486,15 @@ def main():
         f"{','.join(LOCALES)}, seed {args.seed}, model {settings.TRIAGE_SPACY_MODEL}"
     )
 
-    engine = pii.analyzer()
+    engine = recognizers.analyzer()
     engine.analyze(text="warm up John Smith", language="en")
     caches[settings.TRIAGE_PII_CACHE].clear()
 
     t0 = time.perf_counter()
-    report = evaluate(samples, pii.analyze_texts)
+    report = evaluate(samples, analysis.analyze_texts)
     cold = time.perf_counter() - t0
     t0 = time.perf_counter()
-    pii.analyze_texts(texts)
+    analysis.analyze_texts(texts)
     warm = time.perf_counter() - t0
 
     print(f"\n{'entity':<15}{'gold':>6}{'masked%':>9}{'typed%':>9}{'found':>7}{'prec%':>8}")
@@ -506,7 +506,7 @@ def main():
     clean = [text for s in samples if not s["gold"] for _, text in leaves(s["value"])]
     flagged = [
         (text, [(text[a:b], t) for a, b, t in spans])
-        for text, spans in zip(clean, pii.analyze_texts(clean), strict=True)
+        for text, spans in zip(clean, analysis.analyze_texts(clean), strict=True)
         if spans
     ]
     print(f"texts without PII: {len(clean)}, with something masked: {len(flagged)}")
@@ -526,10 +526,12 @@ def main():
     if args.processes > 1:
         settings.TRIAGE_PII_PROCESSES = args.processes
         settings.TRIAGE_PII_POOL_MIN_TEXTS = 1
-        pii._get_pool(args.processes).map(pii._pool_analyze, [["warm up"]] * args.processes)
+        analysis._get_pool(args.processes).map(
+            analysis._pool_analyze, [["warm up"]] * args.processes
+        )
         caches[settings.TRIAGE_PII_CACHE].clear()
         t0 = time.perf_counter()
-        pii.analyze_texts(texts)
+        analysis.analyze_texts(texts)
         line(f"process pool ({args.processes} procs), cold cache", time.perf_counter() - t0,
              len(texts), kb)  # fmt: skip
         settings.TRIAGE_PII_PROCESSES = 0

@@ -8,7 +8,7 @@ names are not caught here.
 import logging
 import re
 
-from triage import secrets
+from triage.pii import credentials
 
 _PATTERNS = [
     ("EMAIL_ADDRESS", re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")),
@@ -25,7 +25,7 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{2}:\d{2}")  # timestamps are not phone
 
 def scrub_line(text):
     """Replace credentials and patterned PII in one log line with `<TYPE>`."""
-    spans = [(start, end, "SECRET") for start, end, _ in secrets.find_secrets(text)]
+    spans = [(start, end, "SECRET") for start, end, _ in credentials.find_secrets(text)]
     for name, regex in _PATTERNS:
         for match in regex.finditer(text):
             if name == "PHONE_NUMBER" and (

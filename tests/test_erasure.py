@@ -6,8 +6,8 @@ from django.test import Client
 from feedback.models import FeedbackEvent, Run
 from feedback.services import user_id_pseudonymize
 from tests.factories import FeedbackEventFactory, RunFactory, api_key_for
-from triage import pii
 from triage.models import Cluster, PiiMapping, QueueItem
+from triage.pii import encryption
 from triage.scrubbing import queue_item_scrub
 
 pytestmark = pytest.mark.django_db
@@ -25,7 +25,8 @@ def _feedback(project, cluster, user_id, trace_id, comment):
 
 def _originals(item):
     return {
-        pii.decrypt(bytes(m.original_encrypted)) for m in PiiMapping.objects.filter(queue_item=item)
+        encryption.decrypt(bytes(m.original_encrypted))
+        for m in PiiMapping.objects.filter(queue_item=item)
     }
 
 

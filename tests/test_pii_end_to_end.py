@@ -19,8 +19,8 @@ from datasets.models import Case
 from feedback.models import FeedbackEvent
 from tests.conftest import wait_for
 from tests.factories import FeedbackEventFactory, RunFactory, api_key_for
-from triage import pii
 from triage.models import Cluster, PiiMapping, QueueItem
+from triage.pii import encryption
 from triage.scrubbing import queue_item_scrub
 from triage.services import queue_item_default_input
 from triage.tasks import run_job
@@ -287,8 +287,8 @@ def test_originals_pasted_into_the_promote_form_never_reach_the_export(project, 
     assert set(after) == set(before) | {"<PERSON_2>", "<EMAIL_ADDRESS_2>"}
     assert all(after[p] == before[p] for p in before)
     assert new_name.encode() not in after["<PERSON_2>"]
-    assert pii.decrypt(after["<PERSON_2>"]) == new_name
-    assert pii.decrypt(after["<EMAIL_ADDRESS_2>"]) == new_email
+    assert encryption.decrypt(after["<PERSON_2>"]) == new_name
+    assert encryption.decrypt(after["<EMAIL_ADDRESS_2>"]) == new_email
     revealed = browser.post(f"{base}/pii/PERSON_2").content.decode()
     assert new_name in revealed
 

@@ -9,8 +9,9 @@ from django.db.models import Prefetch
 
 from feedback.models import Run, RunAttachment
 
-from . import pii
 from .models import PiiMapping, PiiRevealAudit, QueueItem
+from .pii import encryption
+from .pii.placeholders import Placeholders, rescrub_texts, scrub_json
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def queue_item_scrub(*, item):
         # Every text field reviewers see, in one batch (one spaCy pipe pass, cached by
         # content hash), comments first so numbering runs from the first complaint.
         # Timestamps and ids are structure, not personal data.
-        comments, *texts = pii.scrub_json(
+        comments, *texts = scrub_json(
             [
                 [e.comment for e in events],
                 *([v["name"], v["inputs"], v["outputs"], v["error"]] for v in run_views),
@@ -115,8 +116,8 @@ def _item_placeholders(item):
     """The item's placeholder numbering so far, from its stored mappings; locks the item
     row (call inside a transaction) so no one else numbers meanwhile."""
     QueueItem.objects.select_for_update().filter(pk=item.pk).first()
-    return pii.Placeholders.from_originals(
-        {m.placeholder: pii.decrypt(m.original_encrypted) for m in item.pii_mappings.all()}
+    return Placeholders.from_originals(
+        {m.placeholder: encryption.decrypt(m.original_encrypted) for m in item.pii_mappings.all()}
     )
 
 
@@ -126,7 +127,7 @@ def _pii_mappings_store(item, originals):
             queue_item=item,
             placeholder=placeholder,
             entity_type=placeholder[1:].rsplit("_", 1)[0],
-            original_encrypted=pii.encrypt(original),
+            original_encrypted=encryption.encrypt(original),
         )
         for placeholder, original in originals.items()
     )
@@ -141,7 +142,7 @@ def pii_rescrub(*, item, values):
     """
     with transaction.atomic():
         placeholders = _item_placeholders(item)
-        scrubbed = pii.scrub_json(values, placeholders, scrub=pii.rescrub_texts)
+        scrubbed = scrub_json(values, placeholders, scrub=rescrub_texts)
         _pii_mappings_store(item, placeholders.added())
     return scrubbed
 
@@ -158,4 +159,4 @@ def pii_reveal(*, item, placeholder, user):
         return None
     PiiRevealAudit.objects.create(queue_item=item, placeholder=placeholder, user=user)
     logger.info("user %s revealed %s on queue item %s", user.pk, placeholder, item.pk)
-    return pii.decrypt(mapping.original_encrypted)
+    return encryption.decrypt(mapping.original_encrypted)

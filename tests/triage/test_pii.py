@@ -10,8 +10,9 @@ from bench.pii_eval import PATTERNED, evaluate, make_corpus
 from config.log_filters import ScrubPiiFilter, scrub_line
 from feedback.services import user_id_pseudonymize
 from tests.factories import FeedbackEventFactory, MembershipFactory, RunFactory
-from triage import pii, secrets
 from triage.models import Cluster, PiiMapping, PiiRevealAudit, QueueItem
+from triage.pii import analysis, credentials, encryption
+from triage.pii.placeholders import Placeholders, rescrub_texts, scrub_json, scrub_texts
 from triage.scrubbing import queue_item_scrub
 
 SECRETS = [
@@ -27,8 +28,8 @@ SECRETS = [
 
 
 def _scrub(*texts):
-    placeholders = pii.Placeholders()
-    return pii.scrub_texts(list(texts), placeholders), placeholders
+    placeholders = Placeholders()
+    return scrub_texts(list(texts), placeholders), placeholders
 
 
 @pytest.mark.parametrize("secret", SECRETS)
@@ -48,14 +49,14 @@ def test_secret_tokens_are_replaced_whole(secret):
     ],
 )
 def test_key_value_secrets_keep_the_key_name_and_hide_the_value(text, value):
-    spans = secrets.find_secrets(text)
+    spans = credentials.find_secrets(text)
     assert spans, text
     (out,), _ = _scrub(text)
     assert value not in out and "<SECRET_1>" in out
 
 
 def test_detect_secrets_plugins_are_loaded_without_entropy_ones():
-    names = {name for name, _, _ in secrets.rules()}
+    names = {name for name, _, _ in credentials.rules()}
     assert {"AWSKeyDetector", "StripeDetector", "PrivateKeyDetector", "KeywordDetector"} <= names
     assert not any("Entropy" in name for name in names)
     assert "IPPublicDetector" not in names
@@ -164,7 +165,7 @@ def test_chat_json_every_leaf_is_scrubbed_with_shared_placeholders():
         ],
         "metadata": {"user": {"email": "lena@example.de", "ip": "203.0.113.7"}},
     }
-    (out,) = pii.scrub_json([value], pii.Placeholders())
+    (out,) = scrub_json([value], Placeholders())
     assert out["messages"][0]["content"] == "I'm <PERSON_1>, card <CREDIT_CARD_1>"
     assert out["messages"][1]["content"] == "Thanks <PERSON_1>."
     assert out["metadata"]["user"] == {"email": "<EMAIL_ADDRESS_1>", "ip": "<IP_ADDRESS_1>"}
@@ -172,10 +173,10 @@ def test_chat_json_every_leaf_is_scrubbed_with_shared_placeholders():
 
 
 def test_rescrub_keeps_placeholders_maps_pasted_originals_and_numbers_new_values():
-    placeholders = pii.Placeholders.from_originals(
+    placeholders = Placeholders.from_originals(
         {"<PERSON_1>": "Maria Gonzalez", "<EMAIL_ADDRESS_1>": "maria@example.com"}
     )
-    (out,) = pii.rescrub_texts(
+    (out,) = rescrub_texts(
         ["For <PERSON_1>: MARIA GONZALEZ (maria@example.com) and Peter Olsen. <PERSON_7> stays."],
         placeholders,
     )
@@ -186,10 +187,10 @@ def test_rescrub_keeps_placeholders_maps_pasted_originals_and_numbers_new_values
 
 def test_analysis_is_cached_by_content_hash(monkeypatch):
     text = "Unique text for the cache test: Olga Petrova, olga.petrova@example.net"
-    first = pii.analyze_texts([text])
+    first = analysis.analyze_texts([text])
     calls = []
-    monkeypatch.setattr(pii, "_analyze_uncached", lambda texts: calls.append(texts) or [])
-    assert pii.analyze_texts([text, text]) == [first[0], first[0]]
+    monkeypatch.setattr(analysis, "_analyze_uncached", lambda texts: calls.append(texts) or [])
+    assert analysis.analyze_texts([text, text]) == [first[0], first[0]]
     assert calls == []
 
 
@@ -234,7 +235,7 @@ def test_queue_item_scrub_shares_placeholders_across_events_and_traces(project):
     mappings = {m.placeholder: m for m in PiiMapping.objects.filter(queue_item=item)}
     assert set(mappings) == {"<PERSON_1>", "<EMAIL_ADDRESS_1>", "<US_SSN_1>"}
     stored = bytes(mappings["<PERSON_1>"].original_encrypted)
-    assert b"Maria" not in stored and pii.decrypt(stored) == "Maria Gonzalez"
+    assert b"Maria" not in stored and encryption.decrypt(stored) == "Maria Gonzalez"
 
 
 @pytest.mark.django_db
@@ -259,7 +260,7 @@ def test_a_rescrub_keeps_every_placeholder_already_in_use(project):
         item.scrubbed["comments"][2]["text"] == "<PERSON_3> here, <EMAIL_ADDRESS_1> never answered"
     )
     originals = {
-        m.placeholder: pii.decrypt(bytes(m.original_encrypted))
+        m.placeholder: encryption.decrypt(bytes(m.original_encrypted))
         for m in PiiMapping.objects.filter(queue_item=item)
     }
     assert originals == {
@@ -291,7 +292,7 @@ def test_label_text_is_scrubbed_with_the_items_placeholders(project, reviewer):
     assert item.expected_output == "Dear <PERSON_1>, your refund is on its way."
     assert item.notes == "Customer called from <PHONE_NUMBER_1>"
     phone = PiiMapping.objects.get(queue_item=item, placeholder="<PHONE_NUMBER_1>")
-    assert pii.decrypt(bytes(phone.original_encrypted)) == "+1 415-555-0134"
+    assert encryption.decrypt(bytes(phone.original_encrypted)) == "+1 415-555-0134"
 
 
 @pytest.mark.django_db
@@ -403,7 +404,7 @@ def test_log_filter_scrubs_message_args_and_tracebacks():
 
 
 def test_recall_floors_on_a_fixed_seed_corpus():
-    report = evaluate(make_corpus(600, seed=2024), pii.analyze_texts)
+    report = evaluate(make_corpus(600, seed=2024), analysis.analyze_texts)
     failures = []
     for entity_type, floor in [*((t, 0.99) for t in PATTERNED), ("PERSON", 0.90), ("SECRET", 0.95)]:
         row = report[entity_type]
