@@ -243,7 +243,7 @@ TRIAGE_JOB_BATCH = int(os.environ.get("TRIAGE_JOB_BATCH", 20000))
 TRIAGE_REGRESSION_WINDOW_HOURS = 24
 TRIAGE_REGRESSION_FACTOR = 3.0
 TRIAGE_REGRESSION_MIN_REPORTS = 5
-# Auto-flags (triage.flags): each rule can be switched off here.
+# Auto-flags (triage.flag_rules): each rule can be switched off here.
 TRIAGE_AUTO_FLAGS = {
     "max_tokens": True,
     "circuit_breaker": True,

@@ -29,8 +29,8 @@ from accounts.errors import ERROR, drf_error, validation_fields
 
 from . import services
 from .attachments import IncomingAttachment
+from .request_bodies import BodyError, multipart_parts, request_body_decoded
 from .serializers import RunInput
-from .wire import BodyError, multipart_parts, request_body_decoded
 
 # Feedback keys that mean "the user's thumbs" in common LangSmith setups.
 THUMBS_KEYS = {"user_score", "thumbs", "thumbs_up", "thumbs_down", "user_feedback", "user_rating"}
@@ -235,7 +235,7 @@ def feedback_from_langsmith(raw):
 
 
 def multipart_ops(parts):
-    """Multipart parts (wire.Part) → (posts, patches, feedbacks, attachments).
+    """Multipart parts (request_bodies.Part) → (posts, patches, feedbacks, attachments).
 
     Raises ValueError for a part that makes no sense and BodyError (413) for an attachment
     over TRIAGE_ATTACHMENT_MAX_BYTES, both naming the part.

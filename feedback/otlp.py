@@ -26,8 +26,8 @@ from accounts.auth import scope_required
 from accounts.errors import ERROR, drf_error, validation_fields
 
 from . import services
+from .request_bodies import BodyError, request_body_decoded
 from .serializers import RunInput
-from .wire import BodyError, request_body_decoded
 
 OPENINFERENCE_KINDS = {
     "LLM": "llm", "CHAIN": "chain", "TOOL": "tool", "RETRIEVER": "retriever",

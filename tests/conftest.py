@@ -2,19 +2,17 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.test import Client
 
 from tests.factories import MembershipFactory, ProjectFactory, api_key_for
+from tests.support import PRODUCTION_SHAPE, ROOT, worker_env
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM calls are still sync.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-ROOT = Path(__file__).resolve().parent.parent
-PRODUCTION_SHAPE = bool(settings.REDIS_URL)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -73,16 +71,6 @@ def reviewer(project):
     return MembershipFactory(project=project, role="reviewer", user__username="rico").user
 
 
-def _worker_env():
-    env = dict(os.environ)
-    db = settings.DATABASES["default"]
-    # The worker must see the test database pytest-django created, not the configured one.
-    env["DATABASE_URL"] = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
-    # Fake receiving apps in tests listen on 127.0.0.1.
-    env["TRIAGE_WEBHOOK_ALLOW_PRIVATE"] = "1"
-    return env
-
-
 @pytest.fixture(scope="module")
 def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
     """A real `celery worker` subprocess on the test database and the test Redis.
@@ -116,7 +104,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
                 "pytest@%h",
             ],
             cwd=ROOT,
-            env=_worker_env(),
+            env=worker_env(),
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -133,13 +121,3 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
-
-
-def wait_for(predicate, timeout=60, interval=0.2, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

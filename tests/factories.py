@@ -1,10 +1,18 @@
+"""Rows of every app for tests, in one place: factory_boy factories, and builders of the
+richer states tests share (a queue item with its evidence, a scrubbed reviewer view)."""
+
+from datetime import timedelta
+
 import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from accounts.models import Membership, Project
 from accounts.services import api_key_create
+from datasets.models import Case, GoldenSet
 from feedback.models import FeedbackEvent, Run
+from triage.facets import cluster_facets_refresh
+from triage.models import Cluster, QueueItem
 
 
 class ProjectFactory(factory.django.DjangoModelFactory):
@@ -61,6 +69,46 @@ class RunFactory(factory.django.DjangoModelFactory):
     inputs = factory.LazyFunction(lambda: {"question": "hi"})
 
 
+class ClusterFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Cluster
+
+    project = factory.SubFactory(ProjectFactory)
+    fingerprint = factory.Sequence(lambda n: f"fp-{n}")
+    category = "wrong"
+    event_count = 1
+
+
+class QueueItemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = QueueItem
+
+    cluster = factory.SubFactory(ClusterFactory)
+    project = factory.SelfAttribute("cluster.project")
+
+
+class GoldenSetFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = GoldenSet
+        django_get_or_create = ("project", "slug")
+
+    project = factory.SubFactory(ProjectFactory)
+    slug = factory.Sequence(lambda n: f"set-{n}")
+    name = factory.LazyAttribute(lambda o: o.slug.title())
+
+
+class CaseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Case
+
+    golden_set = factory.SubFactory(GoldenSetFactory)
+    number = factory.Sequence(lambda n: n + 1)
+    case_id = factory.LazyAttribute(lambda o: f"{o.golden_set.slug}-{o.number:03d}")
+    input = factory.LazyFunction(lambda: {"question": "Can I get a refund?"})
+    criteria = "Cites the refund policy."
+    source = factory.LazyFunction(lambda: f"thumbs-down-{timezone.now():%Y-%m-%d}")
+
+
 def api_key_for(project, scopes=("ingest", "datasets:read")):
     _, raw = api_key_create(project=project, scopes=list(scopes))
     return raw
@@ -68,15 +116,121 @@ def api_key_for(project, scopes=("ingest", "datasets:read")):
 
 def queued_cluster(project, category, first_seen_at, queued_at=None, **item_fields):
     """A cluster first reported at `first_seen_at` and its queue item (pending unless told)."""
-    from triage.models import Cluster, QueueItem
+    cluster = ClusterFactory(
+        project=project, category=category, event_count=3, first_seen_at=first_seen_at
+    )
+    return QueueItemFactory(
+        project=project, cluster=cluster, created_at=queued_at or first_seen_at, **item_fields
+    )
 
-    cluster = Cluster.objects.create(
+
+XSS_COMMENT = "<script>window.__xss=1</script> refund <EMAIL_ADDRESS_1> broken"
+XSS_DOC = '<img src=x onerror="window.__xss=2"> gift cards cannot be refunded'
+
+
+def scrubbed_view(comment=XSS_COMMENT, model_id="gpt-4o-mini", prompt_hash="ph-1"):
+    t = "2026-11-20T10:00:0{}+00:00"
+    return {
+        "comments": [
+            {
+                "text": comment,
+                "created_at": "2026-11-20T10:01:00+00:00",
+                "tier": "enterprise",
+                "model_id": model_id,
+                "prompt_hash": prompt_hash,
+                "trace_id": "t1",
+                "source": "explicit",
+            }
+        ],
+        "traces": [
+            {
+                "trace_id": "t1",
+                "runs": [
+                    {
+                        "run_id": "t1",
+                        "parent_run_id": "",
+                        "name": "refund_bot",
+                        "run_type": "chain",
+                        "inputs": {"question": "Refund for <PERSON_1>?"},
+                        "outputs": {"answer": "No."},
+                        "error": "",
+                        "start_time": t.format(0),
+                        "end_time": t.format(3),
+                        "duration_ms": 3000.0,
+                        "prompt_tokens": None,
+                        "completion_tokens": None,
+                        "total_cost": None,
+                    },
+                    {
+                        "run_id": "t1-r",
+                        "parent_run_id": "t1",
+                        "name": "policy_search",
+                        "run_type": "retriever",
+                        "inputs": {"query": "refund"},
+                        "outputs": {
+                            "documents": [
+                                {"page_content": XSS_DOC, "metadata": {"source": "gift.md"}}
+                            ]
+                        },
+                        "error": "",
+                        "start_time": t.format(0),
+                        "end_time": t.format(1),
+                        "duration_ms": 1000.0,
+                        "prompt_tokens": None,
+                        "completion_tokens": None,
+                        "total_cost": None,
+                    },
+                    {
+                        "run_id": "t1-llm",
+                        "parent_run_id": "t1",
+                        "name": "gpt-4o-mini",
+                        "run_type": "llm",
+                        "inputs": {
+                            "messages": [
+                                {"role": "system", "content": "Use only the documents."},
+                                {"role": "user", "content": "Refund for <PERSON_1>?"},
+                            ]
+                        },
+                        "outputs": {"content": "No."},
+                        "error": "RateLimitError: <b>slow down</b>",
+                        "start_time": t.format(1),
+                        "end_time": t.format(3),
+                        "duration_ms": 2000.0,
+                        "prompt_tokens": 412,
+                        "completion_tokens": 31,
+                        "total_cost": "0.00008",
+                    },
+                ],
+            }
+        ],
+    }
+
+
+def make_item(project, *, category="billing", tier="enterprise", score=5.0, status="pending", **kw):
+    """A queue item as a reviewer meets it: its cluster, one complaint, a scrubbed view."""
+    now = timezone.now()
+    cluster = ClusterFactory(
         project=project,
-        fingerprint=f"fp-{Cluster.objects.count()}-{category}",
         category=category,
         event_count=3,
-        first_seen_at=first_seen_at,
+        top_tier=tier,
+        first_seen_at=now - timedelta(hours=10),
+        last_seen_at=now - timedelta(hours=1),
+        score=score,
+        score_breakdown={"score": score, "reports": 3, "tier": tier, "severity": "p0"},
     )
-    return QueueItem.objects.create(
-        project=project, cluster=cluster, created_at=queued_at or first_seen_at, **item_fields
+    FeedbackEventFactory(
+        project=project,
+        cluster=cluster,
+        model_id=kw.pop("model_id", "gpt-4o-mini"),
+        prompt_hash=kw.pop("prompt_hash", "ph-1"),
+    )
+    cluster_facets_refresh(cluster_ids=[cluster.pk])  # what clustering does after assigning
+    return QueueItemFactory(
+        project=project,
+        cluster=cluster,
+        score=score,
+        status=status,
+        scrubbed=kw.pop("scrubbed", None) or scrubbed_view(),
+        **kw,
     )

@@ -9,8 +9,8 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from tests.conftest import ROOT
 from tests.factories import FeedbackEventFactory
+from tests.support import ROOT
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,8 @@ from django.test import Client
 
 from datasets.models import Case
 from feedback.models import FeedbackEvent
-from tests.conftest import wait_for
 from tests.factories import api_key_for
+from tests.support import wait_for
 from triage.models import QueueItem
 from triage.tasks import run_job
 

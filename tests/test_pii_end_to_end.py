@@ -17,8 +17,8 @@ from django.test import Client
 
 from datasets.models import Case
 from feedback.models import FeedbackEvent
-from tests.conftest import wait_for
 from tests.factories import FeedbackEventFactory, RunFactory, api_key_for
+from tests.support import wait_for
 from triage.models import Cluster, PiiMapping, QueueItem
 from triage.pii import encryption
 from triage.scrubbing import queue_item_scrub

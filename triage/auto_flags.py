@@ -1,6 +1,6 @@
 """Auto-flag detection: one auto/implicit FeedbackEvent per (rule, trace) for new runs.
 
-The rules themselves are pure functions in triage.flags; this module reads the runs and
+The rules themselves are pure functions in triage.flag_rules; this module reads the runs and
 writes the events.
 """
 
@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from feedback.models import FeedbackEvent, Run
 
-from . import flags
+from . import flag_rules
 
 _RUN_FIELDS = (
     "run_id",
@@ -47,8 +47,8 @@ def _p95s(project_id, now):
     )
     if len(per_trace) < settings.TRIAGE_FLAG_P95_MIN_TRACES:
         return None, None
-    cost = flags.percentile([float(c or 0) for c, _ in per_trace], 95)
-    iterations = flags.percentile([i for _, i in per_trace], 95)
+    cost = flag_rules.percentile([float(c or 0) for c, _ in per_trace], 95)
+    iterations = flag_rules.percentile([i for _, i in per_trace], 95)
     return cost, iterations
 
 
@@ -73,7 +73,7 @@ def flags_detect(*, project_id, after_run_pk, upto_run_pk):
             runs = by_trace[trace_id]
             root = next((r for r in runs if not r["parent_run_id"]), runs[0])
             roots[trace_id] = root
-            for rule, detail in flags.trace_flags(
+            for rule, detail in flag_rules.trace_flags(
                 runs,
                 enabled=enabled,
                 cost_p95=cost_p95 if "cost_p95" in enabled else None,
@@ -89,7 +89,7 @@ def flags_detect(*, project_id, after_run_pk, upto_run_pk):
 
 
 def _rephrases(project_id, new_roots):
-    sessions = {flags.session_of(r) for r in new_roots} - {""}
+    sessions = {flag_rules.session_of(r) for r in new_roots} - {""}
     if not sessions:
         return []
     window = timedelta(seconds=settings.TRIAGE_REPHRASE_WINDOW_SECONDS)
@@ -109,14 +109,14 @@ def _rephrases(project_id, new_roots):
     ).values(*_RUN_FIELDS)
     roots = {}
     for run in candidates:
-        session = flags.session_of(run)
+        session = flag_rules.session_of(run)
         if session in sessions:
             roots[run["trace_id"]] = run | {
                 "session": session,
-                "text": flags.input_text(run["inputs"]),
+                "text": flag_rules.input_text(run["inputs"]),
             }
     out = []
-    for trace_id, detail in flags.rephrase_flags(
+    for trace_id, detail in flag_rules.rephrase_flags(
         list(roots.values()),
         window_seconds=settings.TRIAGE_REPHRASE_WINDOW_SECONDS,
         similarity=settings.TRIAGE_REPHRASE_SIMILARITY,
@@ -130,7 +130,9 @@ def _flag_event(project_id, trace_id, rule, detail, root, *, now):
     if len(client_id) > 128:  # keep it unique and within the column
         client_id = f"auto:{rule}:{hashlib.sha256(trace_id.encode()).hexdigest()}"
     source = (
-        FeedbackEvent.Source.IMPLICIT if rule in flags.IMPLICIT_RULES else FeedbackEvent.Source.AUTO
+        FeedbackEvent.Source.IMPLICIT
+        if rule in flag_rules.IMPLICIT_RULES
+        else FeedbackEvent.Source.AUTO
     )
     return FeedbackEvent(
         project_id=project_id,
@@ -138,7 +140,7 @@ def _flag_event(project_id, trace_id, rule, detail, root, *, now):
         body_hash=hashlib.sha256(client_id.encode()).hexdigest(),
         trace_id=trace_id,
         run_id=root.get("run_id", ""),
-        session_id=flags.session_of(root)[:128],
+        session_id=flag_rules.session_of(root)[:128],
         rating=FeedbackEvent.Rating.DOWN,
         category=settings.TRIAGE_FLAG_CATEGORIES.get(rule, "wrong"),
         comment=f"Auto-flag {rule}: {detail}",

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from feedback.models import FeedbackEvent, Run
 
-from . import dedupe, flags, ranking
+from . import dedupe, flag_rules, ranking
 from .facets import cluster_facets_refresh, cluster_facets_refresh_since
 from .models import Cluster, ClusterFingerprint, TriageRun
 from .sql import copy_rows, is_pg, lock_project, no_sync_commit, update_rows
@@ -200,7 +200,7 @@ class Clusterer:
             if not _is_negative(rating, score):
                 keyed.append((pk, None, None, None))
                 continue
-            text = f"{flags.input_text(inputs)}\n{comment}" if inputs else comment
+            text = f"{flag_rules.input_text(inputs)}\n{comment}" if inputs else comment
             normalized = dedupe.normalize_text(text)
             keyed.append((pk, category, normalized, _fp(category, normalized, prompt_hash)))
 

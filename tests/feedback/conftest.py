@@ -1,52 +1,9 @@
-import contextlib
-import socket
-import subprocess
-import sys
 
 import langsmith
 import pytest
-import requests
 from langsmith import utils as ls_utils
 
-from tests.conftest import ROOT, _worker_env, wait_for
 from tests.factories import api_key_for
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def gunicorn_server(log_dir, **env):
-    """The app the production way (gunicorn, one worker) on the test database; yields its URL.
-
-    `env` overrides the environment (e.g. a dead REDIS_URL).
-    """
-    port = free_port()
-    log_path = log_dir / "gunicorn.log"
-    log = open(log_path, "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1"],
-        cwd=ROOT, env={**_worker_env(), "DEBUG": "0", **env}, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-
-    def up():
-        try:
-            return requests.get(f"{url}/api/langsmith/info", timeout=5).status_code == 200
-        except (requests.ConnectionError, requests.Timeout):
-            return proc.poll() is not None  # died: fail below with its log
-
-    try:
-        wait_for(up, timeout=60, what="gunicorn to start")
-        assert proc.poll() is None, log_path.read_text()[-3000:]
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
 
 
 @pytest.fixture

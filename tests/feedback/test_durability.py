@@ -11,9 +11,8 @@ from django.conf import settings
 
 from feedback.models import FeedbackEvent
 from feedback.tasks import sweep_unprocessed
-from tests.conftest import ROOT, _worker_env, wait_for
 from tests.factories import api_key_for
-from tests.feedback.conftest import gunicorn_server
+from tests.support import ROOT, gunicorn_server, wait_for, worker_env
 from triage.models import Cluster
 from triage.tasks import process_feedback
 
@@ -45,7 +44,7 @@ def worker(transactional_db, tmp_path):
         proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
              "--without-gossip", "--without-mingle", "-n", f"durability-{os.getpid()}@%h"],
-            cwd=ROOT, env=_worker_env(), stdout=out, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=worker_env(), stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
         wait_for(

@@ -10,8 +10,7 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from datasets.models import Case, GoldenSetVersion
-from tests.factories import MembershipFactory
-from tests.triage.test_views import make_item, scrubbed_view
+from tests.factories import MembershipFactory, make_item, scrubbed_view
 from triage.models import QueueItem
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

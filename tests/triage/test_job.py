@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from datasets.models import Case, GoldenSet
 from feedback.models import FeedbackEvent
-from tests.conftest import ROOT, _worker_env, wait_for
 from tests.factories import FeedbackEventFactory, ProjectFactory, RunFactory
+from tests.support import ROOT, wait_for, worker_env
 from triage.job import drift_check, triage_job_execute
 from triage.models import Cluster, ClusterFingerprint, QueueItem, TriageRun
 from triage.tasks import run_job
@@ -305,7 +305,7 @@ def test_a_worker_killed_mid_run_then_rerun_leaves_the_same_clusters_and_queue(t
     _bulk_events(killed, 4000)
     triage_job_execute(project=reference, scrub=False)
 
-    env = _worker_env() | {"TRIAGE_JOB_BATCH": "20"}  # many small batches: a wide window to kill in
+    env = worker_env() | {"TRIAGE_JOB_BATCH": "20"}  # many small batches: a wide window to kill in
     log = open(tmp_path / "worker.log", "w")
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",

@@ -9,23 +9,19 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from feedback.models import FeedbackEvent
-from tests.factories import FeedbackEventFactory, MembershipFactory
+from tests.factories import FeedbackEventFactory, MembershipFactory, QueueItemFactory
 from triage import clustering, job, selectors, services
 from triage.models import Cluster, ClusterFacet, QueueItem
 from triage.tasks import expire_leases
 
 
 def make_items(project, n, score=None):
-    clusters = Cluster.objects.bulk_create(
-        Cluster(
-            project=project, fingerprint=f"fp-{project.pk}-{i}", category="wrong", event_count=1
+    return [
+        QueueItemFactory(
+            cluster__project=project, score=score if score is not None else float(i)
         )
         for i in range(n)
-    )
-    return QueueItem.objects.bulk_create(
-        QueueItem(project=project, cluster=c, score=score if score is not None else float(i))
-        for i, c in enumerate(clusters)
-    )
+    ]
 
 
 @pytest.fixture

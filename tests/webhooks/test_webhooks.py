@@ -17,8 +17,8 @@ from django.utils import timezone
 
 from datasets import services
 from datasets.models import Case, GoldenSet
-from tests.conftest import wait_for
 from tests.factories import ProjectFactory, api_key_for, queued_cluster
+from tests.support import wait_for
 from triage import webhook_events
 from webhooks import services as webhook_services
 from webhooks.models import WebhookDelivery, WebhookEndpoint

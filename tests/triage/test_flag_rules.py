@@ -1,8 +1,8 @@
 from datetime import UTC, datetime, timedelta
 
-from triage import drift, flags
+from triage import drift, flag_rules
 
-ALL = set(flags.RULES)
+ALL = set(flag_rules.RULES)
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 
@@ -17,24 +17,24 @@ def run(run_type="llm", parent="root", **kw):
 
 
 def test_max_tokens_from_outputs_or_metadata():
-    hit = flags.trace_flags(
+    hit = flag_rules.trace_flags(
         [run(outputs={"generations": [{"finish_reason": "length"}]})], enabled=ALL
     )
     assert [r for r, _ in hit] == ["max_tokens"]
-    hit = flags.trace_flags([run(metadata={"stop_reason": "max_tokens"})], enabled=ALL)
+    hit = flag_rules.trace_flags([run(metadata={"stop_reason": "max_tokens"})], enabled=ALL)
     assert [r for r, _ in hit] == ["max_tokens"]
-    assert flags.trace_flags([run(outputs={"finish_reason": "stop"})], enabled=ALL) == []
+    assert flag_rules.trace_flags([run(outputs={"finish_reason": "stop"})], enabled=ALL) == []
 
 
 def test_rules_can_be_switched_off():
     runs = [run(metadata={"stop_reason": "max_tokens"})]
-    assert flags.trace_flags(runs, enabled=ALL - {"max_tokens"}) == []
+    assert flag_rules.trace_flags(runs, enabled=ALL - {"max_tokens"}) == []
 
 
 def test_circuit_breaker_from_metadata_or_error():
-    assert flags.trace_flags([run(metadata={"circuit_breaker": "open"})], enabled=ALL)
-    assert flags.trace_flags([run(error="CircuitBreakerOpen: payments down")], enabled=ALL)
-    assert not flags.trace_flags([run(metadata={"circuit_breaker": "closed"})], enabled=ALL)
+    assert flag_rules.trace_flags([run(metadata={"circuit_breaker": "open"})], enabled=ALL)
+    assert flag_rules.trace_flags([run(error="CircuitBreakerOpen: payments down")], enabled=ALL)
+    assert not flag_rules.trace_flags([run(metadata={"circuit_breaker": "closed"})], enabled=ALL)
 
 
 def test_two_consecutive_tool_errors_but_not_separated_ones():
@@ -43,30 +43,31 @@ def test_two_consecutive_tool_errors_but_not_separated_ones():
         run("tool", error="timeout", start_time=t[0], run_id="a"),
         run("tool", error="500", start_time=t[1], run_id="b"),
     ]
-    assert [r for r, _ in flags.trace_flags(bad, enabled=ALL)] == ["tool_errors"]
+    assert [r for r, _ in flag_rules.trace_flags(bad, enabled=ALL)] == ["tool_errors"]
     separated = [
         run("tool", error="timeout", start_time=t[0], run_id="a"),
         run("tool", start_time=t[1], run_id="b"),
         run("tool", error="500", start_time=t[2], run_id="c"),
     ]
-    assert flags.trace_flags(separated, enabled=ALL) == []
+    assert flag_rules.trace_flags(separated, enabled=ALL) == []
 
 
 def test_cost_and_iterations_above_p95():
     runs = [run(total_cost=0.5, run_id=str(i)) for i in range(6)]
-    rules = [r for r, _ in flags.trace_flags(runs, enabled=ALL, cost_p95=1.0, iterations_p95=4)]
+    hits = flag_rules.trace_flags(runs, enabled=ALL, cost_p95=1.0, iterations_p95=4)
+    rules = [r for r, _ in hits]
     assert rules == ["cost_p95", "iterations_p95"]
-    assert flags.percentile(list(range(1, 101)), 95) == 95
+    assert flag_rules.percentile(list(range(1, 101)), 95) == 95
 
 
 def test_low_confidence_from_judge_metadata():
-    hit = flags.trace_flags([run(metadata={"judge": {"confidence": 0.2}})], enabled=ALL)
+    hit = flag_rules.trace_flags([run(metadata={"judge": {"confidence": 0.2}})], enabled=ALL)
     assert [r for r, _ in hit] == ["low_confidence"]
-    assert not flags.trace_flags([run(metadata={"confidence": 0.9})], enabled=ALL)
+    assert not flag_rules.trace_flags([run(metadata={"confidence": 0.9})], enabled=ALL)
 
 
 def test_abandon_on_cancelled_root():
-    hit = flags.trace_flags([run(parent="", error="Cancelled by client")], enabled=ALL)
+    hit = flag_rules.trace_flags([run(parent="", error="Cancelled by client")], enabled=ALL)
     assert [r for r, _ in hit] == ["abandon"]
 
 
@@ -92,13 +93,13 @@ def test_rephrase_within_the_window_flags_the_earlier_trace():
             "text": "what is the weather today",
         },
     ]
-    out = flags.rephrase_flags(roots, window_seconds=120, similarity=0.5)
+    out = flag_rules.rephrase_flags(roots, window_seconds=120, similarity=0.5)
     assert [t for t, _ in out] == ["t1"]
 
 
 def test_input_text_skips_roles():
     inputs = {"messages": [{"role": "user", "content": "where is my refund"}]}
-    assert flags.input_text(inputs) == "where is my refund"
+    assert flag_rules.input_text(inputs) == "where is my refund"
 
 
 def test_drift_finds_big_uncovered_clusters():
@@ -115,5 +116,5 @@ def test_drift_finds_big_uncovered_clusters():
 
 
 def test_max_tokens_from_the_normalized_stop_reason_column():
-    hit = flags.trace_flags([run(stop_reason="max_tokens")], enabled=ALL)
+    hit = flag_rules.trace_flags([run(stop_reason="max_tokens")], enabled=ALL)
     assert [r for r, _ in hit] == ["max_tokens"]

@@ -16,8 +16,7 @@ from accounts.auth import revocations
 from accounts.models import ApiKey
 from accounts.services import api_key_create, api_key_revoke
 from feedback.models import FeedbackEvent
-from tests.conftest import ROOT
-from tests.feedback.conftest import gunicorn_server
+from tests.support import ROOT, gunicorn_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,8 +7,8 @@ from django.test import Client
 
 from accounts.ratelimit import rate_limit_hit, rate_parse
 from feedback.models import FeedbackEvent
-from tests.conftest import PRODUCTION_SHAPE
 from tests.factories import api_key_for
+from tests.support import PRODUCTION_SHAPE
 
 pytestmark = pytest.mark.django_db
 

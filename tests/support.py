@@ -1,0 +1,72 @@
+"""Helpers for tests that run real processes (gunicorn, a celery worker) beside pytest."""
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCTION_SHAPE = bool(settings.REDIS_URL)
+
+
+def worker_env():
+    env = dict(os.environ)
+    db = settings.DATABASES["default"]
+    # The worker must see the test database pytest-django created, not the configured one.
+    env["DATABASE_URL"] = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+    # Fake receiving apps in tests listen on 127.0.0.1.
+    env["TRIAGE_WEBHOOK_ALLOW_PRIVATE"] = "1"
+    return env
+
+
+def wait_for(predicate, timeout=60, interval=0.2, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def gunicorn_server(log_dir, **env):
+    """The app the production way (gunicorn, one worker) on the test database; yields its URL.
+
+    `env` overrides the environment (e.g. a dead REDIS_URL).
+    """
+    port = free_port()
+    log_path = log_dir / "gunicorn.log"
+    log = open(log_path, "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1"],
+        cwd=ROOT, env={**worker_env(), "DEBUG": "0", **env}, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+
+    def up():
+        try:
+            return requests.get(f"{url}/api/langsmith/info", timeout=5).status_code == 200
+        except (requests.ConnectionError, requests.Timeout):
+            return proc.poll() is not None  # died: fail below with its log
+
+    try:
+        wait_for(up, timeout=60, what="gunicorn to start")
+        assert proc.poll() is None, log_path.read_text()[-3000:]
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
