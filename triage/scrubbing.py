@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Prefetch
 
+from accounts.selectors import REVEAL_PII_PERMISSION
 from feedback.models import Run, RunAttachment
 
 from .models import PiiMapping, PiiRevealAudit, QueueItem
@@ -152,7 +153,7 @@ def pii_reveal(*, item, placeholder, user):
 
     Raises PermissionDenied without `triage.reveal_pii`; returns None for an unknown one.
     """
-    if not user.has_perm("triage.reveal_pii"):
+    if not user.has_perm(REVEAL_PII_PERMISSION):
         raise PermissionDenied("Revealing PII needs the reveal_pii permission.")
     mapping = item.pii_mappings.filter(placeholder=placeholder).first()
     if mapping is None:

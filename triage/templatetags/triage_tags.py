@@ -6,6 +6,8 @@ from django import template
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
+from accounts.selectors import REVEAL_PII_PERMISSION
+
 register = template.Library()
 
 _ESCAPED_PLACEHOLDER = re.compile(r"&lt;([A-Z][A-Z_]*_\d+)&gt;")
@@ -49,7 +51,7 @@ def _reveal_url_prefix(request):
     """`/p/<project>/items/<pk>/pii/` when this user may reveal on this item page, else None."""
     user = getattr(request, "user", None)
     match = getattr(request, "resolver_match", None)
-    if user is None or match is None or not user.has_perm("triage.reveal_pii"):
+    if user is None or match is None or not user.has_perm(REVEAL_PII_PERMISSION):
         return None
     kwargs = match.kwargs
     if "project_slug" not in kwargs or "pk" not in kwargs:
