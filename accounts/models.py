@@ -46,7 +46,7 @@ class Membership(models.Model):
 class ApiKey(models.Model):
     """Only the sha256 of the key is stored; the key itself is shown once."""
 
-    SCOPES = ("ingest", "datasets:read", "admin")
+    SCOPES = ("ingest", "datasets:read", "results:write", "admin")
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=100, blank=True)

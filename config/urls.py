@@ -17,7 +17,10 @@ api_v1 = feedback_urls.api_v1 + triage_urls.api_v1 + datasets_urls.api_v1 + webh
 urlpatterns = [
     path("api/v1/", include((api_v1, "api"))),
     # LangSmith SDK wire compatibility: LANGSMITH_ENDPOINT=<host>/api/langsmith
-    path("api/langsmith/", include((feedback_urls.langsmith_api, "langsmith"))),
+    path(
+        "api/langsmith/",
+        include((feedback_urls.langsmith_api + datasets_urls.langsmith_api, "langsmith")),
+    ),
     *feedback_urls.otlp_api,
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

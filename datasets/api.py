@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from accounts.auth import scope_required
 from accounts.errors import ERRORS
 
-from . import selectors
+from . import results, selectors
 from .models import GoldenSet
 
 STREAM_CHUNK_LINES = 500
@@ -133,3 +133,89 @@ def _lines(body, split):
             chunk = []
     if chunk:
         yield "".join(chunk)
+
+
+class CaseResultInput(serializers.Serializer):
+    case_id = serializers.CharField(max_length=80)
+    passed = serializers.BooleanField()
+    score = serializers.FloatField(required=False, allow_null=True)
+    output = serializers.JSONField(required=False, allow_null=True)
+    details = serializers.JSONField(required=False, allow_null=True)
+
+    def to_internal_value(self, data):
+        # "passed": "yes" or 1 must not pass silently: only JSON true/false.
+        if isinstance(data, dict) and not isinstance(data.get("passed"), bool):
+            raise serializers.ValidationError({"passed": ["Must be true or false."]})
+        return super().to_internal_value(data)
+
+
+class ResultsInput(serializers.Serializer):
+    commit = serializers.CharField(max_length=80, allow_blank=True, default="")
+    name = serializers.CharField(max_length=200, allow_blank=True, default="")
+    results = CaseResultInput(many=True, allow_empty=False, max_length=100_000)
+
+
+class ResultsOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    version = serializers.IntegerField()
+    commit = serializers.CharField()
+    name = serializers.CharField()
+    passed = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class ResultsCreatedOutput(ResultsOutput):
+    newly_passing = serializers.ListField(child=serializers.CharField())
+    regressions = serializers.ListField(child=serializers.CharField())
+
+
+def _results_view(run):
+    return {
+        "id": run.pk,
+        "version": run.version.number,
+        "commit": run.commit,
+        "name": run.name,
+        "passed": run.passed,
+        "failed": run.failed,
+        "created_at": run.created_at,
+    }
+
+
+class GoldenSetResultsApi(APIView):
+    """CI reports which cases of a pinned version pass (scope `results:write`)."""
+
+    def get_permissions(self):
+        scope = "results:write" if self.request.method == "POST" else "datasets:read"
+        return [scope_required(scope)()]
+
+    def _version(self, request, slug, ref):
+        golden_set = _golden_set_for(request, slug)
+        version = selectors.version_resolve(golden_set=golden_set, ref=ref)
+        if version is None:
+            raise exceptions.NotFound(f"No version '{ref}' of golden set '{slug}'.")
+        return version
+
+    @extend_schema(
+        operation_id="golden_set_results_list",
+        responses={200: ResultsOutput(many=True), **ERRORS},
+    )
+    def get(self, request, slug, ref):
+        version = self._version(request, slug, ref)
+        runs = version.results_runs.select_related("version").order_by("-pk")[:100]
+        return Response(ResultsOutput([_results_view(r) for r in runs], many=True).data)
+
+    @extend_schema(
+        operation_id="golden_set_results_create",
+        request=ResultsInput,
+        responses={201: ResultsCreatedOutput, **ERRORS},
+    )
+    def post(self, request, slug, ref):
+        version = self._version(request, slug, ref)
+        data = ResultsInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            run, changes = results.results_run_record(version=version, **data.validated_data)
+        except results.ResultsError as exc:
+            raise exceptions.ValidationError(exc.fields) from None
+        return Response({**ResultsOutput(_results_view(run)).data, **changes}, status=201)

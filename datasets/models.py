@@ -10,6 +10,9 @@ class GoldenSet(models.Model):
     slug = models.SlugField()
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(default=timezone.now)
+    # Which evaluator key decides pass/fail in `evaluate()` experiments; blank: every score
+    # of the case's run must pass.
+    results_key = models.CharField(max_length=200, blank=True)
 
     class Meta:
         constraints = [
@@ -95,3 +98,47 @@ class GoldenSetVersion(models.Model):
 
     def __str__(self):
         return f"{self.golden_set.slug} v{self.number}"
+
+
+class ResultsRun(models.Model):
+    """One CI run of a golden-set version: which cases passed. Posted to the results API, or
+    built from an `evaluate()` experiment (its session id) as its scores arrive."""
+
+    golden_set = models.ForeignKey(GoldenSet, on_delete=models.CASCADE, related_name="results")
+    version = models.ForeignKey(
+        GoldenSetVersion, on_delete=models.CASCADE, related_name="results_runs"
+    )
+    commit = models.CharField(max_length=80, blank=True)
+    name = models.CharField(max_length=200, blank=True)
+    experiment_session_id = models.CharField(max_length=64, blank=True)
+    passed = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["golden_set", "experiment_session_id"],
+                condition=~models.Q(experiment_session_id=""),
+                name="results_run_experiment_unique",
+            )
+        ]
+
+
+class CaseResult(models.Model):
+    """Whether one case passed in one results run."""
+
+    results_run = models.ForeignKey(ResultsRun, on_delete=models.CASCADE, related_name="cases")
+    case_id = models.CharField(max_length=80)
+    split = models.CharField(max_length=16, blank=True)
+    passed = models.BooleanField()
+    score = models.FloatField(null=True, blank=True)
+    output = models.JSONField(null=True, blank=True)
+    details = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["results_run", "case_id"], name="case_result_unique")
+        ]
+        indexes = [models.Index(fields=["case_id", "-created_at"], name="case_result_history_idx")]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, views
+from . import api, langsmith, views
 
 app_name = "datasets"
 urlpatterns = [
@@ -21,4 +21,26 @@ api_v1 = [
         api.GoldenSetCasesApi.as_view(),
         name="golden-set-cases",
     ),
+    path(
+        "golden-sets/<slug:slug>/versions/<str:ref>/results",
+        api.GoldenSetResultsApi.as_view(),
+        name="golden-set-results",
+    ),
+]
+
+# Golden sets as LangSmith datasets (mounted under /api/langsmith/ beside feedback's routes).
+langsmith_api = [
+    path("datasets", langsmith.LangSmithDatasetsApi.as_view(), name="datasets"),
+    path("datasets/<str:dataset_id>", langsmith.LangSmithDatasetApi.as_view(), name="dataset"),
+    path(
+        "datasets/<str:dataset_id>/versions",
+        langsmith.LangSmithDatasetVersionsApi.as_view(),
+        name="dataset-versions",
+    ),
+    path(
+        "datasets/<str:dataset_id>/version",
+        langsmith.LangSmithDatasetVersionApi.as_view(),
+        name="dataset-version",
+    ),
+    path("examples", langsmith.LangSmithExamplesApi.as_view(), name="examples"),
 ]

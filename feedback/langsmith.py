@@ -27,7 +27,7 @@ from rest_framework.views import APIView
 from accounts.auth import scope_required
 from accounts.errors import ERROR, drf_error, validation_fields
 
-from . import services
+from . import experiments, services
 from .attachments import IncomingAttachment
 from .request_bodies import BodyError, multipart_parts, request_body_decoded
 from .serializers import RunInput
@@ -38,7 +38,8 @@ DOWN_VALUES = {"down", "thumbs_down", "thumbsdown", "negative", "bad", "no", "fa
 UP_VALUES = {"up", "thumbs_up", "thumbsup", "positive", "good", "yes", "true", "1", "👍"}
 RUN_PASSTHROUGH = (
     "id", "trace_id", "parent_run_id", "name", "run_type", "inputs", "outputs", "error",
-    "start_time", "end_time", "tags", "extra", "dotted_order",
+    "start_time", "end_time", "tags", "extra", "dotted_order", "session_id", "session_name",
+    "reference_example_id",
 )  # fmt: skip
 BIG_FIELDS = ("inputs", "outputs", "events", "extra", "error", "serialized")
 
@@ -149,7 +150,7 @@ def run_from_langsmith(raw):
     data = {name: raw[name] for name in RUN_PASSTHROUGH if raw.get(name) is not None}
     if "id" in data and data["id"] is not None:
         data["id"] = str(data["id"])
-    for name in ("trace_id", "parent_run_id"):
+    for name in ("trace_id", "parent_run_id", "session_id", "reference_example_id"):
         if data.get(name) is not None:
             data[name] = str(data[name])
     outputs = raw.get("outputs") if isinstance(raw.get("outputs"), dict) else {}
@@ -335,10 +336,12 @@ def _ingest(request, posts, patches, feedbacks=(), attachments=()):
         return _invalid({exc.part: [str(exc)]})
     stored = 0
     if feedbacks:
+        feedbacks, scores = experiments.langsmith_feedback_split(project=project, raws=feedbacks)
+        stored = experiments.eval_scores_store(project=project, raws=scores) if scores else 0
         results = services.feedback_ingest_many(
             project=project, raw_events=[feedback_from_langsmith(f) for f in feedbacks]
         )
-        stored = sum(r.status in {"created", "duplicate"} for r in results)
+        stored += sum(r.status in {"created", "duplicate"} for r in results)
     return Response({"accepted": len(runs) + len(patched), "feedback": stored}, status=202)
 
 
@@ -473,11 +476,19 @@ class LangSmithFeedbackApi(APIView):
             **ERROR_RESPONSES,
             409: OpenApiResponse(ERROR),
         },
-        description="`Client.create_feedback`: score 0 or a thumbs-down value → rating down.",
+        description=(
+            "`Client.create_feedback`: score 0 or a thumbs-down value → rating down. A score "
+            "on a run of an `evaluate()` experiment is an eval result, not a complaint."
+        ),
     )
     def post(self, request):
         if not isinstance(request.data, dict):
             return _invalid({"body": ["Expected a feedback object."]})
+        project = request.user.project
+        _, scores = experiments.langsmith_feedback_split(project=project, raws=[request.data])
+        if scores:
+            experiments.eval_scores_store(project=project, raws=scores)
+            return Response({"id": str(request.data.get("id") or ""), **request.data})
         event = feedback_from_langsmith(request.data)
         if "rating" not in event and "score" not in event:
             return _invalid({"score": ["Send a score (0 = thumbs down) or a value."]})

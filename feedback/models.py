@@ -113,13 +113,25 @@ class Run(models.Model):
     documents = models.JSONField(null=True, blank=True)  # retriever results, normalized
     dotted_order = models.CharField(max_length=2000, blank=True)  # LangSmith's tree order
     source = models.CharField(max_length=16, default="native")  # native | langsmith | otlp
+    # LangSmith's tracing project (session) and, for a run of an `evaluate()` experiment,
+    # the dataset example (golden-set case) it ran on: such runs are eval results.
+    session_id = models.CharField(max_length=64, blank=True)
+    reference_example_id = models.CharField(max_length=64, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["project", "run_id"], name="run_unique_per_project")
         ]
-        indexes = [models.Index(fields=["project", "trace_id"], name="run_project_trace_idx")]
+        indexes = [
+            models.Index(fields=["project", "trace_id"], name="run_project_trace_idx"),
+            # Only experiment runs carry an example: a small partial index.
+            models.Index(
+                fields=["project", "session_id"],
+                name="run_experiment_idx",
+                condition=~models.Q(reference_example_id=""),
+            ),
+        ]
 
     @property
     def duration_ms(self):
@@ -150,3 +162,63 @@ class RunAttachment(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["run", "name"], name="run_attachment_unique")
         ]
+
+
+class TracingSession(models.Model):
+    """A LangSmith session ("tracing project") created through the SDK. One with a
+    reference dataset is an experiment: `evaluate()` running a golden set, whose runs and
+    evaluator scores are eval results, never production traffic or user complaints."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    session_id = models.UUIDField()  # the id the SDK knows it by
+    name = models.CharField(max_length=300)
+    description = models.TextField(blank=True)
+    reference_dataset_id = models.UUIDField(null=True, blank=True)
+    extra = models.JSONField(default=dict, blank=True)
+    start_time = models.DateTimeField(default=timezone.now)
+    end_time = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "session_id"], name="session_id_unique"),
+            models.UniqueConstraint(fields=["project", "name"], name="session_name_unique"),
+        ]
+
+    @property
+    def is_experiment(self):
+        return self.reference_dataset_id is not None
+
+    @property
+    def metadata(self):
+        metadata = (self.extra or {}).get("metadata")
+        return metadata if isinstance(metadata, dict) else {}
+
+
+class EvalScore(models.Model):
+    """An evaluator's score on a run of an experiment (feedback `evaluate()` posts): what
+    decides whether a golden-set case passed. Kept apart from FeedbackEvent on purpose."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    feedback_id = models.CharField(max_length=64)  # the SDK's id: posting twice is a no-op
+    session_id = models.CharField(max_length=64, blank=True)
+    run_id = models.CharField(max_length=128)
+    key = models.CharField(max_length=200)
+    score = models.FloatField(null=True, blank=True)
+    value = models.JSONField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "feedback_id"], name="eval_score_unique")
+        ]
+        indexes = [models.Index(fields=["project", "run_id"], name="eval_score_run_idx")]
+
+    @property
+    def passed(self):
+        """Score ≥ 0.5 or a true value passes; None when the score says nothing."""
+        if isinstance(self.score, int | float):
+            return self.score >= 0.5
+        if isinstance(self.value, bool):
+            return self.value
+        return None

@@ -295,6 +295,14 @@ class RunInput(serializers.Serializer):
     dotted_order = serializers.CharField(
         max_length=2000, required=False, allow_blank=True, allow_null=True
     )
+    # LangSmith: the tracing project (by id or name) and, for an experiment run, the example.
+    session_id = serializers.UUIDField(required=False, allow_null=True, format="hex_verbose")
+    session_name = serializers.CharField(
+        max_length=300, required=False, allow_blank=True, allow_null=True
+    )
+    reference_example_id = serializers.UUIDField(
+        required=False, allow_null=True, format="hex_verbose"
+    )
 
     def validate_inputs(self, value):
         if value is None:

@@ -18,7 +18,8 @@ from accounts.models import ApiKey
 
 from .attachments import attachment_content_type, attachment_is_text
 from .enqueue import processing_announce, processing_enqueue
-from .models import FeedbackEvent, FeedbackTokenRevocation, Run, RunAttachment
+from .experiments import experiment_runs_announce
+from .models import FeedbackEvent, FeedbackTokenRevocation, Run, RunAttachment, TracingSession
 from .serializers import FastPath, FeedbackEventInput
 from .tokens import (
     TokenInvalid,
@@ -246,11 +247,12 @@ def feedback_sweep_unprocessed(*, older_than_seconds=None):
 RUN_FIELDS = (
     "trace_id", "name", "run_type", "inputs", "outputs", "error", "start_time", "end_time",
     "tags", "prompt_tokens", "completion_tokens", "total_tokens", "total_cost", "model",
-    "stop_reason", "documents", "dotted_order",
+    "stop_reason", "documents", "dotted_order", "reference_example_id",
 )  # fmt: skip
 # Fields stored as "" rather than NULL when a client sends null.
 _BLANK_WHEN_NULL = {
     "error": "", "tags": [], "model": "", "stop_reason": "", "dotted_order": "", "name": "",
+    "reference_example_id": "",
 }  # fmt: skip
 
 
@@ -263,6 +265,8 @@ def _run_values(data):
     for name, blank in _BLANK_WHEN_NULL.items():
         if name in values and values[name] is None:
             values[name] = blank
+    if values.get("reference_example_id"):
+        values["reference_example_id"] = str(values["reference_example_id"])
     extra = data.get("extra") or {}
     if extra.get("metadata"):
         values["metadata"] = extra["metadata"]
@@ -300,9 +304,12 @@ def runs_upsert(*, project, runs, source="native", attachments=()):
         for attachment in attachments:
             if attachment.run_id not in sent and attachment.run_id not in stored:
                 raise AttachmentRunUnknown(attachment)
+    sessions = _session_ids(project, runs)
     with transaction.atomic():
         for data in runs:
             values = _run_values(data)
+            if sessions.get(data["id"]):
+                values["session_id"] = sessions[data["id"]]
             run = saved.get(data["id"]) or (
                 Run.objects.select_for_update().filter(project=project, run_id=data["id"]).first()
             )
@@ -323,11 +330,28 @@ def runs_upsert(*, project, runs, source="native", attachments=()):
                 _run_patch(run, values)
             saved[run.run_id] = run
         feedback_link_runs(project=project, runs=saved.values())
+        experiment_runs_announce(project=project, runs=saved.values())
         for attachment in attachments:
             run_attachment_store(
                 run=saved.get(attachment.run_id) or stored[attachment.run_id], attachment=attachment
             )
     return list(saved.values())
+
+
+def _session_ids(project, runs):
+    """run id → the LangSmith session id it was sent with (by id, or by name)."""
+    by_name = {d["session_name"] for d in runs if d.get("session_name") and not d.get("session_id")}
+    names = dict(
+        TracingSession.objects.filter(project=project, name__in=by_name).values_list(
+            "name", "session_id"
+        )
+    )
+    out = {}
+    for data in runs:
+        session = data.get("session_id") or names.get(data.get("session_name"))
+        if session:
+            out[data["id"]] = str(session)
+    return out
 
 
 def run_attachment_store(*, run, attachment):

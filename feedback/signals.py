@@ -9,3 +9,8 @@ committed and the periodic sweeper sends them again.
 from django.dispatch import Signal
 
 feedback_committed = Signal()
+
+# Sent after commit when an `evaluate()` experiment made progress: its runs or evaluator
+# scores arrived, or the SDK updated the session. Arguments: `project_id`, `session_ids`.
+# The datasets app connects it to refresh that experiment's golden-set results.
+experiment_progressed = Signal()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, langsmith, otlp, views
+from . import api, langsmith, langsmith_sessions, otlp, views
 
 app_name = "feedback"
 urlpatterns = [
@@ -25,6 +25,12 @@ langsmith_api = [
     path("runs/multipart", langsmith.LangSmithRunsMultipartApi.as_view(), name="runs-multipart"),
     path("runs/<str:run_id>", langsmith.LangSmithRunPatchApi.as_view(), name="run"),
     path("feedback", langsmith.LangSmithFeedbackApi.as_view(), name="feedback"),
+    path("sessions", langsmith_sessions.LangSmithSessionsApi.as_view(), name="sessions"),
+    path(
+        "sessions/<str:session_id>",
+        langsmith_sessions.LangSmithSessionApi.as_view(),
+        name="session",
+    ),
 ]
 
 # OTLP/HTTP exporters post to <endpoint>/v1/traces by default.
