@@ -212,6 +212,10 @@ CELERY_BEAT_SCHEDULE = {
 TRIAGE_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("TRIAGE_WEBHOOK_TIMEOUT_SECONDS", 5))
 TRIAGE_WEBHOOK_RETRY_SECONDS = int(os.environ.get("TRIAGE_WEBHOOK_RETRY_SECONDS", 30))
 TRIAGE_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("TRIAGE_WEBHOOK_MAX_ATTEMPTS", 8))
+# An endpoint failing this many attempts in a row is disabled until re-enabled (API PATCH).
+TRIAGE_WEBHOOK_DISABLE_AFTER = int(os.environ.get("TRIAGE_WEBHOOK_DISABLE_AFTER", 20))
+# A fixed cluster that gets new complaints within this many days is re-opened (regressed).
+TRIAGE_FIXED_REOPEN_DAYS = int(os.environ.get("TRIAGE_FIXED_REOPEN_DAYS", 14))
 # `p0.sla_at_risk` goes out when a P0 has this many hours left without a published case.
 TRIAGE_SLA_ALERT_HOURS = float(os.environ.get("TRIAGE_SLA_ALERT_HOURS", 24))
 TRIAGE_P0_ALERTS_PER_RUN = 500  # alerts emitted per 5-minute run at most, most urgent first

@@ -24,8 +24,8 @@ from .models import GoldenSet, GoldenSetVersion
 from .results import case_uuid, golden_set_uuid, version_cases
 
 ERRORS = {code: OpenApiResponse(ERROR) for code in (400, 401, 403, 404, 429)}
-LIST = {"application/json": {"type": "array", "items": {"type": "object"}}}
-OBJECT = {"application/json": {"type": "object"}}
+LIST = {"type": "array", "items": {"type": "object"}}
+OBJECT = {"type": "object"}
 MAX_PAGE = 100
 
 

@@ -5,11 +5,14 @@ import json
 import uuid
 
 from django.db import transaction
+from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 
 from feedback.models import EvalScore, Run
+from webhooks.services import public_url, webhook_emit
 
 from .models import CaseResult, GoldenSet, GoldenSetVersion, ResultsRun
+from .signals import case_results_recorded
 
 ID_NAMESPACE = uuid.UUID("3b0f7c1e-5d7a-4a84-8f0e-2c9e1a6d4b70")
 
@@ -74,7 +77,7 @@ def results_run_record(*, version, results, commit="", name=""):
             passed=sum(1 for r in results if r["passed"]),
             failed=sum(1 for r in results if not r["passed"]),
         )
-        CaseResult.objects.bulk_create(
+        rows = CaseResult.objects.bulk_create(
             CaseResult(
                 results_run=run,
                 case_id=r["case_id"],
@@ -86,13 +89,70 @@ def results_run_record(*, version, results, commit="", name=""):
             )
             for r in results
         )
-    return run, _changes(before, results)
-
-
-def _changes(before, results):
+        _results_announce(run, rows, before)
     newly_passing = [r["case_id"] for r in results if r["passed"] and not before.get(r["case_id"])]
     regressions = [r["case_id"] for r in results if not r["passed"] and before.get(r["case_id"])]
-    return {"newly_passing": newly_passing, "regressions": regressions}
+    return run, {"newly_passing": newly_passing, "regressions": regressions}
+
+
+def _results_announce(run, rows, before):
+    """Tell apps about first passes and regressions (webhooks, in this transaction) and the
+    layers above that these cases have new results (after commit)."""
+    if not rows:
+        return
+    golden_set = run.golden_set
+    passed_before = set(
+        CaseResult.objects.filter(
+            results_run__golden_set=golden_set, case_id__in=[r.case_id for r in rows], passed=True
+        )
+        .exclude(results_run=run)
+        .values_list("case_id", flat=True)
+    )
+    for row in rows:
+        if row.passed and row.case_id not in passed_before:
+            event = "case.passing"
+        elif not row.passed and before.get(row.case_id):
+            event = "case.regressed"
+        else:
+            continue
+        webhook_emit(project=golden_set.project, event=event, payload=_case_payload(run, row))
+    case_ids = sorted({r.case_id for r in rows})
+    transaction.on_commit(
+        lambda: case_results_recorded.send(
+            sender=None, golden_set_id=golden_set.pk, case_ids=case_ids
+        )
+    )
+
+
+def _case_payload(run, row):
+    golden_set = run.golden_set
+    return {
+        "project": golden_set.project.slug,
+        "golden_set": golden_set.slug,
+        "case_id": row.case_id,
+        "split": row.split,
+        "version": run.version.number,
+        "commit": run.commit,
+        "results_run": run.pk,
+        "results_url": public_url(
+            reverse(
+                "api:golden-set-results",
+                kwargs={"slug": golden_set.slug, "ref": str(run.version.number)},
+            )
+        ),
+    }
+
+
+def latest_results(golden_set, case_ids):
+    """case id → its latest CaseResult (with its results run), for cases that have one."""
+    latest = {}
+    for row in (
+        CaseResult.objects.filter(results_run__golden_set=golden_set, case_id__in=case_ids)
+        .select_related("results_run")
+        .order_by("created_at", "pk")
+    ):
+        latest[row.case_id] = row
+    return latest
 
 
 def _experiment_version(golden_set, metadata, started):
@@ -152,6 +212,13 @@ def experiment_results_refresh(*, project, session):
         if case is not None and passed is not None:
             outcomes[case["case_id"]] = (case["split"], passed, score, run_id)
     with transaction.atomic():
+        before = _latest_outcomes(
+            golden_set,
+            list(outcomes),
+            before=ResultsRun.objects.filter(
+                golden_set=golden_set, experiment_session_id=str(session.session_id)
+            ).first(),
+        )
         run, _ = ResultsRun.objects.update_or_create(
             golden_set=golden_set,
             experiment_session_id=str(session.session_id),
@@ -163,8 +230,10 @@ def experiment_results_refresh(*, project, session):
             },
         )
         run.cases.exclude(case_id__in=list(outcomes)).delete()
+        known = {r.case_id: r.passed for r in run.cases.all()}
+        changed = []
         for case_id, (split, passed, score, run_id) in outcomes.items():
-            CaseResult.objects.update_or_create(
+            row, _ = CaseResult.objects.update_or_create(
                 results_run=run,
                 case_id=case_id,
                 defaults={
@@ -174,6 +243,9 @@ def experiment_results_refresh(*, project, session):
                     "details": {"langsmith_run_id": run_id},
                 },
             )
+            if known.get(case_id) != passed:  # new, or flipped: announce once
+                changed.append(row)
+        _results_announce(run, changed, before)
     return run
 
 

@@ -15,7 +15,7 @@ from . import experiments
 from .models import TracingSession
 
 ERRORS = {code: OpenApiResponse(ERROR) for code in (400, 401, 403, 404, 409, 429)}
-OBJECT = {"application/json": {"type": "object"}}
+OBJECT = {"type": "object"}
 
 
 def session_view(session):
@@ -75,7 +75,9 @@ class LangSmithSessionsApi(APIView):
         return Response([session_view(s) for s in page])
 
     @extend_schema(
-        operation_id="langsmith_session_create", request=OBJECT, responses={200: OBJECT, **ERRORS}
+        operation_id="langsmith_session_create",
+        request={"application/json": OBJECT},
+        responses={200: OBJECT, **ERRORS},
     )
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
@@ -114,7 +116,9 @@ class LangSmithSessionApi(APIView):
         return error or Response(session_view(session))
 
     @extend_schema(
-        operation_id="langsmith_session_update", request=OBJECT, responses={200: OBJECT, **ERRORS}
+        operation_id="langsmith_session_update",
+        request={"application/json": OBJECT},
+        responses={200: OBJECT, **ERRORS},
     )
     def patch(self, request, session_id):
         session, error = _session(request, session_id)

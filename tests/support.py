@@ -1,11 +1,14 @@
-"""Helpers for tests that run real processes (gunicorn, a celery worker) beside pytest."""
+"""Helpers for tests that run real processes (gunicorn, a celery worker) beside pytest,
+and the one fake: an app receiving our webhooks."""
 
 import contextlib
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import requests
@@ -70,3 +73,32 @@ def gunicorn_server(log_dir, **env):
         proc.terminate()
         proc.wait(timeout=20)
         log.close()
+
+
+class Receiver:
+    """The app's webhook endpoint: records each request, answers with the next status."""
+
+    def __init__(self, statuses=(200,)):
+        self.statuses, self.requests = list(statuses), []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append((dict(self.headers), body))
+                status = (
+                    receiver.statuses.pop(0) if len(receiver.statuses) > 1 else receiver.statuses[0]
+                )
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/triage"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

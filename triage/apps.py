@@ -6,10 +6,14 @@ class TriageConfig(AppConfig):
     verbose_name = "Triage"
 
     def ready(self):
+        from datasets.signals import case_results_recorded
         from feedback.signals import feedback_committed
 
-        from .receivers import feedback_committed_process
+        from .receivers import case_results_recorded_check, feedback_committed_process
 
         feedback_committed.connect(
             feedback_committed_process, dispatch_uid="triage.feedback_committed_process"
+        )
+        case_results_recorded.connect(
+            case_results_recorded_check, dispatch_uid="triage.case_results_recorded_check"
         )

@@ -13,6 +13,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from feedback.models import FeedbackEvent, Run
+from feedback.selectors import production_runs
 
 from . import flag_rules
 
@@ -39,7 +40,8 @@ if any(f.name == "stop_reason" for f in Run._meta.get_fields()):
 def _p95s(project_id, now):
     since = now - timedelta(days=settings.TRIAGE_FLAG_P95_WINDOW_DAYS)
     per_trace = list(
-        Run.objects.filter(project_id=project_id, start_time__gte=since)
+        production_runs(project_id=project_id)
+        .filter(start_time__gte=since)
         .values("trace_id")
         .annotate(cost=Sum("total_cost"), iterations=Count("pk", filter=Q(run_type="llm")))
         .values_list("cost", "iterations")
@@ -59,7 +61,9 @@ def flags_detect(*, project_id, after_run_pk, upto_run_pk):
         return 0
     now = timezone.now()
     cost_p95, iterations_p95 = _p95s(project_id, now)
-    new_runs = Run.objects.filter(project_id=project_id, pk__gt=after_run_pk, pk__lte=upto_run_pk)
+    new_runs = production_runs(project_id=project_id).filter(
+        pk__gt=after_run_pk, pk__lte=upto_run_pk
+    )
     trace_ids = sorted(set(new_runs.values_list("trace_id", flat=True)))
     found = []  # (trace_id, rule, detail, root)
     roots = {}
@@ -100,9 +104,8 @@ def _rephrases(project_id, new_roots):
     match = Q()
     for key in ("session_id", "thread_id", "conversation_id"):
         match |= Q(**{f"metadata__{key}__in": sessions})
-    candidates = Run.objects.filter(
+    candidates = production_runs(project_id=project_id).filter(
         match,
-        project_id=project_id,
         parent_run_id="",
         start_time__gte=min(times) - window,
         start_time__lte=max(times) + window,

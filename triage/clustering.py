@@ -29,7 +29,13 @@ from .facets import cluster_facets_refresh, cluster_facets_refresh_since
 from .models import Cluster, ClusterFingerprint, TriageRun
 from .sql import copy_rows, is_pg, lock_project, no_sync_commit, update_rows
 
-JOINABLE = (Cluster.Status.OPEN, Cluster.Status.KNOWN_ISSUE)
+# Fixed and regressed clusters keep collecting: new complaints after a fix re-open it.
+JOINABLE = (
+    Cluster.Status.OPEN,
+    Cluster.Status.KNOWN_ISSUE,
+    Cluster.Status.FIXED,
+    Cluster.Status.REGRESSED,
+)
 
 
 def triage_run_progress(run, **fields):

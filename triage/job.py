@@ -30,6 +30,7 @@ from .clustering import (
     triage_run_progress,
 )
 from .models import Cluster, QueueItem, TriageRun
+from .proof import fixed_clusters_reopen
 from .scrubbing import queue_item_scrub
 from .sql import is_pg, job_lock, lock_project, update_rows
 
@@ -170,7 +171,7 @@ def _job_phases(project, run, previous, event_mark, run_mark, *, scrub):
     lap("stats")
 
     triage_run_progress(run, phase="rank")
-    requeued = known_issues_check(project=project)
+    requeued = known_issues_check(project=project) + fixed_clusters_reopen(project=project)
     scored = clusters_score(project=project)
     lap("rank")
     queued = queue_fill(project=project)

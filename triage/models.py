@@ -10,6 +10,8 @@ class Cluster(models.Model):
         OPEN = "open"
         KNOWN_ISSUE = "known_issue"
         CLOSED = "closed"
+        FIXED = "fixed"  # every case promoted from it passes, proven in holdout
+        REGRESSED = "regressed"  # was fixed; a case failed again or complaints came back
 
     class Kind(models.TextChoices):
         ISSUE = "issue"
@@ -40,6 +42,8 @@ class Cluster(models.Model):
     queue_reason = models.CharField(max_length=200, blank=True)
     known_issue_since = models.DateTimeField(null=True, blank=True)
     baseline_per_window = models.FloatField(null=True, blank=True)
+    fixed_at = models.DateTimeField(null=True, blank=True)
+    fixed_commit = models.CharField(max_length=80, blank=True)
 
     class Meta:
         constraints = [

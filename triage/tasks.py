@@ -6,7 +6,7 @@ from celery import shared_task
 
 from accounts.models import Project
 
-from . import clustering, job, services, webhook_events
+from . import clustering, job, proof, services, webhook_events
 
 logger = logging.getLogger(__name__)
 
@@ -56,3 +56,8 @@ def expire_leases():
 @shared_task(name="triage.p0_alerts")
 def p0_alerts():
     return webhook_events.p0_alerts_emit()
+
+
+@shared_task(name="triage.clusters_proof_check", acks_late=True)
+def clusters_proof_check(*, golden_set_id, case_ids):
+    return proof.clusters_proof_check(golden_set_id=golden_set_id, case_ids=case_ids)

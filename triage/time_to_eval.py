@@ -2,9 +2,9 @@
 holding its case, where those hours go, and the P0 complaints still on the clock."""
 
 from django.conf import settings
-from django.db.models import F, Q
+from django.db.models import F, OuterRef, Q, Subquery
 
-from datasets.models import Case
+from datasets.models import Case, CaseResult
 from datasets.selectors import hours_between, hours_stats, time_to_eval_summary
 
 from .models import Cluster, QueueItem
@@ -23,6 +23,7 @@ TIME_TO_EVAL_STAGES = [
     ("review", "In queue → labelled", "queued_at", "labelled_at"),
     ("promote", "Labelled → promoted", "labelled_at", "created_at"),
     ("publish", "Promoted → published", "created_at", "first_published_at"),
+    ("prove", "Published → first pass", "first_published_at", "first_passed_at"),
 ]
 
 
@@ -33,7 +34,19 @@ def time_to_eval_report(*, project, since, now, sla_hours):
             golden_set__project=project,
             first_published_at__gte=since,
             first_feedback_at__isnull=False,
-        ).annotate(queued_at=F("queue_item__created_at"), labelled_at=F("queue_item__labelled_at"))
+        ).annotate(
+            queued_at=F("queue_item__created_at"),
+            labelled_at=F("queue_item__labelled_at"),
+            first_passed_at=Subquery(
+                CaseResult.objects.filter(
+                    results_run__golden_set=OuterRef("golden_set"),
+                    case_id=OuterRef("case_id"),
+                    passed=True,
+                )
+                .order_by("created_at")
+                .values("created_at")[:1]
+            ),
+        )
     )
     open_p0 = open_p0_items(project=project)
     stages = []

@@ -24,6 +24,10 @@ class WebhookOutput(serializers.Serializer):
     events = serializers.ListField(child=serializers.CharField())
     active = serializers.BooleanField()
     created_at = serializers.DateTimeField()
+    consecutive_failures = serializers.IntegerField()
+    disabled_at = serializers.DateTimeField(
+        allow_null=True, help_text="Set when the endpoint was disabled after failing."
+    )
 
 
 class WebhookCreatedOutput(WebhookOutput):
@@ -78,8 +82,33 @@ class WebhookListApi(APIView):
         return Response({**WebhookOutput(endpoint).data, "secret": secret}, status=201)
 
 
+class WebhookUpdateInput(serializers.Serializer):
+    active = serializers.BooleanField()
+
+
 class WebhookDetailApi(APIView):
     permission_classes = [scope_required("admin")]
+
+    @extend_schema(operation_id="webhooks_read", responses={200: WebhookOutput, **ERRORS})
+    def get(self, request, pk):
+        return Response(WebhookOutput(_endpoint_for(request, pk)).data)
+
+    @extend_schema(
+        operation_id="webhooks_update",
+        request=WebhookUpdateInput,
+        responses={200: WebhookOutput, **ERRORS},
+        description="`{\"active\": true}` re-enables an endpoint disabled after failing.",
+    )
+    def patch(self, request, pk):
+        endpoint = _endpoint_for(request, pk)
+        data = WebhookUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        if data.validated_data["active"]:
+            endpoint = services.webhook_endpoint_enable(endpoint=endpoint)
+        else:
+            endpoint.active = False
+            endpoint.save(update_fields=["active"])
+        return Response(WebhookOutput(endpoint).data)
 
     @extend_schema(operation_id="webhooks_delete", responses={204: None, **ERRORS})
     def delete(self, request, pk):

@@ -18,6 +18,9 @@ class WebhookEndpoint(models.Model):
         "p0.queued",  # triage: a new P0 complaint entered the queue
         "p0.sla_at_risk",  # triage: a P0 has TRIAGE_SLA_ALERT_HOURS left and no published case
         "queue_item.labelled",  # triage: a reviewer decided (e.g. sync known issues to a tracker)
+        "case.passing",  # datasets: a case passed for the first time (CI results)
+        "case.regressed",  # datasets: a passing case failed
+        "cluster.fixed",  # triage: every case of a cluster passes in holdout
     ]
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
@@ -27,6 +30,9 @@ class WebhookEndpoint(models.Model):
     events = models.JSONField(default=list)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Failed attempts in a row; past TRIAGE_WEBHOOK_DISABLE_AFTER the endpoint is disabled.
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    disabled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "datasets_webhookendpoint"

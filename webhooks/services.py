@@ -7,6 +7,7 @@ commit, and a periodic task retries whatever is still due, so a broker or receiv
 loses nothing. Payloads carry ids, digests and URLs, never text.
 """
 
+import base64
 import hashlib
 import hmac
 import ipaddress
@@ -17,10 +18,12 @@ import socket
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-import requests
+import urllib3
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
+from standardwebhooks.webhooks import Webhook
 
 from .models import WebhookDelivery, WebhookEndpoint
 
@@ -29,26 +32,49 @@ logger = logging.getLogger(__name__)
 DELIVER_TASK = "webhooks.deliver"
 
 
+class AddressRefused(Exception):
+    """Triage must not call this URL (permanent), or cannot now: its name does not resolve."""
+
+    def __init__(self, message, permanent=True):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+def webhook_address_resolve(url):
+    """The one address a send to `url` connects to, checked once: names that resolve to a
+    loopback, private, link-local or otherwise non-public address (cloud metadata, the
+    database, Redis…) are refused unless TRIAGE_WEBHOOK_ALLOW_PRIVATE (CI on the internal
+    network), and so are names that do not resolve. The send then connects to exactly this
+    address, so a second DNS answer (rebinding) never takes it elsewhere."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, parts.port, type=socket.SOCK_STREAM)
+    except OSError:
+        raise AddressRefused(f"{host} does not resolve.", permanent=False) from None
+    addresses = sorted({info[4][0] for info in infos})
+    if not settings.TRIAGE_WEBHOOK_ALLOW_PRIVATE:
+        for address in addresses:
+            if not ipaddress.ip_address(address.split("%")[0]).is_global:
+                raise AddressRefused(f"{host} resolves to the non-public address {address}.")
+    return addresses[0]
+
+
 def webhook_address_refusal(url):
-    """Why Triage must not call `url`, or None: its host resolves to a loopback, private,
-    link-local or otherwise non-public address (cloud metadata, the database, Redis…).
-    Deployments whose CI lives on the internal network set TRIAGE_WEBHOOK_ALLOW_PRIVATE."""
+    """Why Triage must not call `url`, or None (checked when an endpoint is created)."""
     if settings.TRIAGE_WEBHOOK_ALLOW_PRIVATE:
         return None
-    host = urlsplit(url).hostname or ""
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except OSError:
-        return None  # unresolvable: the send fails and says so
-    for address in sorted(addresses):
-        if not ipaddress.ip_address(address.split("%")[0]).is_global:
-            return f"{host} resolves to the non-public address {address}."
+        webhook_address_resolve(url)
+    except AddressRefused as exc:
+        return str(exc)
     return None
 
 
 def webhook_endpoint_create(*, project, url, events):
     """Returns the endpoint and its signing secret (shown once)."""
-    secret = f"whsec_{secrets.token_hex(24)}"
+    # Standard Webhooks' format: whsec_ + base64 of the key bytes.
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
     endpoint = WebhookEndpoint.objects.create(
         project=project, url=url, events=sorted(set(events)), secret=secret
     )
@@ -90,9 +116,63 @@ def _retry_delay(attempts):
     return timedelta(seconds=settings.TRIAGE_WEBHOOK_RETRY_SECONDS * 2 ** (attempts - 1))
 
 
+def _post_pinned(url, address, body, headers):
+    """POST to `url` but connect to `address` (already checked); HTTPS still verifies the
+    certificate for the URL's host name. Returns the status code; never follows redirects."""
+    parts = urlsplit(url)
+    https = parts.scheme == "https"
+    port = parts.port or (443 if https else 80)
+    timeout = urllib3.Timeout(total=settings.TRIAGE_WEBHOOK_TIMEOUT_SECONDS)
+    if https:
+        pool = urllib3.HTTPSConnectionPool(
+            address, port, timeout=timeout, retries=False,
+            server_hostname=parts.hostname, assert_hostname=parts.hostname,
+        )  # fmt: skip
+    else:
+        pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        response = pool.urlopen(
+            "POST", path, body=body, headers={**headers, "Host": parts.netloc},
+            redirect=False, assert_same_host=False, preload_content=True,
+        )  # fmt: skip
+        return response.status
+    finally:
+        pool.close()
+
+
+def _send_error(exc):
+    """A short, stable name for a failed send (shown in the deliveries list)."""
+    if isinstance(exc, urllib3.exceptions.NewConnectionError | ConnectionError):
+        return "ConnectionError"
+    if isinstance(exc, urllib3.exceptions.TimeoutError | TimeoutError):
+        return "Timeout"
+    return type(exc).__name__
+
+
+def _signed_headers(delivery, body, now):
+    timestamp = str(int(now.timestamp()))
+    message_id = f"whd_{delivery.pk}"
+    standard = Webhook(delivery.endpoint.secret).sign(message_id, now, body.decode())
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": "Triage-Webhooks/1",
+        # Standard Webhooks (verify with the `standardwebhooks` library and the secret)…
+        "webhook-id": message_id,
+        "webhook-timestamp": timestamp,
+        "webhook-signature": standard,
+        # …and the original headers, kept for receivers written against them.
+        "X-Triage-Event": delivery.event,
+        "X-Triage-Delivery": str(delivery.pk),  # receivers dedupe on it
+        "X-Triage-Timestamp": timestamp,
+        "X-Triage-Signature": signature(delivery.endpoint.secret, timestamp, body),
+    }
+
+
 def webhook_deliver(*, delivery_id, now=None):
     """Send one due delivery; on failure schedule the next attempt or give up. Idempotent:
-    a delivery that is not pending or not yet due is left alone."""
+    a delivery that is not pending or not yet due is left alone. An endpoint that failed
+    TRIAGE_WEBHOOK_DISABLE_AFTER attempts in a row is disabled until re-enabled."""
     now = now or timezone.now()
     with transaction.atomic():
         delivery = (
@@ -103,40 +183,28 @@ def webhook_deliver(*, delivery_id, now=None):
         )
         if delivery is None:
             return None
+        endpoint = delivery.endpoint
         body = json.dumps(
             {"id": delivery.pk, "event": delivery.event, "data": delivery.payload},
             sort_keys=True,
             separators=(",", ":"),
         ).encode()
-        timestamp = str(int(now.timestamp()))
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "Triage-Webhooks/1",
-            "X-Triage-Event": delivery.event,
-            "X-Triage-Delivery": str(delivery.pk),  # receivers dedupe on it
-            "X-Triage-Timestamp": timestamp,
-            "X-Triage-Signature": signature(delivery.endpoint.secret, timestamp, body),
-        }
         delivery.attempts += 1
-        # Checked at every send, not only at creation: DNS may have changed since.
-        refusal = webhook_address_refusal(delivery.endpoint.url)
-        if refusal:
-            delivery.status, delivery.last_error = WebhookDelivery.Status.FAILED, refusal[:300]
-            delivery.save()
-            return delivery.status
+        ok = False
         try:
-            response = requests.post(
-                delivery.endpoint.url,
-                data=body,
-                headers=headers,
-                timeout=settings.TRIAGE_WEBHOOK_TIMEOUT_SECONDS,
-                allow_redirects=False,
-            )
-            delivery.last_status_code, delivery.last_error = response.status_code, ""
-            ok = 200 <= response.status_code < 300
-        except requests.RequestException as exc:
-            delivery.last_status_code, delivery.last_error = None, type(exc).__name__
-            ok = False
+            # Resolved and checked at every send, not only at creation: DNS may have changed.
+            address = webhook_address_resolve(endpoint.url)
+            status = _post_pinned(endpoint.url, address, body, _signed_headers(delivery, body, now))
+            delivery.last_status_code, delivery.last_error = status, ""
+            ok = 200 <= status < 300
+        except AddressRefused as exc:
+            delivery.last_status_code, delivery.last_error = None, str(exc)[:300]
+            if exc.permanent:  # never sent, never retried
+                delivery.status = WebhookDelivery.Status.FAILED
+                delivery.save()
+                return delivery.status
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            delivery.last_status_code, delivery.last_error = None, _send_error(exc)
         if ok:
             delivery.status, delivery.delivered_at = WebhookDelivery.Status.DELIVERED, now
         elif delivery.attempts >= settings.TRIAGE_WEBHOOK_MAX_ATTEMPTS:
@@ -144,7 +212,31 @@ def webhook_deliver(*, delivery_id, now=None):
         else:
             delivery.next_attempt_at = now + _retry_delay(delivery.attempts)
         delivery.save()
+        _endpoint_health_record(endpoint, ok, now)
     return delivery.status
+
+
+def _endpoint_health_record(endpoint, ok, now):
+    if ok:
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(consecutive_failures=0)
+        return
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        consecutive_failures=F("consecutive_failures") + 1
+    )
+    WebhookEndpoint.objects.filter(
+        pk=endpoint.pk,
+        active=True,
+        consecutive_failures__gte=settings.TRIAGE_WEBHOOK_DISABLE_AFTER,
+    ).update(active=False, disabled_at=now)
+
+
+def webhook_endpoint_enable(*, endpoint):
+    """Re-enable an endpoint that was disabled after failing; its count starts again."""
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        active=True, disabled_at=None, consecutive_failures=0
+    )
+    endpoint.refresh_from_db()
+    return endpoint
 
 
 def webhook_due_ids(*, now=None):

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from datasets.models import Case, GoldenSet
+from datasets.models import Case, CaseResult, GoldenSet, GoldenSetVersion, ResultsRun
 from tests.factories import ProjectFactory, api_key_for, queued_cluster
 
 pytestmark = pytest.mark.django_db
@@ -75,6 +75,16 @@ def history(project):
 def test_api_reports_time_to_eval_per_stage_and_the_open_p0_clock(project, history):
     client = Client(headers={"Authorization": f"Bearer {api_key_for(project, ['datasets:read'])}"})
 
+    # CI proved the first case 4 h ago (published 10 h ago): 6 h from publish to a pass.
+    refunds = GoldenSet.objects.get(project=project, slug="refunds")
+    version = GoldenSetVersion.objects.create(
+        golden_set=refunds, number=1, digest="sha256:" + "0" * 64, case_count=3, body=""
+    )
+    run = ResultsRun.objects.create(golden_set=refunds, version=version, commit="abc123")
+    CaseResult.objects.create(
+        results_run=run, case_id="refunds-001", passed=True, created_at=_hours_ago(4)
+    )
+
     body = client.get("/api/v1/time-to-eval").json()
 
     assert body["published_cases"] == 3 and body["sla_hours"] == 72
@@ -82,7 +92,8 @@ def test_api_reports_time_to_eval_per_stage_and_the_open_p0_clock(project, histo
     assert body["p90_hours"] == pytest.approx(80, abs=0.01)
     assert (body["p0_cases"], body["p0_within_sla"]) == (2, 1)
     medians = {s["stage"]: round(s["median_hours"], 2) for s in body["stages"]}
-    assert medians == {"triage": 1, "review": 1, "promote": 1, "publish": 22}
+    assert medians == {"triage": 1, "review": 1, "promote": 1, "publish": 22, "prove": 6}
+    assert [s["cases"] for s in body["stages"]] == [3, 3, 3, 3, 1]
     assert body["open_p0_total"] == 2
     open_p0 = [
         (c["item_id"], c["category"], c["status"], round(c["hours_left"])) for c in body["open_p0"]

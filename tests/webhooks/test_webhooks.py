@@ -7,9 +7,7 @@ on our side (publish view, outbox rows, the worker, retries) is the real thing.
 import hashlib
 import hmac
 import json
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.test import Client
@@ -18,54 +16,11 @@ from django.utils import timezone
 from datasets import services
 from datasets.models import Case, GoldenSet
 from tests.factories import ProjectFactory, api_key_for, queued_cluster
-from tests.support import wait_for
+from tests.support import Receiver, wait_for
 from triage import webhook_events
 from webhooks import services as webhook_services
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 from webhooks.tasks import retry_due
-
-
-class Receiver:
-    """The app's webhook endpoint: records each request, answers with the next status."""
-
-    def __init__(self, statuses=(200,)):
-        self.statuses, self.requests = list(statuses), []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append((dict(self.headers), body))
-                status = (
-                    receiver.statuses.pop(0) if len(receiver.statuses) > 1 else receiver.statuses[0]
-                )
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/triage"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture(autouse=True)
-def _local_receivers_allowed(settings):
-    """The fake apps below listen on 127.0.0.1; the refusal of such addresses is tested
-    on its own at the end."""
-    settings.TRIAGE_WEBHOOK_ALLOW_PRIVATE = True
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver()
-    yield r
-    r.close()
 
 
 def _golden_set_with_a_case(project):
@@ -233,11 +188,6 @@ def test_only_active_subscribed_endpoints_of_the_project_get_the_event(project, 
 
 
 # --- the management API (admin scope) ---
-
-
-@pytest.fixture
-def admin_api(project):
-    return Client(headers={"Authorization": f"Bearer {api_key_for(project, ['admin'])}"})
 
 
 @pytest.mark.django_db
