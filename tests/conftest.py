@@ -150,4 +150,5 @@ def ls_client(ls_env):
 
     yield make
     for client in clients:
-        client.close()
+        if hasattr(client, "close"):  # langsmith < 0.4 has no close()
+            client.close()
