@@ -14,6 +14,7 @@ from datasets.models import Case
 from datasets.services import case_create
 from webhooks.services import webhook_emit
 
+from .incidents import open_incidents_for_cluster
 from .models import Cluster, FailureMode, QueueItem
 from .scrubbing import pii_rescrub
 from .webhook_events import queue_item_labelled_payload
@@ -250,21 +251,27 @@ def queue_item_promote(
         expected = {"output": item.expected_output} if item.expected_output else None
     if criteria is None:
         criteria = item.criteria
+    # An open incident on this cluster claims the case: it is that incident's action item.
+    incident = open_incidents_for_cluster(cluster).order_by("opened_at").first()
+    source = f"incident-{incident.pk}" if incident else f"thumbs-down-{first_seen:%Y-%m-%d}"
     # Reviewers type and paste these (a revealed original too): scrub them again, with the
     # case's placeholders, before they are stored and exported.
     with transaction.atomic():
         input, expected, criteria = pii_rescrub(item=item, values=[input, expected, criteria])
-        return case_create(
+        case = case_create(
             golden_set=golden_set,
             input=input,
             expected=expected,
             criteria=criteria,
             tags=tags,
             failure_mode=failure_mode,
-            source=f"thumbs-down-{first_seen:%Y-%m-%d}",
+            source=source,
             user=user,
             cluster=cluster,
             queue_item=item,
             trace_ids=[t["trace_id"] for t in item.scrubbed.get("traces", [])],
             first_feedback_at=first_seen,
         )
+        if incident:
+            incident.cases.add(case)
+        return case

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, views
+from . import api, incident_views, incidents_api, views
 
 app_name = "triage"
 urlpatterns = [
@@ -15,6 +15,28 @@ urlpatterns = [
     ),
     path("p/<slug:project_slug>/weekly/", views.weekly, name="weekly"),
     path("p/<slug:project_slug>/time-to-eval/", views.time_to_eval, name="time_to_eval"),
+    path("p/<slug:project_slug>/incidents/", incident_views.incident_list, name="incidents"),
+    path(
+        "p/<slug:project_slug>/incidents/new",
+        incident_views.incident_create,
+        name="incident_create",
+    ),
+    path(
+        "p/<slug:project_slug>/incidents/<int:pk>/",
+        incident_views.incident_detail,
+        name="incident",
+    ),
+    path(
+        "p/<slug:project_slug>/incidents/<int:pk>/update",
+        incident_views.incident_update,
+        name="incident_update",
+    ),
+    path(
+        "p/<slug:project_slug>/incidents/<int:pk>/postmortem.md",
+        incident_views.incident_postmortem,
+        name="incident_postmortem",
+    ),
+    path("p/<slug:project_slug>/eval-debt/", incident_views.eval_debt_page, name="eval_debt"),
     path("p/<slug:project_slug>/items/<int:pk>/", views.item_detail, name="item"),
     path("p/<slug:project_slug>/items/<int:pk>/heartbeat", views.item_heartbeat, name="heartbeat"),
     path("p/<slug:project_slug>/items/<int:pk>/skip", views.item_skip, name="skip"),
@@ -30,4 +52,12 @@ urlpatterns = [
 api_v1 = [
     path("erasures", api.UserErasureApi.as_view(), name="erasures"),
     path("time-to-eval", api.TimeToEvalApi.as_view(), name="time-to-eval"),
+    path("incidents", incidents_api.IncidentListApi.as_view(), name="incidents"),
+    path("incidents/<int:pk>", incidents_api.IncidentDetailApi.as_view(), name="incident"),
+    path(
+        "incidents/<int:pk>/postmortem.md",
+        incidents_api.IncidentPostmortemApi.as_view(),
+        name="incident-postmortem",
+    ),
+    path("eval-debt", incidents_api.EvalDebtApi.as_view(), name="eval-debt"),
 ]

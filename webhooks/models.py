@@ -21,6 +21,8 @@ class WebhookEndpoint(models.Model):
         "case.passing",  # datasets: a case passed for the first time (CI results)
         "case.regressed",  # datasets: a passing case failed
         "cluster.fixed",  # triage: every case of a cluster passes in holdout
+        "incident.opened",  # triage
+        "incident.closed",  # triage: its linked cases pass in holdout
     ]
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
