@@ -1,5 +1,3 @@
-import json
-
 from django.http import HttpResponseNotModified, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -12,8 +10,6 @@ from accounts.errors import ERRORS
 
 from . import selectors
 from .models import GoldenSet
-
-STREAM_CHUNK_LINES = 500
 
 
 def _golden_set_for(request, slug):
@@ -115,21 +111,9 @@ class GoldenSetCasesApi(APIView):
             response = HttpResponseNotModified()
         else:
             response = StreamingHttpResponse(
-                _lines(version.body, split), content_type="application/x-ndjson; charset=utf-8"
+                selectors.version_jsonl_chunks(version=version, split=split),
+                content_type="application/x-ndjson; charset=utf-8",
             )
         for name, value in headers.items():
             response[name] = value
         return response
-
-
-def _lines(body, split):
-    chunk = []
-    for line in body.splitlines(keepends=True):
-        if split and json.loads(line)["split"] != split:
-            continue
-        chunk.append(line)
-        if len(chunk) >= STREAM_CHUNK_LINES:
-            yield "".join(chunk)
-            chunk = []
-    if chunk:
-        yield "".join(chunk)

@@ -80,3 +80,35 @@ def queued_cluster(project, category, first_seen_at, queued_at=None, **item_fiel
     return QueueItem.objects.create(
         project=project, cluster=cluster, created_at=queued_at or first_seen_at, **item_fields
     )
+
+
+class GoldenSetFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "datasets.GoldenSet"
+        django_get_or_create = ("project", "slug")
+
+    project = factory.SubFactory(ProjectFactory)
+    slug = factory.Sequence(lambda n: f"set-{n}")
+    name = factory.LazyAttribute(lambda o: o.slug.title())
+
+
+class CaseFactory(factory.Factory):
+    """A working-copy case made the way the product makes them (revision 1 included)."""
+
+    class Meta:
+        model = dict  # built through the service below, not a bare row
+
+    golden_set = factory.SubFactory(GoldenSetFactory)
+    input = factory.Sequence(lambda n: {"question": f"Can <PERSON_1> refund order {n}?"})
+    expected = factory.LazyFunction(lambda: {"output": "Within 30 days."})
+    criteria = "Offers the 30-day refund."
+    tags = factory.LazyFunction(lambda: ["billing"])
+    failure_mode = "retrieval_miss"
+    source = "thumbs-down-2026-11-20"
+    user = None
+
+    @classmethod
+    def _create(cls, model_class, **kwargs):
+        from datasets.services import case_create
+
+        return case_create(**kwargs)

@@ -6,10 +6,14 @@ class TriageConfig(AppConfig):
     verbose_name = "Triage"
 
     def ready(self):
+        from datasets.scrubbing import scrubber_register
         from feedback.signals import feedback_committed
 
         from .receivers import feedback_committed_process
+        from .scrubbing import case_values_scrub
 
         feedback_committed.connect(
             feedback_committed_process, dispatch_uid="triage.feedback_committed_process"
         )
+        # Curated case text (edits, imports) is scrubbed like promotion: see datasets.scrubbing.
+        scrubber_register(case_values_scrub)

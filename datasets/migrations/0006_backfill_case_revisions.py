@@ -1,0 +1,60 @@
+"""Every existing case gets its revision rows; existing versions keep their stored bytes.
+
+Revision 1 is what the latest published version holds for the case (parsed from that
+version's body), open from that version on, so the next publish closes it only if the
+case changes. A case the admin edited after that publish gets revision 2 (its current
+text, unpublished yet); a never-published case gets revision 1 from its current text.
+"""
+
+import json
+
+from django.db import migrations
+
+FIELDS = ("input", "expected", "criteria", "tags", "failure_mode", "split", "source")
+
+
+def backfill(apps, schema_editor):
+    GoldenSet = apps.get_model("datasets", "GoldenSet")
+    Case = apps.get_model("datasets", "Case")
+    CaseRevision = apps.get_model("datasets", "CaseRevision")
+    for golden_set in GoldenSet.objects.all().iterator():
+        latest = golden_set.versions.order_by("-number").first()
+        published = {}
+        if latest is not None:
+            for line in latest.body.splitlines():
+                case = json.loads(line)
+                published[case["case_id"]] = case
+        rows, bumped = [], []
+        for case in Case.objects.filter(golden_set=golden_set).order_by("number").iterator():
+            current = {f: getattr(case, f) for f in FIELDS}
+            base = dict(
+                golden_set_id=golden_set.pk,
+                case_id=case.pk,
+                case_number=case.number,
+                case_key=case.case_id,
+                status="active",
+                created_by_id=case.created_by_id,
+                created_at=case.created_at,
+            )
+            line = published.get(case.case_id)
+            if line is None:
+                rows.append(CaseRevision(revision=1, changed=[], **base, **current))
+                continue
+            rows.append(
+                CaseRevision(
+                    revision=1, changed=[], first_version=latest.number,
+                    **base, **{f: line[f] for f in FIELDS},
+                )  # fmt: skip
+            )
+            changed = [f for f in FIELDS if line[f] != current[f]]
+            if changed:
+                rows.append(CaseRevision(revision=2, changed=changed, **base, **current))
+                bumped.append(case.pk)
+        CaseRevision.objects.bulk_create(rows, batch_size=1000)
+        Case.objects.filter(pk__in=bumped).update(revision=2)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("datasets", "0005_case_revisions")]
+
+    operations = [migrations.RunPython(backfill, migrations.RunPython.noop)]
