@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, views
+from . import api, api_cases, views
 
 app_name = "datasets"
 urlpatterns = [
@@ -20,5 +20,31 @@ api_v1 = [
         "golden-sets/<slug:slug>/versions/<str:ref>/cases.jsonl",
         api.GoldenSetCasesApi.as_view(),
         name="golden-set-cases",
+    ),
+    path(
+        "golden-sets/<slug:slug>/versions/<str:ref>/cases.csv",
+        api.GoldenSetCasesCsvApi.as_view(),
+        name="golden-set-cases-csv",
+    ),
+    path(
+        "golden-sets/<slug:slug>/tags/<str:tag>",
+        api.GoldenSetTagApi.as_view(),
+        name="golden-set-tag",
+    ),
+    path("golden-sets/<slug:slug>/diff", api.GoldenSetDiffApi.as_view(), name="golden-set-diff"),
+    path(
+        "golden-sets/<slug:slug>/cases",
+        api_cases.GoldenSetCaseListApi.as_view(),
+        name="golden-set-working-copy",
+    ),
+    path(
+        "golden-sets/<slug:slug>/cases/<str:case_id>",
+        api_cases.GoldenSetCaseApi.as_view(),
+        name="golden-set-case",
+    ),
+    path(
+        "golden-sets/<slug:slug>/import",
+        api_cases.GoldenSetImportApi.as_view(),
+        name="golden-set-import",
     ),
 ]

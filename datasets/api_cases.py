@@ -1,0 +1,216 @@
+"""Public API for a golden set's working copy: list, read, edit and import cases.
+
+(Beside api.py, which serves versions, to keep each module short.)
+"""
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.auth import scope_required
+from accounts.errors import ERRORS, drf_error
+
+from . import importing, selectors, services
+from .api import InvalidValues, _golden_set_for, _valid, read_or_admin
+from .models import CASE_FIELDS, Case
+
+MAX_PAGE = 5000
+
+
+class CaseOutput(serializers.Serializer):
+    case_id = serializers.CharField()
+    revision = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Case.Status.choices)
+    split = serializers.ChoiceField(choices=Case.Split.choices)
+    source = serializers.CharField()
+    input = serializers.JSONField()
+    expected = serializers.JSONField(allow_null=True)
+    criteria = serializers.CharField()
+    tags = serializers.ListField(child=serializers.CharField())
+    failure_mode = serializers.CharField()
+    queue_item = serializers.IntegerField(source="queue_item_id", allow_null=True)
+    first_published_version = serializers.IntegerField(
+        source="first_published_version.number", allow_null=True, default=None
+    )
+    last_result = serializers.SerializerMethodField()
+
+    def get_last_result(self, case) -> dict | None:
+        return None  # no CI results are stored yet
+
+
+class RevisionOutput(serializers.Serializer):
+    number = serializers.IntegerField(source="revision")
+    changed = serializers.ListField(child=serializers.CharField())
+    status = serializers.CharField()
+    who = serializers.CharField(source="created_by.username", allow_null=True, default=None)
+    when = serializers.DateTimeField(source="created_at")
+    first_version = serializers.IntegerField(allow_null=True)
+    last_version = serializers.IntegerField(allow_null=True)
+
+
+class CaseDetailOutput(CaseOutput):
+    revisions = serializers.SerializerMethodField()
+    results = serializers.SerializerMethodField()
+
+    def get_revisions(self, case) -> list[dict]:
+        return RevisionOutput(selectors.case_revisions(case=case), many=True).data
+
+    def get_results(self, case) -> list[dict]:
+        return []
+
+
+def _json_object(value):
+    if not isinstance(value, dict):
+        raise serializers.ValidationError("Must be a JSON object.")
+    return value
+
+
+class CasePatchInput(serializers.Serializer):
+    input = serializers.JSONField(required=False, validators=[_json_object])
+    expected = serializers.JSONField(required=False, allow_null=True)
+    criteria = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    tags = serializers.ListField(
+        child=serializers.RegexField(importing.TAG_RE), required=False, max_length=50
+    )
+    failure_mode = serializers.CharField(required=False, allow_blank=True, max_length=32)
+    split = serializers.ChoiceField(choices=Case.Split.choices, required=False)
+    status = serializers.ChoiceField(choices=Case.Status.choices, required=False)
+
+    def validate_expected(self, value):
+        return value if value is None else _json_object(value)
+
+    def to_internal_value(self, data):
+        unknown = sorted(set(data) - set(CASE_FIELDS))
+        if unknown:
+            raise serializers.ValidationError(
+                {name: [f"Not editable; use any of {', '.join(CASE_FIELDS)}."] for name in unknown}
+            )
+        if not data:
+            raise serializers.ValidationError({"body": [f"Send any of {', '.join(CASE_FIELDS)}."]})
+        return super().to_internal_value(data)
+
+
+def _case_for(golden_set, case_id):
+    case = golden_set.cases.select_related("first_published_version").filter(case_id=case_id)
+    case = case.first()
+    if case is None:
+        raise exceptions.NotFound(f"No case '{case_id}' in golden set '{golden_set.slug}'.")
+    return case
+
+
+class GoldenSetCaseListApi(APIView):
+    permission_classes = [scope_required("datasets:read")]
+
+    @extend_schema(
+        operation_id="golden_set_working_copy",
+        parameters=[
+            OpenApiParameter("status", str, enum=list(Case.Status.values), required=False),
+            OpenApiParameter("limit", int, required=False, description=f"At most {MAX_PAGE}."),
+            OpenApiParameter("offset", int, required=False),
+        ],
+        responses={200: CaseOutput(many=True), **ERRORS},
+    )
+    def get(self, request, slug):
+        golden_set = _golden_set_for(request, slug)
+        params = request.query_params
+        status_ = params.get("status")
+        if status_ not in (None, *Case.Status.values):
+            raise exceptions.ValidationError({"status": [f"One of {', '.join(Case.Status)}."]})
+        try:
+            limit = min(int(params.get("limit", 1000)), MAX_PAGE)
+            offset = int(params.get("offset", 0))
+        except ValueError as exc:
+            raise exceptions.ValidationError({"limit": ["limit and offset are integers."]}) from exc
+        cases = selectors.cases_working_copy(golden_set=golden_set, status=status_)
+        page = cases.select_related("first_published_version")[offset : offset + max(limit, 0)]
+        response = Response(CaseOutput(page, many=True).data)
+        response["X-Total-Count"] = str(cases.count())
+        return response
+
+
+class GoldenSetCaseApi(APIView):
+    permission_classes = [read_or_admin()]
+
+    @extend_schema(operation_id="golden_set_case", responses={200: CaseDetailOutput, **ERRORS})
+    def get(self, request, slug, case_id):
+        case = _case_for(_golden_set_for(request, slug), case_id)
+        return Response(CaseDetailOutput(case).data)
+
+    @extend_schema(
+        operation_id="golden_set_case_edit",
+        request=CasePatchInput,
+        responses={200: CaseDetailOutput, **ERRORS},
+    )
+    def patch(self, request, slug, case_id):
+        case = _case_for(_golden_set_for(request, slug), case_id)
+        changes = _valid(CasePatchInput, request.data)
+        case = services.case_update(case=case, changes=changes, user=None)
+        case = _case_for(case.golden_set, case.case_id)
+        return Response(CaseDetailOutput(case).data)
+
+
+class ImportOutput(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    case_ids = serializers.ListField(child=serializers.CharField())
+
+
+def import_rows(*, content_type, raw):
+    """Bytes of an upload → rows, or ImportInvalid naming each bad line."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise importing.ImportInvalid({"body": ["The file is not UTF-8 text."]}) from exc
+    if content_type in ("text/csv", "application/csv"):
+        return importing.parse_csv(text)
+    return importing.parse_ndjson(text)
+
+
+IMPORT_TYPES = ("application/x-ndjson", "application/jsonl", "text/csv", "application/csv")
+
+
+class GoldenSetImportApi(APIView):
+    permission_classes = [scope_required("admin")]
+
+    @extend_schema(
+        operation_id="golden_set_import",
+        request={
+            "application/x-ndjson": OpenApiTypes.STR,
+            "text/csv": OpenApiTypes.STR,
+        },
+        responses={
+            201: ImportOutput,
+            400: OpenApiResponse(
+                description='Any bad line: fields {"line <n>": […]}; nothing is imported.'
+            ),
+            **{k: v for k, v in ERRORS.items() if k != 400},
+        },
+    )
+    def post(self, request, slug):
+        golden_set = _golden_set_for(request, slug)
+        content_type = request.content_type.split(";")[0].strip().lower()
+        if content_type not in IMPORT_TYPES:
+            return drf_error(
+                415,
+                "unsupported_media_type",
+                "Send the cases as application/x-ndjson or text/csv.",
+                {"Content-Type": [f"'{content_type}' is not application/x-ndjson or text/csv."]},
+            )
+        raw = request.body
+        limit = settings.TRIAGE_IMPORT_MAX_BYTES
+        if len(raw) > limit:
+            return drf_error(
+                413,
+                "body_too_large",
+                f"The file is {len(raw)} bytes; imports are limited to {limit}.",
+                {"file": [f"Larger than {limit} bytes; split it into smaller files."]},
+            )
+        try:
+            rows = import_rows(content_type=content_type, raw=raw)
+        except importing.ImportInvalid as exc:
+            raise InvalidValues(exc.fields) from exc
+        result = services.cases_import(golden_set=golden_set, rows=rows, user=None)
+        return Response(ImportOutput(result).data, status=status.HTTP_201_CREATED)
