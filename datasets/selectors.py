@@ -4,7 +4,7 @@ import hashlib
 import math
 import statistics
 
-from django.db.models import Q
+from django.db.models import Count, Q
 
 from . import jsonl
 from .models import Case, CaseRevision, GoldenSet, GoldenSetVersion
@@ -239,3 +239,10 @@ def cases_working_copy(*, golden_set, status=None):
 
 def case_revisions(*, case):
     return case.revisions.select_related("created_by").order_by("-revision")
+
+
+def case_status_counts(*, golden_set):
+    counts = dict.fromkeys(Case.Status.values, 0)
+    rows = Case.objects.filter(golden_set=golden_set).values_list("status").annotate(n=Count("pk"))
+    counts.update(dict(rows))
+    return counts

@@ -1,12 +1,25 @@
 from django.urls import path
 
-from . import api, api_cases, views
+from . import api, api_cases, views, views_cases
 
 app_name = "datasets"
 urlpatterns = [
     path("", views.golden_set_list, name="list"),
+    path("new", views.golden_set_create, name="create"),
     path("<slug:slug>/", views.golden_set_detail, name="detail"),
     path("<slug:slug>/publish", views.golden_set_publish, name="publish"),
+    path("<slug:slug>/tags", views.golden_set_tag_move, name="tag_move"),
+    path("<slug:slug>/import", views.golden_set_import, name="import"),
+    path("<slug:slug>/diff", views.golden_set_diff, name="diff"),
+    path(
+        "<slug:slug>/versions/<str:ref>/cases.<str:fmt>",
+        views.version_download,
+        name="download",
+    ),
+    path("<slug:slug>/cases/<str:case_id>/", views_cases.case_detail, name="case"),
+    path("<slug:slug>/cases/<str:case_id>/edit", views_cases.case_edit, name="case_edit"),
+    path("<slug:slug>/cases/<str:case_id>/status", views_cases.case_status, name="case_status"),
+    path("<slug:slug>/cases/<str:case_id>/split", views_cases.case_split, name="case_split"),
 ]
 
 api_v1 = [
