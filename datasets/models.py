@@ -108,6 +108,11 @@ class CaseRevision(models.Model):
     split = models.CharField(max_length=8, choices=Case.Split.choices)
     status = models.CharField(max_length=12, choices=Case.Status.choices)
     changed = models.JSONField(default=list, blank=True)  # field names vs the previous revision
+    # The revision's cases.jsonl line (no newline) and cases.csv record (with CRLF), encoded
+    # once when the revision is written: an export or a digest concatenates stored text
+    # instead of decoding and re-encoding JSON, and the bytes cannot drift.
+    line = models.TextField()
+    csv_line = models.TextField()
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

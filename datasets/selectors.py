@@ -9,9 +9,7 @@ from django.db.models import Count, Q
 from . import jsonl
 from .models import Case, CaseRevision, GoldenSet, GoldenSetVersion
 
-CHUNK = 2000
-# What a version row's case dict needs, in cases.jsonl order; read from revisions alone.
-REVISION_VALUES = ("case_key", *jsonl.CASE_KEYS[1:])
+CHUNK = 5000
 DIFF_FIELDS = ("input", "expected", "criteria", "tags", "failure_mode", "split", "source")
 
 
@@ -77,23 +75,33 @@ def _in_version(number):
 
 
 def _range_cases(golden_set_id, number, split=None):
-    """The cases of a range-stored version, in case order, read in keyset chunks (flat
-    memory, no long-lived cursor)."""
+    """The cases of a range-stored version as dicts, from their stored lines."""
+    for chunk in _range_texts(golden_set_id, number, ["line"], split):
+        for _, line in chunk:
+            yield jsonl.case_from_line(line)
+
+
+def _range_texts(golden_set_id, number, columns, split=None):
+    """Stored (line, csv_line, …) text of a range-stored version's revisions, in case
+    order, a chunk (list of tuples) at a time.
+
+    One query read through a cursor (server-side on PostgreSQL), not keyset pages: right
+    after a big publish the planner's statistics still say "no revision is published",
+    and a page query would then sort the whole version once per page.
+    """
     rows = CaseRevision.objects.filter(_in_version(number), golden_set_id=golden_set_id)
     if split:
         rows = rows.filter(split=split)
-    after = 0
-    while True:
-        chunk = list(
-            rows.filter(case_number__gt=after)
-            .order_by("case_number")
-            .values_list("case_number", *REVISION_VALUES)[:CHUNK]
-        )
-        if not chunk:
-            return
-        for row in chunk:
-            yield dict(zip(jsonl.CASE_KEYS, row[1:], strict=True))
-        after = chunk[-1][0]
+    chunk = []
+    for row in (
+        rows.order_by("case_number").values_list("case_number", *columns).iterator(chunk_size=CHUNK)
+    ):
+        chunk.append(row)
+        if len(chunk) >= CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def version_cases(*, version, split=None):
@@ -116,14 +124,19 @@ def version_jsonl_chunks(*, version, split=None):
     if version.body:
         lines = (ln for ln in version.body.splitlines(keepends=True)
                  if jsonl.case_from_line(ln)["split"] == split)  # fmt: skip
-    else:
-        lines = (jsonl.case_line(c) + "\n" for c in version_cases(version=version, split=split))
-    yield from _batched(lines)
+        yield from _batched(lines)
+        return
+    for chunk in _range_texts(version.golden_set_id, version.number, ["line"], split):
+        yield "".join(f"{line}\n" for _, line in chunk)
 
 
 def version_csv_chunks(*, version, split=None):
     yield jsonl.csv_header()
-    yield from _batched(jsonl.csv_rows(version_cases(version=version, split=split)))
+    if version.body:
+        yield from _batched(jsonl.csv_rows(version_cases(version=version, split=split)))
+        return
+    for chunk in _range_texts(version.golden_set_id, version.number, ["csv_line"], split):
+        yield "".join(row for _, row in chunk)
 
 
 def _batched(pieces, size=500):
@@ -138,22 +151,15 @@ def _batched(pieces, size=500):
 
 
 def version_digests(*, golden_set, number):
-    """sha256 of the JSONL and CSV bodies of version `number` (from its revision ranges)
-    and its case count, in one streamed pass."""
+    """sha256 of the JSONL and CSV bodies of version `number` (from its revision ranges'
+    stored text) and its case count, in one streamed pass."""
     body = hashlib.sha256()
     csv_body = hashlib.sha256(jsonl.csv_header().encode())
-    writer = jsonl.CsvWriter()
-    count, lines, rows = 0, [], []
-    for case in _range_cases(golden_set.pk, number):
-        lines.append(jsonl.case_line(case) + "\n")
-        rows.append(writer.row(case))
-        count += 1
-        if len(lines) >= 1000:
-            body.update("".join(lines).encode())
-            csv_body.update("".join(rows).encode())
-            lines, rows = [], []
-    body.update("".join(lines).encode())
-    csv_body.update("".join(rows).encode())
+    count = 0
+    for chunk in _range_texts(golden_set.pk, number, ["line", "csv_line"]):
+        body.update("".join(f"{line}\n" for _, line, _ in chunk).encode())
+        csv_body.update("".join(row for _, _, row in chunk).encode())
+        count += len(chunk)
     return {
         "digest": "sha256:" + body.hexdigest(),
         "csv_digest": "sha256:" + csv_body.hexdigest(),

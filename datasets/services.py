@@ -64,7 +64,17 @@ def golden_set_create(*, project, slug, name):
     return golden_set
 
 
-def _revision_of(case, *, revision, changed, user):
+def _revision_of(case, *, revision, changed, user, csv_writer=None):
+    wire = {
+        "case_id": case.case_id,
+        "input": case.input,
+        "expected": case.expected,
+        "criteria": case.criteria,
+        "tags": list(case.tags),
+        "failure_mode": case.failure_mode,
+        "split": case.split,
+        "source": case.source,
+    }
     return CaseRevision(
         golden_set_id=case.golden_set_id,
         case=case,
@@ -75,12 +85,14 @@ def _revision_of(case, *, revision, changed, user):
         input=case.input,
         expected=case.expected,
         criteria=case.criteria,
-        tags=case.tags,
+        tags=wire["tags"],
         failure_mode=case.failure_mode,
         split=case.split,
         status=case.status,
         changed=changed,
         created_by=user,
+        line=jsonl.case_line(wire),
+        csv_line=(csv_writer or jsonl.CsvWriter()).row(wire),
     )
 
 
@@ -141,8 +153,12 @@ def _revisions_materialise(golden_set):
     straight to the table, e.g. by older code or fixtures): the working copy is the truth."""
     has_row = CaseRevision.objects.filter(case=OuterRef("pk"), revision=OuterRef("revision"))
     missing = Case.objects.filter(golden_set=golden_set).filter(~Exists(has_row))
+    writer = jsonl.CsvWriter()
     CaseRevision.objects.bulk_create(
-        (_revision_of(c, revision=c.revision, changed=[], user=None) for c in missing.iterator()),
+        (
+            _revision_of(c, revision=c.revision, changed=[], user=None, csv_writer=writer)
+            for c in missing.iterator()
+        ),
         batch_size=2000,
     )
 

@@ -6,11 +6,31 @@ case changes. A case the admin edited after that publish gets revision 2 (its cu
 text, unpublished yet); a never-published case gets revision 1 from its current text.
 """
 
+import csv
+import io
 import json
 
 from django.db import migrations
 
 FIELDS = ("input", "expected", "criteria", "tags", "failure_mode", "split", "source")
+# A frozen copy of datasets.jsonl's wire format as of this migration (migrations must not
+# change when the app's code does).
+KEYS = ("case_id", *FIELDS)
+
+
+def _wire(case_id, values):
+    case = {"case_id": case_id, **values}
+    line = json.dumps({k: case[k] for k in KEYS}, ensure_ascii=False, separators=(",", ":"))
+    out = io.StringIO()
+    csv.writer(out).writerow(
+        [
+            ("" if case[k] is None else json.dumps(case[k], ensure_ascii=False, separators=(",", ":")))
+            if k in ("input", "expected", "tags")
+            else case[k]
+            for k in KEYS
+        ]
+    )
+    return {"line": line, "csv_line": out.getvalue()}
 
 
 def backfill(apps, schema_editor):
@@ -38,17 +58,24 @@ def backfill(apps, schema_editor):
             )
             line = published.get(case.case_id)
             if line is None:
-                rows.append(CaseRevision(revision=1, changed=[], **base, **current))
+                rows.append(
+                    CaseRevision(revision=1, changed=[], **base, **current,
+                                 **_wire(case.case_id, current))  # fmt: skip
+                )
                 continue
             rows.append(
                 CaseRevision(
                     revision=1, changed=[], first_version=latest.number,
                     **base, **{f: line[f] for f in FIELDS},
+                    **_wire(case.case_id, {f: line[f] for f in FIELDS}),
                 )  # fmt: skip
             )
             changed = [f for f in FIELDS if line[f] != current[f]]
             if changed:
-                rows.append(CaseRevision(revision=2, changed=changed, **base, **current))
+                rows.append(
+                    CaseRevision(revision=2, changed=changed, **base, **current,
+                                 **_wire(case.case_id, current))  # fmt: skip
+                )
                 bumped.append(case.pk)
         CaseRevision.objects.bulk_create(rows, batch_size=1000)
         Case.objects.filter(pk__in=bumped).update(revision=2)
