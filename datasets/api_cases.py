@@ -119,14 +119,18 @@ class GoldenSetCaseListApi(APIView):
         status_ = params.get("status")
         if status_ not in (None, *Case.Status.values):
             raise exceptions.ValidationError({"status": [f"One of {', '.join(Case.Status)}."]})
-        try:
-            limit = min(int(params.get("limit", 1000)), MAX_PAGE)
-            offset = int(params.get("offset", 0))
-        except ValueError as exc:
-            raise exceptions.ValidationError({"limit": ["limit and offset are integers."]}) from exc
+        page = {}
+        for name, default in (("limit", 1000), ("offset", 0)):
+            try:
+                page[name] = int(params.get(name, default))
+            except ValueError:
+                page[name] = -1
+            if page[name] < 0:
+                raise exceptions.ValidationError({name: ["A whole number, 0 or more."]})
+        limit, offset = min(page["limit"], MAX_PAGE), page["offset"]
         cases = selectors.cases_working_copy(golden_set=golden_set, status=status_)
-        page = cases.select_related("first_published_version")[offset : offset + max(limit, 0)]
-        response = Response(CaseOutput(page, many=True).data)
+        rows = cases.select_related("first_published_version")[offset : offset + limit]
+        response = Response(CaseOutput(rows, many=True).data)
         response["X-Total-Count"] = str(cases.count())
         return response
 

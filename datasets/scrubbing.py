@@ -21,8 +21,8 @@ def scrubber_register(fn):
 
 
 def values_scrub(batch):
-    if not batch:
-        return []
+    if not any(values for _, values in batch):
+        return [list(values) for _, values in batch]
     if _scrubber is None:
         raise ImproperlyConfigured("No PII scrubber registered; is 'triage' in INSTALLED_APPS?")
     return _scrubber(batch)

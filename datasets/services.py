@@ -174,7 +174,9 @@ def case_update(*, case, changes, user, scrub=True):
     if unknown:
         raise InvalidInput({name: ["Not a field of a case."] for name in sorted(unknown)})
     changes = dict(changes)
-    text = [name for name in TEXT_FIELDS if name in changes]
+    # Only text that differs is scrubbed: re-detecting in unchanged, already scrubbed text
+    # could only make spurious edits.
+    text = [n for n in TEXT_FIELDS if n in changes and changes[n] != getattr(case, n)]
     if scrub and text:
         scrubbed = values_scrub([(case, [changes[name] for name in text])])[0]
         changes.update(zip(text, scrubbed, strict=True))
@@ -185,7 +187,9 @@ def case_update(*, case, changes, user, scrub=True):
         ]
         if not changed:
             return case
-        _revisions_materialise(case.golden_set)
+        if not CaseRevision.objects.filter(case=case, revision=case.revision).exists():
+            # A row written straight to the table: keep its current state as a revision.
+            _revision_of(case, revision=case.revision, changed=[], user=None).save()
         for name in changed:
             setattr(case, name, changes[name])
         case.revision += 1
@@ -200,17 +204,24 @@ def cases_import(*, golden_set, rows, user):
     its id. All or nothing; text scrubbed first (fresh placeholders for new cases)."""
     given = [row["case_id"] for row in rows if row.get("case_id")]
     existing = {c.case_id: c for c in golden_set.cases.filter(case_id__in=given)}
+    # Text to scrub per row: all of a new case's, only what differs on an existing one.
+    fields = []
+    for row in rows:
+        case = existing.get(row.get("case_id"))
+        fields.append(
+            [n for n in TEXT_FIELDS if n in row and (case is None or row[n] != getattr(case, n))]
+        )
     batch = [
-        (existing.get(row.get("case_id")), [row[name] for name in TEXT_FIELDS if name in row])
-        for row in rows
+        (existing.get(row.get("case_id")), [row[n] for n in names])
+        for row, names in zip(rows, fields, strict=True)
     ]
     scrubbed = values_scrub(batch)
     source = f"import-{timezone.now():%Y-%m-%d}"
     created, updated, case_ids = 0, 0, []
     with transaction.atomic():
-        for row, values in zip(rows, scrubbed, strict=True):
+        for row, names, values in zip(rows, fields, scrubbed, strict=True):
             row = dict(row)
-            row.update(zip([n for n in TEXT_FIELDS if n in row], values, strict=True))
+            row.update(zip(names, values, strict=True))
             case = existing.get(row.get("case_id"))
             if case is not None:
                 changes = {k: v for k, v in row.items() if k in CASE_FIELDS}

@@ -84,6 +84,11 @@ def test_working_copy_lists_cases_with_status_filter(admin, reader, golden_set):
     assert [r["case_id"] for r in retired] == [first.case_id]
     bad = reader.get(f"{BASE}/refunds/cases", {"status": "gone"})
     assert bad.status_code == 400 and list(bad.json()["fields"]) == ["status"]
+    page = reader.get(f"{BASE}/refunds/cases", {"limit": 1, "offset": 1})
+    assert [r["case_id"] for r in page.json()] == [rows[1]["case_id"]]
+    assert page["X-Total-Count"] == "3"
+    negative = reader.get(f"{BASE}/refunds/cases", {"offset": -1})
+    assert negative.status_code == 400 and list(negative.json()["fields"]) == ["offset"]
 
 
 def test_patch_writes_a_revision_and_leaves_published_bytes_identical(admin, golden_set):

@@ -63,6 +63,10 @@ def test_existing_cases_get_revision_1_and_versions_keep_their_bytes(project, le
     assert list(Case.objects.values_list("revision", flat=True)) == [1, 2, 1]
     v1 = GoldenSetVersion.objects.get()
     assert "".join(selectors.version_jsonl_chunks(version=v1)) == body
+    # An old version gets its CSV ETag computed once, over the cases its body holds.
+    csv_body = "".join(selectors.version_csv_chunks(version=v1))
+    assert selectors.version_csv_digest(version=v1) == jsonl.digest(csv_body)
+    assert csv_body.count("refunds-00") == 2
 
     v2 = services.golden_set_version_publish(golden_set=v1.golden_set, user=lead)
     v1.refresh_from_db()
