@@ -47,8 +47,17 @@ class RevisionOutput(serializers.Serializer):
     status = serializers.CharField()
     who = serializers.CharField(source="created_by.username", allow_null=True, default=None)
     when = serializers.DateTimeField(source="created_at")
-    first_version = serializers.IntegerField(allow_null=True)
-    last_version = serializers.IntegerField(allow_null=True)
+    first_version = serializers.IntegerField(
+        allow_null=True, help_text="The first version holding it (the next one while pending)."
+    )
+    last_version = serializers.IntegerField(
+        allow_null=True, help_text="The last version holding it; null while it is current."
+    )
+    pending = serializers.SerializerMethodField(help_text="Enters the next published version.")
+
+    def get_pending(self, revision) -> bool:
+        first = revision.first_version
+        return first is not None and first > self.context["latest"]
 
 
 class CaseDetailOutput(CaseOutput):
@@ -56,7 +65,9 @@ class CaseDetailOutput(CaseOutput):
     results = serializers.SerializerMethodField()
 
     def get_revisions(self, case) -> list[dict]:
-        return RevisionOutput(selectors.case_revisions(case=case), many=True).data
+        latest = selectors.latest_version_number(golden_set=case.golden_set)
+        revisions = selectors.case_revisions(case=case)
+        return RevisionOutput(revisions, many=True, context={"latest": latest}).data
 
     def get_results(self, case) -> list[dict]:
         return []

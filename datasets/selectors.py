@@ -4,7 +4,7 @@ import hashlib
 import math
 import statistics
 
-from django.db.models import Count, Q
+from django.db.models import Count, Max, Q
 
 from . import jsonl
 from .models import Case, CaseRevision, GoldenSet, GoldenSetVersion
@@ -252,3 +252,7 @@ def case_status_counts(*, golden_set):
     rows = Case.objects.filter(golden_set=golden_set).values_list("status").annotate(n=Count("pk"))
     counts.update(dict(rows))
     return counts
+
+
+def latest_version_number(*, golden_set):
+    return golden_set.versions.aggregate(latest=Max("number"))["latest"] or 0

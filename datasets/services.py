@@ -4,7 +4,7 @@ import re
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, Max, OuterRef
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -64,7 +64,9 @@ def golden_set_create(*, project, slug, name):
     return golden_set
 
 
-def _revision_of(case, *, revision, changed, user, csv_writer=None):
+def _revision_of(case, *, revision, changed, user, latest, csv_writer=None):
+    """The revision row of the case's current state. It enters the next version (its
+    range opens at latest + 1) when active; retired or quarantined, it enters none."""
     wire = {
         "case_id": case.case_id,
         "input": case.input,
@@ -93,7 +95,29 @@ def _revision_of(case, *, revision, changed, user, csv_writer=None):
         created_by=user,
         line=jsonl.case_line(wire),
         csv_line=(csv_writer or jsonl.CsvWriter()).row(wire),
+        first_version=latest + 1 if case.status == Case.Status.ACTIVE else None,
     )
+
+
+def _latest_number(golden_set_id):
+    """The latest published version number (0: none). Call with the set row locked."""
+    numbers = GoldenSetVersion.objects.filter(golden_set_id=golden_set_id)
+    return numbers.aggregate(latest=Max("number"))["latest"] or 0
+
+
+def _lock(golden_set_id):
+    """Edits and publishes of one set take turns: a revision's range is decided against
+    the latest version, which must not move meanwhile."""
+    GoldenSet.objects.select_for_update().filter(pk=golden_set_id).first()
+    return _latest_number(golden_set_id)
+
+
+def _supersede(case_pk, revision, latest):
+    """The case's revision `revision` stops being current: if published and open, its
+    range closes at the latest version; if only pending (never published), it is dropped."""
+    rows = CaseRevision.objects.filter(case_id=case_pk, revision=revision)
+    rows.filter(first_version__lte=latest, last_version__isnull=True).update(last_version=latest)
+    rows.filter(first_version__gt=latest).update(first_version=None)
 
 
 def case_create(
@@ -117,7 +141,7 @@ def case_create(
     follows from its id (deterministic) unless given. Text must already be scrubbed."""
     with transaction.atomic():
         # Lock the set so concurrent promotions get consecutive numbers.
-        GoldenSet.objects.select_for_update().filter(pk=golden_set.pk).first()
+        latest = _lock(golden_set.pk)
         number = (
             golden_set.cases.order_by("-number").values_list("number", flat=True).first() or 0
         ) + 1
@@ -144,23 +168,35 @@ def case_create(
             created_by=user,
             first_feedback_at=first_feedback_at,
         )
-        _revision_of(case, revision=1, changed=[], user=user).save()
+        _revision_of(case, revision=1, changed=[], user=user, latest=latest).save()
     return case
 
 
-def _revisions_materialise(golden_set):
+def _revisions_materialise(golden_set, latest):
     """Give a revision row to every case whose current revision has none (rows written
-    straight to the table, e.g. by older code or fixtures): the working copy is the truth."""
+    straight to the table, e.g. by older code or fixtures): the working copy is the truth.
+    Call with the set locked."""
     has_row = CaseRevision.objects.filter(case=OuterRef("pk"), revision=OuterRef("revision"))
     missing = Case.objects.filter(golden_set=golden_set).filter(~Exists(has_row))
     writer = jsonl.CsvWriter()
-    CaseRevision.objects.bulk_create(
+    created = CaseRevision.objects.bulk_create(
         (
-            _revision_of(c, revision=c.revision, changed=[], user=None, csv_writer=writer)
+            _revision_of(
+                c, revision=c.revision, changed=[], user=None, latest=latest, csv_writer=writer
+            )
             for c in missing.iterator()
         ),
         batch_size=2000,
     )
+    if created:
+        # Such a case may also have an older revision still current in the ranges.
+        stale = CaseRevision.objects.filter(golden_set=golden_set).exclude(
+            revision=F("case__revision")
+        )
+        stale.filter(first_version__lte=latest, last_version__isnull=True).update(
+            last_version=latest
+        )
+        stale.filter(first_version__gt=latest).update(first_version=None)
 
 
 def case_update(*, case, changes, user, scrub=True):
@@ -181,6 +217,7 @@ def case_update(*, case, changes, user, scrub=True):
         scrubbed = values_scrub([(case, [changes[name] for name in text])])[0]
         changes.update(zip(text, scrubbed, strict=True))
     with transaction.atomic():
+        latest = _lock(case.golden_set_id)
         case = Case.objects.select_for_update().get(pk=case.pk)
         changed = [
             name for name in CASE_FIELDS if name in changes and getattr(case, name) != changes[name]
@@ -189,12 +226,13 @@ def case_update(*, case, changes, user, scrub=True):
             return case
         if not CaseRevision.objects.filter(case=case, revision=case.revision).exists():
             # A row written straight to the table: keep its current state as a revision.
-            _revision_of(case, revision=case.revision, changed=[], user=None).save()
+            _revision_of(case, revision=case.revision, changed=[], user=None, latest=latest).save()
+        _supersede(case.pk, case.revision, latest)
         for name in changed:
             setattr(case, name, changes[name])
         case.revision += 1
         case.save(update_fields=[*changed, "revision"])
-        _revision_of(case, revision=case.revision, changed=changed, user=user).save()
+        _revision_of(case, revision=case.revision, changed=changed, user=user, latest=latest).save()
     return case
 
 
@@ -249,28 +287,23 @@ def cases_import(*, golden_set, rows, user):
 def golden_set_version_publish(*, golden_set, user, notes="", tags=()):
     """Freeze the working copy's active cases into version N with a sha256 digest.
 
-    Cost follows the changes, not the set: revisions in the latest version that are no
-    longer current (edited, retired, quarantined) get last_version = N-1, current active
-    revisions not yet published get first_version = N; unchanged rows are not written.
+    Edits already decided each revision's range when they were written (a new active
+    revision opens at N, the one it replaced closes at N-1), so publishing reads the
+    version once for its digest and writes one version row: no revision row is touched,
+    however large the set.
     """
     tags = [tag_validate(tag) for tag in tags]
     with transaction.atomic():
-        GoldenSet.objects.select_for_update().filter(pk=golden_set.pk).first()
-        latest = golden_set.versions.order_by("-number").defer("body").first()
-        previous = latest.number if latest else 0
+        previous = _lock(golden_set.pk)
+        latest = golden_set.versions.filter(number=previous).defer("body").first()
         number = previous + 1
-        _revisions_materialise(golden_set)
+        _revisions_materialise(golden_set, latest=previous)
         revisions = CaseRevision.objects.filter(golden_set=golden_set)
-        current = {"status": Case.Status.ACTIVE, "revision": F("case__revision")}
-        closed = (
-            revisions.filter(first_version__isnull=False, last_version__isnull=True)
-            .exclude(**current)
-            .update(last_version=previous)
+        changed = (
+            revisions.filter(first_version=number).exists()
+            or revisions.filter(last_version=previous).exists()
         )
-        opened = revisions.filter(first_version__isnull=True, **current).update(
-            first_version=number
-        )
-        if latest and not closed and not opened:
+        if latest and not changed:
             raise NothingChanged(f"Nothing changed since version {latest.number}.")
         digests = selectors.version_digests(golden_set=golden_set, number=number)
         if not digests["case_count"]:

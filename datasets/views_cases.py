@@ -30,6 +30,7 @@ def _render(request, membership, golden_set, case, form=None, status=200):
         "golden_set": golden_set,
         "case": case,
         "revisions": selectors.case_revisions(case=case),
+        "latest_number": selectors.latest_version_number(golden_set=golden_set),
         "edit_form": form or CaseEditForm.for_case(case),
         "statuses": [s for s in STATUS_VERBS if s != case.status],
         "other_split": "holdout" if case.split == "dev" else "dev",

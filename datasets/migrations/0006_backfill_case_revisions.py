@@ -1,9 +1,9 @@
 """Every existing case gets its revision rows; existing versions keep their stored bytes.
 
-Revision 1 is what the latest published version holds for the case (parsed from that
-version's body), open from that version on, so the next publish closes it only if the
-case changes. A case the admin edited after that publish gets revision 2 (its current
-text, unpublished yet); a never-published case gets revision 1 from its current text.
+Revision 1 is what the latest published version L holds for the case (parsed from that
+version's body), its range opening at L. A case the admin edited after that publish gets
+revision 2 (its current text) entering version L+1, revision 1 closing at L; a
+never-published case gets revision 1 from its current text, entering version L+1.
 """
 
 import csv
@@ -44,6 +44,7 @@ def backfill(apps, schema_editor):
             for line in latest.body.splitlines():
                 case = json.loads(line)
                 published[case["case_id"]] = case
+        next_version = (latest.number if latest else 0) + 1
         rows, bumped = [], []
         for case in Case.objects.filter(golden_set=golden_set).order_by("number").iterator():
             current = {f: getattr(case, f) for f in FIELDS}
@@ -59,22 +60,23 @@ def backfill(apps, schema_editor):
             line = published.get(case.case_id)
             if line is None:
                 rows.append(
-                    CaseRevision(revision=1, changed=[], **base, **current,
-                                 **_wire(case.case_id, current))  # fmt: skip
+                    CaseRevision(revision=1, changed=[], first_version=next_version,
+                                 **base, **current, **_wire(case.case_id, current))  # fmt: skip
                 )
                 continue
+            changed = [f for f in FIELDS if line[f] != current[f]]
             rows.append(
                 CaseRevision(
                     revision=1, changed=[], first_version=latest.number,
+                    last_version=latest.number if changed else None,
                     **base, **{f: line[f] for f in FIELDS},
                     **_wire(case.case_id, {f: line[f] for f in FIELDS}),
                 )  # fmt: skip
             )
-            changed = [f for f in FIELDS if line[f] != current[f]]
             if changed:
                 rows.append(
-                    CaseRevision(revision=2, changed=changed, **base, **current,
-                                 **_wire(case.case_id, current))  # fmt: skip
+                    CaseRevision(revision=2, changed=changed, first_version=next_version,
+                                 **base, **current, **_wire(case.case_id, current))  # fmt: skip
                 )
                 bumped.append(case.pk)
         CaseRevision.objects.bulk_create(rows, batch_size=1000)

@@ -114,6 +114,7 @@ def test_lead_edits_a_case_as_a_new_revision_and_published_bytes_stay(project, l
 
     page = client.get(f"{url}/").content.decode()
     assert "Saved revision 2" in page and "&lt;EMAIL_ADDRESS_1&gt;" in page
+    assert "next version" in page and "v1</td>" in page  # revision 2 pending, 1 held by v1
 
 
 def test_an_edit_with_bad_json_is_a_400_naming_the_field(project, lead, golden_set):
