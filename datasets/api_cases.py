@@ -45,7 +45,7 @@ class RevisionOutput(serializers.Serializer):
     number = serializers.IntegerField(source="revision")
     changed = serializers.ListField(child=serializers.CharField())
     status = serializers.CharField()
-    who = serializers.CharField(source="created_by.username", allow_null=True, default=None)
+    who = serializers.SerializerMethodField(help_text="A username, or the API key's prefix.")
     when = serializers.DateTimeField(source="created_at")
     first_version = serializers.IntegerField(
         allow_null=True, help_text="The first version holding it (the next one while pending)."
@@ -54,6 +54,9 @@ class RevisionOutput(serializers.Serializer):
         allow_null=True, help_text="The last version holding it; null while it is current."
     )
     pending = serializers.SerializerMethodField(help_text="Enters the next published version.")
+
+    def get_who(self, revision) -> str | None:
+        return revision.created_by.username if revision.created_by else (revision.via or None)
 
     def get_pending(self, revision) -> bool:
         first = revision.first_version
@@ -162,7 +165,7 @@ class GoldenSetCaseApi(APIView):
     def patch(self, request, slug, case_id):
         case = _case_for(_golden_set_for(request, slug), case_id)
         changes = _valid(CasePatchInput, request.data)
-        case = services.case_update(case=case, changes=changes, user=None)
+        case = services.case_update(case=case, changes=changes, user=None, via=str(request.user))
         case = _case_for(case.golden_set, case.case_id)
         return Response(CaseDetailOutput(case).data)
 
@@ -227,5 +230,7 @@ class GoldenSetImportApi(APIView):
             rows = import_rows(content_type=content_type, raw=raw)
         except importing.ImportInvalid as exc:
             raise InvalidValues(exc.fields) from exc
-        result = services.cases_import(golden_set=golden_set, rows=rows, user=None)
+        result = services.cases_import(
+            golden_set=golden_set, rows=rows, user=None, via=str(request.user)
+        )
         return Response(ImportOutput(result).data, status=status.HTTP_201_CREATED)

@@ -63,10 +63,6 @@ def csv_rows(cases):
         yield writer.row(case)
 
 
-def csv_body(cases):
-    return csv_header() + "".join(csv_rows(cases))
-
-
 def case_from_line(line):
     """A cases.jsonl line back into a dict (for versions stored as a body)."""
     return json.loads(line)

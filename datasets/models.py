@@ -116,6 +116,7 @@ class CaseRevision(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
+    via = models.CharField(max_length=80, blank=True)  # e.g. "api-key:tri_AbC" when no user
     created_at = models.DateTimeField(default=timezone.now)
     first_version = models.PositiveIntegerField(null=True, blank=True)
     last_version = models.PositiveIntegerField(null=True, blank=True)

@@ -13,19 +13,6 @@ CHUNK = 5000
 DIFF_FIELDS = ("input", "expected", "criteria", "tags", "failure_mode", "split", "source")
 
 
-def case_as_json(case):
-    return {
-        "case_id": case.case_id,
-        "input": case.input,
-        "expected": case.expected,
-        "criteria": case.criteria,
-        "tags": case.tags,
-        "failure_mode": case.failure_mode,
-        "split": case.split,
-        "source": case.source,
-    }
-
-
 def version_resolve(*, golden_set, ref):
     """A ref is a version number, `latest`, a tag, or `sha256:<digest>`."""
     versions = GoldenSetVersion.objects.filter(golden_set=golden_set)

@@ -64,7 +64,7 @@ def golden_set_create(*, project, slug, name):
     return golden_set
 
 
-def _revision_of(case, *, revision, changed, user, latest, csv_writer=None):
+def _revision_of(case, *, revision, changed, user, latest, via="", csv_writer=None):
     """The revision row of the case's current state. It enters the next version (its
     range opens at latest + 1) when active; retired or quarantined, it enters none."""
     wire = {
@@ -93,6 +93,7 @@ def _revision_of(case, *, revision, changed, user, latest, csv_writer=None):
         status=case.status,
         changed=changed,
         created_by=user,
+        via=via[:80],
         line=jsonl.case_line(wire),
         csv_line=(csv_writer or jsonl.CsvWriter()).row(wire),
         first_version=latest + 1 if case.status == Case.Status.ACTIVE else None,
@@ -136,6 +137,7 @@ def case_create(
     first_feedback_at=None,
     case_id=None,
     split=None,
+    via="",
 ):
     """Add a case (revision 1) to the set's working copy with the next number; its split
     follows from its id (deterministic) unless given. Text must already be scrubbed."""
@@ -168,7 +170,7 @@ def case_create(
             created_by=user,
             first_feedback_at=first_feedback_at,
         )
-        _revision_of(case, revision=1, changed=[], user=user, latest=latest).save()
+        _revision_of(case, revision=1, changed=[], user=user, latest=latest, via=via).save()
     return case
 
 
@@ -199,7 +201,7 @@ def _revisions_materialise(golden_set, latest):
         stale.filter(first_version__gt=latest).update(first_version=None)
 
 
-def case_update(*, case, changes, user, scrub=True):
+def case_update(*, case, changes, user, scrub=True, via=""):
     """Apply `changes` (any of CASE_FIELDS, values already validated) as a new revision.
 
     Text fields are PII-scrubbed first, with the case's placeholders (see
@@ -232,11 +234,13 @@ def case_update(*, case, changes, user, scrub=True):
             setattr(case, name, changes[name])
         case.revision += 1
         case.save(update_fields=[*changed, "revision"])
-        _revision_of(case, revision=case.revision, changed=changed, user=user, latest=latest).save()
+        _revision_of(
+            case, revision=case.revision, changed=changed, user=user, latest=latest, via=via
+        ).save()
     return case
 
 
-def cases_import(*, golden_set, rows, user):
+def cases_import(*, golden_set, rows, user, via=""):
     """Import parsed rows (datasets.importing): a row whose `case_id` exists updates that
     case (a new revision when something differs), any other row creates a case keeping
     its id. All or nothing; text scrubbed first (fresh placeholders for new cases)."""
@@ -264,7 +268,7 @@ def cases_import(*, golden_set, rows, user):
             if case is not None:
                 changes = {k: v for k, v in row.items() if k in CASE_FIELDS}
                 before = case.revision
-                case = case_update(case=case, changes=changes, user=user, scrub=False)
+                case = case_update(case=case, changes=changes, user=user, scrub=False, via=via)
                 updated += case.revision != before
             else:
                 case = case_create(
@@ -278,6 +282,7 @@ def cases_import(*, golden_set, rows, user):
                     user=user,
                     case_id=row.get("case_id") or None,
                     split=row.get("split"),
+                    via=via,
                 )
                 created += 1
             case_ids.append(case.case_id)

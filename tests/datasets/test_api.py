@@ -112,6 +112,7 @@ def test_patch_writes_a_revision_and_leaves_published_bytes_identical(admin, gol
     assert body["revisions"][0]["number"] == 2
     assert body["revisions"][0]["changed"] == ["criteria", "tags", "split"]
     assert [r["pending"] for r in body["revisions"]] == [True, False]
+    assert body["revisions"][0]["who"].startswith("api-key:tri_")
     assert body["results"] == []
 
     after, body_after = _jsonl(admin, "1")
