@@ -108,6 +108,10 @@ class CaseEditForm(forms.Form):
             }
         )
 
+    def clean_criteria(self):
+        # Browsers send textarea lines as CRLF: an unchanged form must not be a change.
+        return self.cleaned_data["criteria"].replace("\r\n", "\n")
+
     def clean_tags(self):
         tags = _words(self.cleaned_data["tags"])
         bad = [t for t in tags if not TAG_RE.fullmatch(t)]

@@ -117,6 +117,23 @@ def test_lead_edits_a_case_as_a_new_revision_and_published_bytes_stay(project, l
     assert "next version" in page and "v1</td>" in page  # revision 2 pending, 1 held by v1
 
 
+def test_saving_an_unchanged_form_from_a_browser_makes_no_revision(project, lead, golden_set):
+    case = CaseFactory(golden_set=golden_set, criteria="Line one\nline two")
+    response = client_for(lead).post(
+        f"{_base(project)}/refunds/cases/{case.case_id}/edit",
+        {
+            "input": json.dumps(case.input, indent=2),
+            "expected": json.dumps(case.expected),
+            "criteria": "Line one\r\nline two",  # how browsers send textarea lines
+            "tags": " ".join(case.tags),
+            "failure_mode": case.failure_mode,
+            "split": case.split,
+        },
+    )
+    assert response.status_code == 302
+    assert CaseRevision.objects.filter(case=case).count() == 1
+
+
 def test_an_edit_with_bad_json_is_a_400_naming_the_field(project, lead, golden_set):
     case = golden_set.cases.first()
     response = client_for(lead).post(
