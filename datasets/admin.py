@@ -10,7 +10,11 @@ class GoldenSetAdmin(admin.ModelAdmin):
 
 @admin.register(Case)
 class CaseAdmin(admin.ModelAdmin):
-    list_display = ("case_id", "golden_set", "split", "failure_mode", "first_published_at")
+    list_display = ("case_id", "golden_set", "status", "revision", "split", "first_published_at")
+
+    def has_change_permission(self, request, obj=None):
+        # Edits go through datasets.services.case_update: a new revision, PII re-scrubbed.
+        return False
 
 
 @admin.register(GoldenSetVersion)

@@ -21,7 +21,7 @@ from accounts.errors import ERROR, drf_error
 
 from . import selectors
 from .models import GoldenSet, GoldenSetVersion
-from .results import case_uuid, golden_set_uuid, version_cases
+from .results import case_uuid, golden_set_uuid
 
 ERRORS = {code: OpenApiResponse(ERROR) for code in (400, 401, 403, 404, 429)}
 LIST = {"type": "array", "items": {"type": "object"}}
@@ -195,7 +195,7 @@ class LangSmithExamplesApi(APIView):
         if version is None:
             return Response([])
         version = GoldenSetVersion.objects.get(pk=version.pk)  # with its body
-        cases = version_cases(version)
+        cases = list(selectors.version_cases(version=version))
         splits = set(query.getlist("splits"))
         if splits:
             cases = [c for c in cases if c["split"] in splits]

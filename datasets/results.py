@@ -1,7 +1,6 @@
 """CI results: which cases of a published version pass, posted by CI or built from an
 `evaluate()` experiment. A case is `never_run`, `passing` or `failing` by its latest result."""
 
-import json
 import uuid
 
 from django.db import transaction
@@ -11,6 +10,7 @@ from django.utils.dateparse import parse_datetime
 from feedback.models import EvalScore, Run
 from webhooks.services import public_url, webhook_emit
 
+from . import selectors
 from .models import CaseResult, GoldenSet, GoldenSetVersion, ResultsRun
 from .signals import case_results_recorded
 
@@ -25,11 +25,6 @@ def golden_set_uuid(golden_set):
 def case_uuid(golden_set, case_id):
     """The example id of a case: the same in every version, so results follow the case."""
     return uuid.uuid5(ID_NAMESPACE, f"case:{golden_set.pk}:{case_id}")
-
-
-def version_cases(version):
-    """A published version's cases, as its cases.jsonl holds them."""
-    return [json.loads(line) for line in version.body.splitlines() if line]
 
 
 class ResultsError(ValueError):
@@ -53,7 +48,7 @@ def results_run_record(*, version, results, commit="", name=""):
     """Store one CI run's results on `version`. Every case id must be in that version (else
     ResultsError naming `results[<i>].case_id`, nothing stored). Returns the run and the
     cases that newly pass and that regressed (passed last time, fail now)."""
-    splits = {c["case_id"]: c["split"] for c in version_cases(version)}
+    splits = {c["case_id"]: c["split"] for c in selectors.version_cases(version=version)}
     errors = {
         f"results[{i}].case_id": [f"'{r['case_id']}' is not a case of version {version.number}."]
         for i, r in enumerate(results)
@@ -143,6 +138,18 @@ def _case_payload(run, row):
     }
 
 
+def case_result_view(row):
+    """One result as the API shows it (the row comes with its results run)."""
+    return {
+        "passed": row.passed,
+        "score": row.score,
+        "split": row.split,
+        "commit": row.results_run.commit,
+        "results_run": row.results_run_id,
+        "created_at": row.created_at.isoformat(),
+    }
+
+
 def latest_results(golden_set, case_ids):
     """case id → its latest CaseResult (with its results run), for cases that have one."""
     latest = {}
@@ -193,7 +200,10 @@ def experiment_results_refresh(*, project, session):
     if version is None:
         return None
     version = GoldenSetVersion.objects.get(pk=version.pk)
-    cases = {str(case_uuid(golden_set, c["case_id"])): c for c in version_cases(version)}
+    cases = {
+        str(case_uuid(golden_set, c["case_id"])): c
+        for c in selectors.version_cases(version=version)
+    }
     runs = dict(
         Run.objects.filter(project=project, session_id=str(session.session_id))
         .exclude(reference_example_id="")

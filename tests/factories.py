@@ -9,7 +9,6 @@ from django.utils import timezone
 
 from accounts.models import Membership, Project
 from accounts.services import api_key_create
-from datasets.models import Case, GoldenSet
 from feedback.models import FeedbackEvent, Run
 from triage.facets import cluster_facets_refresh
 from triage.models import Cluster, QueueItem
@@ -85,28 +84,6 @@ class QueueItemFactory(factory.django.DjangoModelFactory):
 
     cluster = factory.SubFactory(ClusterFactory)
     project = factory.SelfAttribute("cluster.project")
-
-
-class GoldenSetFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = GoldenSet
-        django_get_or_create = ("project", "slug")
-
-    project = factory.SubFactory(ProjectFactory)
-    slug = factory.Sequence(lambda n: f"set-{n}")
-    name = factory.LazyAttribute(lambda o: o.slug.title())
-
-
-class CaseFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Case
-
-    golden_set = factory.SubFactory(GoldenSetFactory)
-    number = factory.Sequence(lambda n: n + 1)
-    case_id = factory.LazyAttribute(lambda o: f"{o.golden_set.slug}-{o.number:03d}")
-    input = factory.LazyFunction(lambda: {"question": "Can I get a refund?"})
-    criteria = "Cites the refund policy."
-    source = factory.LazyFunction(lambda: f"thumbs-down-{timezone.now():%Y-%m-%d}")
 
 
 def api_key_for(project, scopes=("ingest", "datasets:read")):
@@ -234,3 +211,35 @@ def make_item(project, *, category="billing", tier="enterprise", score=5.0, stat
         scrubbed=kw.pop("scrubbed", None) or scrubbed_view(),
         **kw,
     )
+
+
+class GoldenSetFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "datasets.GoldenSet"
+        django_get_or_create = ("project", "slug")
+
+    project = factory.SubFactory(ProjectFactory)
+    slug = factory.Sequence(lambda n: f"set-{n}")
+    name = factory.LazyAttribute(lambda o: o.slug.title())
+
+
+class CaseFactory(factory.Factory):
+    """A working-copy case made the way the product makes them (revision 1 included)."""
+
+    class Meta:
+        model = dict  # built through the service below, not a bare row
+
+    golden_set = factory.SubFactory(GoldenSetFactory)
+    input = factory.Sequence(lambda n: {"question": f"Can <PERSON_1> refund order {n}?"})
+    expected = factory.LazyFunction(lambda: {"output": "Within 30 days."})
+    criteria = "Offers the 30-day refund."
+    tags = factory.LazyFunction(lambda: ["billing"])
+    failure_mode = "retrieval_miss"
+    source = "thumbs-down-2026-11-20"
+    user = None
+
+    @classmethod
+    def _create(cls, model_class, **kwargs):
+        from datasets.services import case_create
+
+        return case_create(**kwargs)

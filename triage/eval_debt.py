@@ -34,7 +34,6 @@ def _item_url(project, item_id):
 def eval_debt(*, project, now=None):
     now = now or timezone.now()
     incidents = Incident.objects.filter(project=project).select_related("project")
-    golden_url = reverse("datasets:list", kwargs={"project_slug": project.slug})
 
     without_cases = [
         _incident_row(i, "No golden case linked yet.")
@@ -78,7 +77,7 @@ def eval_debt(*, project, now=None):
         "cases_unpublished": unpublished,
         "items_past_sla": past_sla[:ROWS],
         "known_issues_rising": _known_issues_rising(project, now),
-        "quarantined_cases": _quarantined(project, golden_url),
+        "quarantined_cases": _quarantined(project),
         "holdout_regressions": _holdout_regressions(project),
         "repeat_checks_due": checks_due,
     }
@@ -110,15 +109,19 @@ def _known_issues_rising(project, now):
     return rows
 
 
-def _quarantined(project, golden_url):
-    """Flaky cases taken out of new versions (golden-set curation)."""
-    status = getattr(Case, "Status", None)
-    if status is None:  # curation not installed in this build: nothing can be quarantined
-        return []
+def _quarantined(project):
+    """Flaky cases taken out of new versions until someone fixes and restores them."""
     return [
-        {"case_id": c.case_id, "golden_set": c.golden_set.slug, "url": golden_url}
-        for c in Case.objects.filter(golden_set__project=project, status="quarantined")
-        .select_related("golden_set")[:ROWS]
+        {
+            "case_id": c.case_id,
+            "golden_set": c.golden_set.slug,
+            "url": reverse(
+                "datasets:case", args=[project.slug, c.golden_set.slug, c.case_id]
+            ),
+        }
+        for c in Case.objects.filter(golden_set__project=project, status=Case.Status.QUARANTINED)
+        .select_related("golden_set")
+        .order_by("case_id")[:ROWS]
     ]
 
 

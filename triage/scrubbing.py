@@ -12,7 +12,8 @@ from feedback.models import Run, RunAttachment
 
 from .models import PiiMapping, PiiRevealAudit, QueueItem
 from .pii import encryption
-from .pii.placeholders import Placeholders, rescrub_texts, scrub_json
+from .pii.analysis import analyze_texts
+from .pii.placeholders import Placeholders, _string_leaves, rescrub_texts, scrub_json
 
 logger = logging.getLogger(__name__)
 
@@ -161,3 +162,25 @@ def pii_reveal(*, item, placeholder, user):
     PiiRevealAudit.objects.create(queue_item=item, placeholder=placeholder, user=user)
     logger.info("user %s revealed %s on queue item %s", user.pk, placeholder, item.pk)
     return encryption.decrypt(mapping.original_encrypted)
+
+
+def case_values_scrub(batch):
+    """The scrubber datasets calls for curated case text (registered in TriageConfig.ready).
+
+    `batch`: [(case or None, [json values])]. A promoted case's edits are re-scrubbed with
+    its queue item's placeholders (pasted originals map back, mappings stored); a case
+    with no queue item (imported) gets a fresh placeholder set, numbered from the
+    placeholders its text already holds. Detection runs once over the whole batch first
+    (results are cached by content), so importing many cases costs one model pass.
+    """
+    texts = [text for _, values in batch for value in values for _, text in _string_leaves(value)]
+    if texts:
+        analyze_texts(texts)
+    out = []
+    for case, values in batch:
+        item = QueueItem.objects.filter(pk=case.queue_item_id).first() if case else None
+        if item is not None:
+            out.append(pii_rescrub(item=item, values=values))
+        else:
+            out.append(scrub_json(values, Placeholders(), scrub=rescrub_texts))
+    return out

@@ -222,6 +222,19 @@ def failure_mode_create(*, project, label):
     return mode
 
 
+def case_source(*, cluster, first_seen):
+    """Where a promoted case came from (API.md): a drift sample, an auto-flag rule (the
+    cluster's first event was raised by one), else a user's thumbs-down."""
+    day = f"{first_seen:%Y-%m-%d}"
+    if cluster.kind == Cluster.Kind.DRIFT_SAMPLE:
+        return f"drift-{day}"
+    first = cluster.events.order_by("created_at", "pk").values("source", "metadata").first()
+    rule = (first or {}).get("metadata", {}).get("rule") if first else None
+    if first and first["source"] != "explicit" and isinstance(rule, str) and slugify(rule):
+        return f"auto-flag-{slugify(rule)[:40]}-{day}"
+    return f"thumbs-down-{day}"
+
+
 def queue_item_default_input(item):
     """The scrubbed input of the first trace's root run, else the first scrubbed comment."""
     for trace in item.scrubbed.get("traces", []):
@@ -253,7 +266,10 @@ def queue_item_promote(
         criteria = item.criteria
     # An open incident on this cluster claims the case: it is that incident's action item.
     incident = open_incidents_for_cluster(cluster).order_by("opened_at").first()
-    source = f"incident-{incident.pk}" if incident else f"thumbs-down-{first_seen:%Y-%m-%d}"
+    if incident:
+        source = f"incident-{incident.pk}"
+    else:
+        source = case_source(cluster=cluster, first_seen=first_seen)
     # Reviewers type and paste these (a revealed original too): scrub them again, with the
     # case's placeholders, before they are stored and exported.
     with transaction.atomic():

@@ -24,13 +24,12 @@ def refunds(project, lead):
     for n, question in enumerate(["refund after 20 days?", "refund a gift card?", "status?"]):
         CaseFactory(
             golden_set=golden_set,
-            number=n + 1,
             input={"question": question},
             expected={"answer": "yes" if n == 0 else "no"},
             split="holdout" if n < 2 else "dev",
         )
     v1 = services.golden_set_version_publish(golden_set=golden_set, user=lead, tags=["prod"])
-    CaseFactory(golden_set=golden_set, number=4, input={"question": "new"}, split="dev")
+    CaseFactory(golden_set=golden_set, input={"question": "new"}, split="dev")
     v2 = services.golden_set_version_publish(golden_set=golden_set, user=lead, tags=["candidate"])
     return golden_set, v1, v2
 

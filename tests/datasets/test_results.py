@@ -16,8 +16,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def version(project, lead):
     golden_set = GoldenSetFactory(project=project, slug="refunds")
-    for n, split in enumerate(["holdout", "dev", "dev"], start=1):
-        CaseFactory(golden_set=golden_set, number=n, split=split)
+    for split in ("holdout", "dev", "dev"):
+        CaseFactory(golden_set=golden_set, split=split)
     return services.golden_set_version_publish(golden_set=golden_set, user=lead, tags=["prod"])
 
 
@@ -75,6 +75,11 @@ def test_results_are_stored_and_the_answer_names_what_changed(ci, version, proje
         ("case.passing", "refunds-003", "c2"),
     ]
     assert events[0][1]["split"] == "holdout"
+    detail = ci.get("/api/v1/golden-sets/refunds/cases/refunds-001").json()
+    assert [(r["commit"], r["passed"]) for r in detail["results"]] == [("c2", False), ("c1", True)]
+    assert (detail["last_result"]["commit"], detail["last_result"]["passed"]) == ("c2", False)
+    working = ci.get("/api/v1/golden-sets/refunds/cases").json()
+    assert [c["last_result"]["passed"] for c in working] == [False, True, True]
     listed = ci.get("/api/v1/golden-sets/refunds/versions/1/results").json()
     assert [(r["commit"], r["passed"], r["failed"]) for r in listed] == [("c2", 1, 1), ("c1", 2, 1)]
 

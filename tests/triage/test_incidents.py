@@ -36,8 +36,8 @@ def admin_api(project):
 @pytest.fixture
 def published(project, lead):
     golden_set = GoldenSetFactory(project=project, slug="refunds")
-    CaseFactory(golden_set=golden_set, number=1, split="holdout")
-    CaseFactory(golden_set=golden_set, number=2, split="dev")
+    CaseFactory(golden_set=golden_set, split="holdout")
+    CaseFactory(golden_set=golden_set, split="dev")
     return dataset_services.golden_set_version_publish(golden_set=golden_set, user=lead)
 
 
@@ -183,13 +183,19 @@ def test_eval_debt_lists_what_is_owed_with_links(project, lead):
     item.cluster.first_seen_at = timezone.now() - timedelta(hours=100)
     item.cluster.save()
     incidents.incident_open(project=project, user=lead, title="no cases", severity="sev3")
-    CaseFactory(golden_set=GoldenSetFactory(project=project, slug="refunds"), number=1)
+    golden_set = GoldenSetFactory(project=project, slug="refunds")
+    CaseFactory(golden_set=golden_set)
+    flaky = CaseFactory(golden_set=golden_set)
+    dataset_services.case_update(case=flaky, changes={"status": "quarantined"}, user=lead)
     reader = Client(headers={"Authorization": f"Bearer {api_key_for(project, ['datasets:read'])}"})
 
     debt = reader.get("/api/v1/eval-debt").json()
 
     assert [r["title"] for r in debt["incidents_without_cases"]] == ["no cases"]
-    assert [r["case_id"] for r in debt["cases_unpublished"]] == ["refunds-001"]
+    assert [r["case_id"] for r in debt["cases_unpublished"]] == ["refunds-001", "refunds-002"]
+    assert [r["case_id"] for r in debt["quarantined_cases"]] == ["refunds-002"]
+    quarantined_url = f"/p/{project.slug}/golden-sets/refunds/cases/refunds-002/"
+    assert debt["quarantined_cases"][0]["url"] == quarantined_url
     assert [r["item_id"] for r in debt["items_past_sla"]] == [item.pk]
     assert debt["items_past_sla"][0]["url"] == f"/p/{project.slug}/items/{item.pk}/"
     assert set(debt) == {

@@ -30,12 +30,12 @@ def promoted(project, lead):
         project=project, cluster=item.cluster, client_id="auto:x", source="auto", processed_at=done
     )
     golden_set = GoldenSetFactory(project=project, slug="refunds")
-    for n, split in ((1, "holdout"), (2, "dev")):
+    for split in ("holdout", "dev"):
         CaseFactory(
-            golden_set=golden_set, number=n, split=split, cluster=item.cluster, queue_item=item
+            golden_set=golden_set, split=split, cluster=item.cluster, queue_item=item
         )
     other = queued_cluster(project, "wrong", timezone.now() - timedelta(days=1))
-    CaseFactory(golden_set=golden_set, number=3, split="holdout", cluster=other.cluster)
+    CaseFactory(golden_set=golden_set, split="holdout", cluster=other.cluster)
     version = services.golden_set_version_publish(golden_set=golden_set, user=lead)
     webhook_endpoint_create(
         project=project, url="https://app.example.com/h", events=["cluster.fixed"]
@@ -73,7 +73,7 @@ def test_a_cluster_is_fixed_only_when_all_its_cases_pass_and_apps_hear_it(promot
 def test_dev_cases_alone_do_not_prove_a_fix(project, lead):
     item = queued_cluster(project, "wrong", timezone.now())
     golden_set = GoldenSetFactory(project=project, slug="refunds")
-    CaseFactory(golden_set=golden_set, number=1, split="dev", cluster=item.cluster)
+    CaseFactory(golden_set=golden_set, split="dev", cluster=item.cluster)
     version = services.golden_set_version_publish(golden_set=golden_set, user=lead)
     assert _results(version, "c1", **{"1": True}) == []
     assert Cluster.objects.get(pk=item.cluster_id).status == "open"

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('datasets', '0004_webhooks_and_project_moved'),
+        ('datasets', '0006_backfill_case_revisions'),
     ]
 
     operations = [
