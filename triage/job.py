@@ -35,7 +35,7 @@ from .sql import is_pg, job_lock, lock_project, update_rows
 
 logger = logging.getLogger(__name__)
 
-LIVE_ITEM = (QueueItem.Status.PENDING, QueueItem.Status.CLAIMED)
+LIVE_ITEM = (QueueItem.Status.PENDING, QueueItem.Status.CLAIMED, QueueItem.Status.SKIPPED)
 
 
 def triage_run_queue(*, project, user=None, kind="triage"):

@@ -150,6 +150,22 @@ class QueueItem(models.Model):
     def __str__(self):
         return f"queue item {self.pk} ({self.status})"
 
+    @property
+    def lease_live(self):
+        """Claimed on a lease that has not run out (the expiry job may not have run yet)."""
+        return (
+            self.status == self.Status.CLAIMED
+            and self.lease_expires_at is not None
+            and self.lease_expires_at > timezone.now()
+        )
+
+    @property
+    def shown_status(self):
+        """The status a reviewer should see: a claim whose lease ran out is pending again."""
+        if self.status == self.Status.CLAIMED and not self.lease_live:
+            return self.Status.PENDING.value
+        return self.status
+
 
 class ClusterFacet(models.Model):
     """A model id or prompt hash seen in a cluster's feedback: what the queue filters on.

@@ -72,6 +72,12 @@ def queue(request, project_slug):
 @require_POST
 def claim_next(request, project_slug):
     membership = membership_get(user=request.user, project_slug=project_slug)
+    return _open_next(request, membership)
+
+
+def _open_next(request, membership):
+    """Claim the next item and open it (claim next, and save & next after a label)."""
+    project_slug = membership.project.slug
     item = services.queue_item_claim_next(project=membership.project, user=request.user)
     if item is None:
         messages.info(request, "The queue is empty. Nice work.")
@@ -137,6 +143,7 @@ def _item_context(request, membership, item, label_form=None, promote_form=None)
         for t in item.scrubbed.get("traces", [])
     ]
     prev_pk, next_pk = selectors.queue_neighbours(item=item)
+    mine = item.lease_live and item.claimed_by_id == request.user.pk
     return {
         "project": membership.project,
         "projects": _projects(request.user),
@@ -148,7 +155,10 @@ def _item_context(request, membership, item, label_form=None, promote_form=None)
         "traces": traces,
         "sla_hours_left": selectors.sla_hours_left(item.cluster),
         "sla_hours": settings.TRIAGE_P0_SLA_HOURS,
-        "mine": item.status == QueueItem.Status.CLAIMED and item.claimed_by_id == request.user.pk,
+        "mine": mine,
+        # Labelling needs the lease; a labelled item may be corrected (version-guarded).
+        "can_label": mine or item.status == QueueItem.Status.LABELLED,
+        "held_by_other": item.lease_live and not mine,
         "prev_pk": prev_pk,
         "next_pk": next_pk,
         "heartbeat_seconds": max(settings.TRIAGE_LEASE_SECONDS // 3, 5),
@@ -168,10 +178,42 @@ def _item_context(request, membership, item, label_form=None, promote_form=None)
     }
 
 
+def _no_store(response):
+    # The lease state changes under the page: Back must ask the server again, not show a
+    # stored "You hold this item" (keys.js also reloads a page restored from bfcache).
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 @login_required
 def item_detail(request, project_slug, pk):
     membership, item = _item(request, project_slug, pk)
-    return render(request, "triage/item.html", _item_context(request, membership, item))
+    return _no_store(render(request, "triage/item.html", _item_context(request, membership, item)))
+
+
+@login_required
+@require_POST
+def item_claim(request, project_slug, pk):
+    _, item = _item(request, project_slug, pk)
+    if not services.queue_item_claim(item=item, user=request.user):
+        messages.error(request, "Not claimed: someone else is reviewing this item.")
+    return redirect("triage:item", project_slug=project_slug, pk=pk)
+
+
+@login_required
+@require_POST
+def item_take_over(request, project_slug, pk):
+    membership, item = _item(request, project_slug, pk)
+    if not membership.can_publish:
+        raise PermissionDenied("Only leads can take over an item.")
+    holder = item.claimed_by.username if item.lease_live and item.claimed_by else None
+    if services.queue_item_take_over(item=item, user=request.user):
+        messages.success(
+            request, f"You took over this item from {holder}." if holder else "You hold this item."
+        )
+    else:
+        messages.error(request, "Nothing to take over: the item is already labelled.")
+    return redirect("triage:item", project_slug=project_slug, pk=pk)
 
 
 @login_required
@@ -194,8 +236,8 @@ def item_heartbeat(request, project_slug, pk):
 @require_POST
 def item_skip(request, project_slug, pk):
     _, item = _item(request, project_slug, pk)
-    if services.queue_item_release(item=item, user=request.user):
-        messages.info(request, "Skipped; the item is back in the queue.")
+    if services.queue_item_skip(item=item, user=request.user):
+        messages.info(request, "Skipped; it waits behind the pending items.")
     return redirect("triage:queue", project_slug=project_slug)
 
 
@@ -204,7 +246,7 @@ def item_skip(request, project_slug, pk):
 def item_label(request, project_slug, pk):
     membership, item = _item(request, project_slug, pk)
     form = _label_form(membership, item, data=request.POST)
-    status, error = 400, None
+    status, error, conflict = 400, None, False
     if form.is_valid():
         data = form.cleaned_data
         modes = list(data["failure_modes"])
@@ -224,12 +266,16 @@ def item_label(request, project_slug, pk):
                 expected_output=data["expected_output"],
                 notes=data["notes"],
             )
-        except (services.StaleEdit, services.NotClaimant) as exc:
-            status, error = 409, str(exc)
+        except services.StaleEdit as exc:
+            status, error, conflict = 409, str(exc), True
+        except services.NotClaimant as exc:
+            status, error, conflict = 409, str(exc), False
         except ValueError as exc:
             form.add_error("new_failure_mode", str(exc))
         else:
             messages.success(request, "Label saved.")
+            if request.POST.get("next"):
+                return _open_next(request, membership)
             return redirect("triage:item", project_slug=project_slug, pk=pk)
     if error:
         messages.error(request, error)
@@ -241,7 +287,7 @@ def item_label(request, project_slug, pk):
         form = _label_form(membership, item, data=data)
         form.is_valid()
     context = _item_context(request, membership, item, label_form=form)
-    context["label_conflict"] = bool(error)
+    context["label_conflict"] = bool(error) and conflict
     return render(request, "triage/item.html", context, status=status)
 
 

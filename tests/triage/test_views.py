@@ -172,7 +172,9 @@ def test_label_as_a_plain_post_saves_and_releases(project, reviewer):
 
 def test_a_lead_can_add_a_project_failure_mode_while_labelling(project, lead):
     item = make_item(project)
-    response = client_for(lead).post(
+    client = client_for(lead)
+    client.post(f"/p/{project.slug}/items/{item.pk}/claim")
+    response = client.post(
         f"/p/{project.slug}/items/{item.pk}/label",
         {"version": "1", "decision": "known_issue", "new_failure_mode": "Wrong currency"},
     )
@@ -184,7 +186,9 @@ def test_a_lead_can_add_a_project_failure_mode_while_labelling(project, lead):
 
 def test_a_stale_label_is_refused_with_a_clear_message_and_not_saved(project, reviewer, lead):
     item = make_item(project)
-    client_for(lead).post(
+    lead_client = client_for(lead)
+    lead_client.post(f"/p/{project.slug}/items/{item.pk}/claim")
+    lead_client.post(
         f"/p/{project.slug}/items/{item.pk}/label",
         {"version": "1", "decision": "known_issue", "notes": "lead's call"},
     )
@@ -227,7 +231,7 @@ def test_skip_and_heartbeat_as_plain_posts(project, reviewer):
 
     assert client.post(f"/p/{project.slug}/items/{item.pk}/skip").status_code == 302
     item.refresh_from_db()
-    assert (item.status, item.claimed_by) == ("pending", None)
+    assert (item.status, item.claimed_by) == ("skipped", None)
     lost = client.post(f"/p/{project.slug}/items/{item.pk}/heartbeat").content.decode()
     assert "Your lease expired" in lost
 
@@ -318,3 +322,93 @@ def test_queue_and_item_explain_the_score_in_words(project, reviewer):
     item = QueueItem.objects.get(project=project)
     page = client.get(f"/p/{project.slug}/items/{item.pk}/").content.decode()
     assert "Why it ranks here: 3 reports × enterprise × P0, 51 h to SLA" in page
+
+
+def test_an_item_someone_holds_is_read_only_for_others_and_a_lead_may_take_it_over(
+    project, reviewer, lead
+):
+    item = make_item(project)
+    other = client_for(MembershipFactory(project=project, user__username="otto").user)
+    rico = client_for(reviewer)
+    assert rico.post(f"/p/{project.slug}/items/{item.pk}/claim").status_code == 302
+    url = f"/p/{project.slug}/items/{item.pk}/"
+
+    page = other.get(url).content.decode()
+    assert "Read-only: <strong>rico</strong> is reviewing this item" in page
+    assert '<fieldset class="label-fields" disabled>' in page
+    assert "Take over" not in page and "Claim this item" not in page
+
+    response = other.post(f"{url}label", {"version": "1", "decision": "known_issue"})
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert "rico is reviewing this item right now" in html
+    assert "This item changed after you opened it" not in html  # one message, not two
+    item.refresh_from_db()
+    assert (item.status, item.claimed_by, item.decision) == ("claimed", reviewer, "")
+
+    lena = client_for(lead)
+    assert "Take over" in lena.get(url).content.decode()
+    assert other.post(f"{url}take-over").status_code == 403  # leads only
+    response = lena.post(f"{url}take-over", follow=True)
+    assert "You took over this item from rico." in response.content.decode()
+    item.refresh_from_db()
+    assert item.claimed_by == lead
+    assert "Read-only: <strong>lena</strong> is reviewing" in rico.get(url).content.decode()
+
+
+def test_a_pending_item_is_read_only_until_claimed(project, reviewer):
+    item = make_item(project)
+    client = client_for(reviewer)
+    url = f"/p/{project.slug}/items/{item.pk}/"
+    page = client.get(url).content.decode()
+    assert "Read-only until you claim this item." in page and "Claim this item" in page
+
+    response = client.post(f"{url}label", {"version": "1", "decision": "known_issue"})
+    assert response.status_code == 409
+    assert "claim this item before labelling it" in response.content.decode()
+    item.refresh_from_db()
+    assert (item.status, item.decision) == ("pending", "")
+
+    client.post(f"{url}claim")
+    page = client.get(url).content.decode()
+    assert "Read-only" not in page and '<fieldset class="label-fields">' in page
+    assert "You hold this item" in page
+
+
+def test_an_expired_lease_no_longer_shows_as_claimed(project, reviewer, lead):
+    item = make_item(
+        project, status="claimed", claimed_by=lead, lease_expires_at=timezone.now() - timedelta(1)
+    )
+    page = client_for(reviewer).get(f"/p/{project.slug}/items/{item.pk}/").content.decode()
+    assert '<span class="status s-pending">pending</span>' in page
+    assert "is reviewing" not in page and "Claim this item" in page
+
+
+def test_item_page_is_never_stored_so_back_shows_the_current_lease(project, reviewer):
+    item = make_item(project)
+    response = client_for(reviewer).get(f"/p/{project.slug}/items/{item.pk}/")
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_save_and_next_labels_then_opens_the_next_claimed_item(project, reviewer):
+    low, high = make_item(project, score=1), make_item(project, score=2)
+    client = client_for(reviewer)
+    client.post(f"/p/{project.slug}/queue/claim")
+    response = client.post(
+        f"/p/{project.slug}/items/{high.pk}/label",
+        {"version": "1", "decision": "known_issue", "next": "1"},
+    )
+    assert response["Location"] == f"/p/{project.slug}/items/{low.pk}/"
+    high.refresh_from_db()
+    low.refresh_from_db()
+    assert (high.status, low.status, low.claimed_by) == ("labelled", "claimed", reviewer)
+
+
+def test_item_page_wording_plurals_and_just_now(project, reviewer):
+    item = make_item(project)
+    item.cluster.event_count = 1
+    item.cluster.last_seen_at = timezone.now()
+    item.cluster.save()
+    html = client_for(reviewer).get(f"/p/{project.slug}/items/{item.pk}/").content.decode()
+    assert 'class="stat-l">report<' in html and "1 reports" not in html
+    assert "(just now)" in html and "0 minutes ago" not in html

@@ -3,8 +3,10 @@ import re
 from datetime import datetime
 
 from django import template
+from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
+from django.utils.timesince import timesince
 
 from accounts.selectors import REVEAL_PII_PERMISSION
 
@@ -86,3 +88,13 @@ def isotime(value):
         return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M")
     except (TypeError, ValueError):
         return value or ""
+
+
+@register.filter
+def ago(value):
+    """`3 hours ago`, or `just now` (never `0 minutes ago`)."""
+    if not value:
+        return ""
+    if (timezone.now() - value).total_seconds() < 60:
+        return "just now"
+    return f"{timesince(value)} ago"

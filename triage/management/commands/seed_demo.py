@@ -93,6 +93,7 @@ class Command(BaseCommand):
             .first()
         )
         if item.decision != QueueItem.Decision.ADD_TO_EVAL:
+            services.queue_item_claim(item=item, user=lead)  # labelling needs the lease
             item = services.queue_item_label(
                 item=item,
                 user=lead,
