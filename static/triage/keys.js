@@ -54,12 +54,19 @@
         const f = p.querySelector("select, input:not([type=hidden]), textarea"); if (f) f.focus();
         break;
       }
+      case "e": {
+        // Edit the pass/fail criteria (the loop: c, read, 1–4, e, type, Ctrl+Enter).
+        const criteria = document.querySelector("#label-form textarea[name=criteria]");
+        if (!criteria || criteria.matches(":disabled")) return;
+        criteria.focus();
+        break;
+      }
       case "?": toggleHelp(); break;
       default:
         if (/^[1-4]$/.test(e.key)) {
           const radios = document.querySelectorAll("#label-form input[name=decision]");
           const r = radios[Number(e.key) - 1];
-          if (!r) return;
+          if (!r || r.matches(":disabled")) return;  // a read-only (fieldset disabled) form
           r.checked = true; r.focus(); r.dispatchEvent(new Event("change", {bubbles: true}));
         } else return;
     }
