@@ -14,6 +14,7 @@ from . import time_to_eval
 from .models import ClusterFacet, FailureMode, QueueItem
 
 QUEUE_PAGE_SIZE = 50
+DEFAULT_STATUS = QueueItem.Status.PENDING.value
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,10 @@ class QueueFilters:
             value = (query.get(name) or "").strip()[:128]
             return value if allowed is None or value in allowed else ""
 
+        # The default tab is "pending" (what is left to do); `status=all` shows every item.
+        status = query.get("status")
         return cls(
-            status=pick("status", QueueItem.Status.values),
+            status=DEFAULT_STATUS if status is None else pick("status", QueueItem.Status.values),
             category=pick("category", settings.TRIAGE_CATEGORIES),
             severity=pick("severity", {"p0", "p1"}),
             tier=pick("tier", settings.TRIAGE_TIER_WEIGHTS),
@@ -46,12 +49,19 @@ class QueueFilters:
 
     def as_query(self, **extra):
         params = {k: v for k, v in asdict(self).items() if v}
+        params["status"] = self.status or "all"
         params.update({k: v for k, v in extra.items() if v})
         return urlencode(params)
 
     @property
     def active(self):
+        """Any filter besides the status tab."""
         return any(v for k, v in asdict(self).items() if k != "status")
+
+    @property
+    def changed(self):
+        """Anything other than the default view (the "Clear" link shows then)."""
+        return self.active or self.status != DEFAULT_STATUS
 
 
 def encode_cursor(item):
@@ -66,15 +76,9 @@ def decode_cursor(value):
         return None
 
 
-def queue_items(*, project, filters=QueueFilters(), user=None, after=None, limit=QUEUE_PAGE_SIZE):
-    """One page of the queue in (score desc, id desc) order, after a keyset cursor.
-
-    Returns (items, next_cursor). Keyset, not OFFSET: page 1000 costs what page 1 costs.
-    """
-    items = QueueItem.objects.filter(project=project).select_related("cluster", "claimed_by")
+def _apply_filters(items, *, project, filters, user):
+    """Every filter but the status tab (the tab counts use the same ones)."""
     f = filters
-    if f.status:
-        items = items.filter(status=f.status)
     if f.category:
         items = items.filter(cluster__category=f.category)
     if f.severity == "p0":
@@ -88,14 +92,36 @@ def queue_items(*, project, filters=QueueFilters(), user=None, after=None, limit
         (ClusterFacet.Kind.PROMPT_HASH, f.prompt_hash),
     ):
         if value:
-            # The cluster's facets (triage.facets), not its events: an index lookup either
-            # way round, from the queue's order or from the few clusters with a rare value.
-            facet = ClusterFacet.objects.filter(project=project, kind=kind, value=value)
+            # The cluster's facets (triage.facets), not its events: an index range scan
+            # either way round. A prefix, so `gpt-4o` finds `gpt-4o-mini` too.
+            facet = ClusterFacet.objects.filter(project=project, kind=kind, value__startswith=value)
             items = items.filter(Exists(facet.filter(cluster_id=OuterRef("cluster_id"))))
     if f.assignee:
         assignee_id = user.pk if f.assignee == "me" and user else f.assignee
         if str(assignee_id).isdigit():
             items = items.filter(Q(claimed_by_id=assignee_id) | Q(labelled_by_id=assignee_id))
+    return items
+
+
+def queue_facet_values(*, project, kind, limit=200):
+    """Known model ids (or prompt hashes) of a project, for the filter's suggestions."""
+    return list(
+        ClusterFacet.objects.filter(project=project, kind=kind)
+        .order_by("value")
+        .values_list("value", flat=True)
+        .distinct()[:limit]
+    )
+
+
+def queue_items(*, project, filters=QueueFilters(), user=None, after=None, limit=QUEUE_PAGE_SIZE):
+    """One page of the queue in (score desc, id desc) order, after a keyset cursor.
+
+    Returns (items, next_cursor). Keyset, not OFFSET: page 1000 costs what page 1 costs.
+    """
+    items = QueueItem.objects.filter(project=project).select_related("cluster", "claimed_by")
+    if filters.status:
+        items = items.filter(status=filters.status)
+    items = _apply_filters(items, project=project, filters=filters, user=user)
     cursor = decode_cursor(after)
     if cursor:
         # A row comparison is an index range condition on (score, id) in both databases.
@@ -108,7 +134,7 @@ def queue_items(*, project, filters=QueueFilters(), user=None, after=None, limit
     return page[:limit], next_cursor
 
 
-def queue_status_counts(*, project):
+def queue_status_counts(*, project, filters=None, user=None):
     """Items per status, cached briefly (TRIAGE_QUEUE_COUNTS_TTL).
 
     Uncached this is an index-only scan of queue_next_idx: ~120-220 ms at 1 M items
@@ -116,17 +142,18 @@ def queue_status_counts(*, project):
     a write to every claim and label (one hot row all reviewers queue on, or delta rows
     plus a compaction job), slowing claim-next to speed up a cached number.
     """
+    filtered = bool(filters and filters.active)
+    # Filtered counts (the tabs follow the filters) are narrower and not cached.
+    cached = settings.TRIAGE_QUEUE_COUNTS_TTL and not filtered
     key = f"triage:queue-counts:{project.pk}"
-    counts = cache.get(key) if settings.TRIAGE_QUEUE_COUNTS_TTL else None
+    counts = cache.get(key) if cached else None
     if counts is None:
-        rows = dict(
-            QueueItem.objects.filter(project=project)
-            .order_by()
-            .values_list("status")
-            .annotate(n=Count("pk"))
-        )
+        items = QueueItem.objects.filter(project=project)
+        if filtered:
+            items = _apply_filters(items, project=project, filters=filters, user=user)
+        rows = dict(items.order_by().values_list("status").annotate(n=Count("pk")))
         counts = {status: rows.get(status, 0) for status in QueueItem.Status.values}
-        if settings.TRIAGE_QUEUE_COUNTS_TTL:
+        if cached:
             cache.set(key, counts, settings.TRIAGE_QUEUE_COUNTS_TTL)
     return counts
 

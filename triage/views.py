@@ -18,7 +18,7 @@ from datasets.models import GoldenSet
 
 from . import job, scrubbing, selectors, services
 from .forms import LabelForm, PromoteForm
-from .models import QueueItem, TriageRun
+from .models import ClusterFacet, QueueItem, TriageRun
 from .tasks import run_job
 from .time_to_eval import time_to_eval_report
 
@@ -54,7 +54,13 @@ def queue(request, project_slug):
         "membership": membership,
         "items": items,
         "next_url": f"?{filters.as_query(after=next_cursor)}" if next_cursor else "",
-        "counts": selectors.queue_status_counts(project=project),
+        "counts": selectors.queue_status_counts(
+            project=project, filters=filters, user=request.user
+        ),
+        "model_values": selectors.queue_facet_values(project=project, kind=ClusterFacet.Kind.MODEL),
+        "prompt_values": selectors.queue_facet_values(
+            project=project, kind=ClusterFacet.Kind.PROMPT_HASH
+        ),
         "filters": filters,
         "categories": settings.TRIAGE_CATEGORIES,
         "tiers": list(settings.TRIAGE_TIER_WEIGHTS),

@@ -35,8 +35,12 @@ def test_review_loop_claim_replay_label_promote_publish(browser, live_server, pr
     expect(page.locator("tr.row")).to_have_count(2)
     assert page.evaluate("window.__marker") == "same page"
     assert "category=wrong" in page.url
+    # Bug 5: the swap refreshes the tab counts and shows "Clear filters".
+    expect(page.locator("#clear-filters")).to_be_visible()
+    expect(page.locator('.count[data-status="pending"]')).to_have_text("2")
     page.get_by_label("Category").select_option("")
     expect(page.locator("tr.row")).to_have_count(len(items))
+    expect(page.locator("#clear-filters")).to_have_count(0)
 
     # j/k select rows; ? opens the shortcut overlay.
     page.keyboard.press("j")

@@ -64,17 +64,20 @@ def test_queue_filters_and_status_counts(project, reviewer, lead):
     client = client_for(reviewer)
 
     def ids(**query):
+        query.setdefault("status", "all")
         response = client.get(f"/p/{project.slug}/queue/", query)
         assert response.status_code == 200
         return item_ids(response.content.decode())
 
     assert ids() == [a.pk, b.pk, c.pk, d.pk]
+    assert item_ids(client.get(f"/p/{project.slug}/queue/").content.decode()) == [a.pk, b.pk]
     assert ids(status="pending") == [a.pk, b.pk]
     assert ids(category="wrong") == [b.pk]
     assert ids(severity="p0") == [a.pk, d.pk]
     assert ids(severity="p1") == [b.pk, c.pk]
     assert ids(tier="free") == [b.pk]
     assert ids(model="claude-3") == [b.pk]
+    assert ids(model="gpt-4o") == [a.pk, c.pk, d.pk]  # a prefix: all of gpt-4o-mini
     assert ids(prompt_hash="ph-9") == [d.pk]
     assert ids(assignee=str(lead.pk)) == [c.pk]
     assert ids(assignee="me") == [d.pk]
@@ -82,6 +85,32 @@ def test_queue_filters_and_status_counts(project, reviewer, lead):
     html = client.get(f"/p/{project.slug}/queue/").content.decode()
     counts = dict(re.findall(r'data-status="(\w+)">(\d+)<', html))
     assert counts == {"pending": "2", "claimed": "1", "labelled": "1", "skipped": "0"}
+
+
+def test_htmx_filters_refresh_counts_and_clear_link_and_say_when_nothing_matches(
+    project, reviewer, lead
+):
+    make_item(project, category="billing", model_id="gpt-4o-mini")
+    make_item(project, category="wrong", model_id="claude-3")
+    make_item(project, category="wrong", status="labelled", labelled_by=lead)
+    client = client_for(reviewer)
+    html = client.get(f"/p/{project.slug}/queue/").content.decode()
+    assert "Clear filters" not in html  # the default view: pending tab, no filters
+    assert '<option value="claude-3">' in html and '<option value="gpt-4o-mini">' in html
+
+    html = client.get(
+        f"/p/{project.slug}/queue/", {"category": "wrong"}, headers={"HX-Request": "true"}
+    ).content.decode()
+    counts = dict(re.findall(r'data-status="(\w+)">(\d+)<', html))
+    assert counts == {"pending": "1", "claimed": "0", "labelled": "1", "skipped": "0"}
+    assert 'id="status-tabs" role="radiogroup" aria-label="Status" hx-swap-oob="true"' in html
+    assert 'id="clear-filters"' in html
+
+    html = client.get(
+        f"/p/{project.slug}/queue/", {"category": "slow"}, headers={"HX-Request": "true"}
+    ).content.decode()
+    assert "No items match these filters." in html
+    assert "Run the triage job" not in html and "triaged nightly" not in html
 
 
 def test_keyset_pages_cover_the_queue_once_and_htmx_gets_only_rows(project, reviewer):
