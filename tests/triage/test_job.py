@@ -363,7 +363,7 @@ def test_lead_button_records_a_run_and_the_queue_polls_its_progress(client, proj
 
     TriageRun.objects.filter(pk=run.pk).update(status="done", summary={"events": 80, "queued": 3})
     html = client.get(f"/p/{project.slug}/queue/run/progress").content.decode()
-    assert "80 new events, 3 newly queued" in html
+    assert "80 new events since the last run, 3 newly queued" in html
     assert "every 1s" not in html  # finished: polling stops
     assert (
         'hx-get="/p/acme/queue/run/progress"'
