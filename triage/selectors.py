@@ -178,6 +178,14 @@ def queue_neighbours(*, item):
     return prev, nxt
 
 
+def queue_item_titles(*, item_ids):
+    """{item id: its first scrubbed complaint}, read from the JSON without loading the rest."""
+    rows = QueueItem.objects.filter(pk__in=item_ids).values_list(
+        "pk", "scrubbed__comments__0__text"
+    )
+    return {pk: text for pk, text in rows if text}
+
+
 def failure_mode_choices(*, project):
     builtin = [(m, m.replace("_", " ")) for m in QueueItem.FAILURE_MODES]
     custom = [

@@ -425,6 +425,9 @@ def time_to_eval(request, project_slug):
         now=now,
         sla_hours=settings.TRIAGE_P0_SLA_HOURS,
     )
+    titles = selectors.queue_item_titles(item_ids=[c["item_id"] for c in report["open_p0"]])
+    for complaint in report["open_p0"]:
+        complaint["title"] = titles.get(complaint["item_id"], "")
     slowest = max((s["median_hours"] or 0 for s in report["stages"]), default=0)
     for stage in report["stages"]:  # bar widths, relative to the slowest stage
         stage["share"] = round(100 * (stage["median_hours"] or 0) / slowest) if slowest else 0

@@ -321,6 +321,7 @@ def test_weekly_view_groups_this_weeks_labels_by_decision_and_owner(project, rev
     section = html.split("decision-add_to_eval", 1)[1].split("</section>", 1)[0]
     assert 'count-badge">2<' in section
     assert "lena · 1" in section and "rico · 1" in section
+    assert "3 reports" in section and "3 report " not in section
     known = html.split("decision-known_issue", 1)[1].split("</section>", 1)[0]
     assert "Nothing this week." in known  # last month's label is not on this week's agenda
 
