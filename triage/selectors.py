@@ -10,7 +10,7 @@ from django.core.cache import cache
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
-from . import time_to_eval
+from . import evidence, time_to_eval
 from .models import ClusterFacet, FailureMode, QueueItem
 
 QUEUE_PAGE_SIZE = 50
@@ -316,11 +316,14 @@ def trace_replay(runs):
     for row in rows:
         row["documents"] = _documents(row) if row["run_type"] == "retriever" else []
         row["messages"] = _messages(row) if row["run_type"] == "llm" else []
+        is_llm = row["run_type"] == "llm"
+        row["completion"] = evidence.completion(row["outputs"]) if is_llm else None
     costs = [float(r["total_cost"]) for r in rows if r.get("total_cost")]
     starts = [_parse(r["start_time"]) for r in rows if r["start_time"]]
     ends = [_parse(r["end_time"]) for r in rows if r["end_time"]]
     return {
         "rows": rows,
+        "evidence": evidence.trace_evidence(rows),
         "duration_ms": (max(ends) - min(starts)).total_seconds() * 1000
         if starts and ends
         else None,

@@ -74,6 +74,12 @@
   });
   document.addEventListener("click", function (e) {
     if (e.target.closest("[data-help]")) { toggleHelp(); return; }
+    const navToggle = e.target.closest("[data-nav-toggle]");
+    if (navToggle) {  // the narrow-screen menu
+      const open = navToggle.closest(".topbar").classList.toggle("nav-open");
+      navToggle.setAttribute("aria-expanded", String(open));
+      return;
+    }
     if (e.target.closest("#help") && !e.target.closest(".help-card")) { toggleHelp(false); return; }
     const row = e.target.closest("tr.row");
     if (row && !e.target.closest("a")) window.location = row.dataset.href;

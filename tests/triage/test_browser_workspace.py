@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import hostile_queue, log_in, new_page
+from tests.browser import hostile_queue, log_in, new_page, overflow, shot
 from tests.factories import MembershipFactory
 from triage.models import QueueItem
 
@@ -137,3 +137,65 @@ def test_back_after_skip_shows_the_current_lease_and_the_waterfall_has_colours(
     page.keyboard.press("c")
     page.wait_for_url(f"**/items/{items[1].pk}/")
     page.context.close()
+
+
+def test_trace_first_at_1440_and_no_sideways_scroll_at_390(browser, live_server, project):
+    from datasets.models import GoldenSet
+
+    MembershipFactory(project=project, role="lead", user__username="lena")
+    items = hostile_queue(project, n=3)
+    bare = items[2]
+    bare.scrubbed = {**bare.scrubbed, "traces": []}
+    bare.save()
+    GoldenSet.objects.create(project=project, slug="refunds", name="Refunds")
+    base = f"{live_server.url}/p/{project.slug}"
+
+    # 1440×900: question, final answer and documents on the first screen, beside the form.
+    page = new_page(browser, width=1440, height=900)
+    log_in(page, live_server, "lena")
+    page.keyboard.press("c")
+    page.wait_for_url(f"**/items/{items[0].pk}/")
+    evidence = page.locator("#evidence")
+    expect(evidence).to_contain_text("Refund for <PERSON_1>?")  # the question
+    expect(evidence.locator("pre.answer")).to_have_text("No.")  # the root's final answer
+    expect(evidence).to_contain_text('<img src=x onerror="window.__xss=2">')  # a document
+    for part in (evidence.locator("pre.answer"), evidence.locator(".docs li").first):
+        box = part.bounding_box()
+        assert box["y"] + box["height"] <= 900
+    label = page.locator("#label-card").bounding_box()
+    assert label["x"] > evidence.bounding_box()["x"] + 400 and label["y"] < 300
+    # A completion is text (role + content), not a JSON dump.
+    llm = page.locator("details.rt-llm .io")
+    expect(llm).to_contain_text("assistant")
+    expect(llm).not_to_contain_text('"content":')
+    shot(page, "item-1440")
+    page.goto(f"{base}/items/{bare.pk}/")
+    expect(page.locator("#evidence")).to_contain_text("No trace received for these reports yet")
+    page.context.close()
+
+    # 390 px: collapsed nav, queue cards, the item stacked (trace, then form).
+    phone = new_page(browser, width=390, height=844)
+    log_in(phone, live_server, "lena")
+    for path in (
+        "/queue/",
+        f"/items/{items[1].pk}/",
+        "/weekly/",
+        "/golden-sets/",
+        "/time-to-eval/",
+    ):
+        phone.goto(base + path)
+        assert overflow(phone) <= 0, path
+        shot(phone, "390-" + path.strip("/").replace("/", "-"))
+    phone.goto(base + "/queue/")
+    expect(phone.locator("#main-nav")).to_be_hidden()
+    phone.get_by_role("button", name="Menu").click()
+    expect(phone.get_by_role("link", name="Weekly triage")).to_be_visible()
+    row = phone.locator("tr.row").first.bounding_box()
+    assert row["width"] <= 390 and phone.locator(".queue thead").is_hidden()
+    phone.goto(f"{base}/items/{items[1].pk}/")
+    assert (
+        phone.locator("#evidence").bounding_box()["y"]
+        < phone.locator("#replay").bounding_box()["y"]
+        < phone.locator("#label-card").bounding_box()["y"]
+    )
+    phone.context.close()

@@ -98,3 +98,14 @@ def ago(value):
     if (timezone.now() - value).total_seconds() < 60:
         return "just now"
     return f"{timesince(value)} ago"
+
+
+@register.filter
+def pretty_json(value):
+    """Tool-call arguments: a JSON string or object, indented (escaping is the caller's)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    return "" if value is None else json.dumps(value, indent=2, ensure_ascii=False)
