@@ -352,6 +352,8 @@ def test_queue_and_item_explain_the_score_in_words(project, reviewer):
     item = QueueItem.objects.get(project=project)
     page = client.get(f"/p/{project.slug}/items/{item.pk}/").content.decode()
     assert "Why it ranks here: 3 reports × enterprise × P0, 51 h to SLA" in page
+    assert "Severity is a floor: every P0 ranks above every P1" in page
+    assert "log2(1 + 3) = 2.00 × tier enterprise" in page and "+ 1000 for P0" in page
 
 
 def test_an_item_someone_holds_is_read_only_for_others_and_a_lead_may_take_it_over(

@@ -9,6 +9,7 @@ from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
 
 from accounts.selectors import REVEAL_PII_PERMISSION
+from triage import ranking
 
 register = template.Library()
 
@@ -109,3 +110,9 @@ def pretty_json(value):
         except ValueError:
             return value
     return "" if value is None else json.dumps(value, indent=2, ensure_ascii=False)
+
+
+@register.filter(name="priority")
+def priority_filter(score):
+    """A queue score without its severity floor (see triage.ranking)."""
+    return ranking.priority(score)
