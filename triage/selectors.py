@@ -1,20 +1,29 @@
 """Reads for the reviewer pages."""
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from . import evidence, time_to_eval
-from .models import ClusterFacet, FailureMode, QueueItem
+from .models import Cluster, ClusterFacet, FailureMode, QueueItem
 
 QUEUE_PAGE_SIZE = 50
 DEFAULT_STATUS = QueueItem.Status.PENDING.value
+# Sortable columns: the ordering field and the SQL column of the keyset cursor. Every sort
+# is descending with the item id as the tie-breaker, so pages never repeat or skip a row.
+SORTS = {
+    "score": ("score", "{queue}.score"),
+    "reports": ("cluster__event_count", "{cluster}.event_count"),
+    "last_seen": ("cluster__last_seen_at", "{cluster}.last_seen_at"),
+}
+DEFAULT_SORT = "score"
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,7 @@ class QueueFilters:
     model: str = ""
     prompt_hash: str = ""
     assignee: str = ""  # "me" or a user id
+    sort: str = DEFAULT_SORT
 
     @classmethod
     def from_query(cls, query):
@@ -45,33 +55,52 @@ class QueueFilters:
             model=pick("model"),
             prompt_hash=pick("prompt_hash"),
             assignee=pick("assignee"),
+            sort=pick("sort", SORTS) or DEFAULT_SORT,
         )
 
     def as_query(self, **extra):
         params = {k: v for k, v in asdict(self).items() if v}
         params["status"] = self.status or "all"
+        if self.sort == DEFAULT_SORT:
+            del params["sort"]
         params.update({k: v for k, v in extra.items() if v})
         return urlencode(params)
 
     @property
     def active(self):
-        """Any filter besides the status tab."""
-        return any(v for k, v in asdict(self).items() if k != "status")
+        """Any filter besides the status tab (and the sort, which filters nothing)."""
+        return any(v for k, v in asdict(self).items() if k not in ("status", "sort"))
 
     @property
     def changed(self):
         """Anything other than the default view (the "Clear" link shows then)."""
-        return self.active or self.status != DEFAULT_STATUS
+        return self.active or self.status != DEFAULT_STATUS or self.sort != DEFAULT_SORT
+
+    def sorted_by(self, sort):
+        return replace(self, sort=sort)
 
 
-def encode_cursor(item):
-    return f"{item.score!r}_{item.pk}"
+def _sort_value(item, sort):
+    if sort == "reports":
+        return item.cluster.event_count
+    if sort == "last_seen":
+        seen = item.cluster.last_seen_at
+        return seen.isoformat() if seen else ""
+    return repr(item.score)
 
 
-def decode_cursor(value):
+def encode_cursor(item, sort=DEFAULT_SORT):
+    return f"{_sort_value(item, sort)}_{item.pk}"
+
+
+def decode_cursor(value, sort=DEFAULT_SORT):
     try:
-        score, pk = (value or "").split("_", 1)
-        return float(score), int(pk)
+        key, pk = (value or "").rsplit("_", 1)
+        if sort == "reports":
+            return int(key), int(pk)
+        if sort == "last_seen":
+            return datetime.fromisoformat(key), int(pk)
+        return float(key), int(pk)
     except ValueError:
         return None
 
@@ -122,15 +151,19 @@ def queue_items(*, project, filters=QueueFilters(), user=None, after=None, limit
     if filters.status:
         items = items.filter(status=filters.status)
     items = _apply_filters(items, project=project, filters=filters, user=user)
-    cursor = decode_cursor(after)
+    field, column = SORTS[filters.sort]
+    cursor = decode_cursor(after, filters.sort)
     if cursor:
         # A row comparison is an index range condition on (score, id) in both databases.
-        table = QueueItem._meta.db_table
-        items = items.extra(
-            where=[f'("{table}"."score", "{table}"."id") < (%s, %s)'], params=list(cursor)
+        column = column.format(
+            queue=f'"{QueueItem._meta.db_table}"', cluster=f'"{Cluster._meta.db_table}"'
         )
-    page = list(items.order_by("-score", "-pk")[: limit + 1])
-    next_cursor = encode_cursor(page[limit - 1]) if len(page) > limit else None
+        table = QueueItem._meta.db_table
+        if filters.sort == "last_seen":  # as the backend stores it (SQLite: naive UTC text)
+            cursor = (connection.ops.adapt_datetimefield_value(cursor[0]), cursor[1])
+        items = items.extra(where=[f'({column}, "{table}"."id") < (%s, %s)'], params=list(cursor))
+    page = list(items.order_by(f"-{field}", "-pk")[: limit + 1])
+    next_cursor = encode_cursor(page[limit - 1], filters.sort) if len(page) > limit else None
     return page[:limit], next_cursor
 
 
@@ -156,6 +189,24 @@ def queue_status_counts(*, project, filters=None, user=None):
         if cached:
             cache.set(key, counts, settings.TRIAGE_QUEUE_COUNTS_TTL)
     return counts
+
+
+def reviewer_progress(*, project, now=None):
+    """Labels per reviewer today and this week (from Monday), most productive first."""
+    now = timezone.localtime(now or timezone.now())
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    week = today - timedelta(days=today.weekday())
+    rows = (
+        QueueItem.objects.filter(project=project, labelled_at__gte=week, labelled_by__isnull=False)
+        .values("labelled_by_id", "labelled_by__username")
+        .annotate(week=Count("pk"), today=Count("pk", filter=Q(labelled_at__gte=today)))
+        .order_by("-week", "labelled_by__username")
+    )
+    return [
+        {"user_id": r["labelled_by_id"], "username": r["labelled_by__username"],
+         "today": r["today"], "week": r["week"]}
+        for r in rows
+    ]  # fmt: skip
 
 
 def queue_neighbours(*, item):

@@ -54,6 +54,8 @@ def queue(request, project_slug):
         "membership": membership,
         "items": items,
         "next_url": f"?{filters.as_query(after=next_cursor)}" if next_cursor else "",
+        "progress": selectors.reviewer_progress(project=project),
+        "sort_urls": {s: f"?{filters.sorted_by(s).as_query()}" for s in selectors.SORTS},
         "counts": selectors.queue_status_counts(
             project=project, filters=filters, user=request.user
         ),

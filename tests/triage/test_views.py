@@ -113,6 +113,32 @@ def test_htmx_filters_refresh_counts_and_clear_link_and_say_when_nothing_matches
     assert "Run the triage job" not in html and "triaged nightly" not in html
 
 
+@pytest.mark.parametrize("sort", ["reports", "last_seen"])
+def test_queue_sorts_by_reports_or_last_seen_across_keyset_pages(project, reviewer, sort):
+    now = timezone.now()
+    items = []
+    for i in range(60):
+        item = make_item(project, score=float(i))
+        item.cluster.event_count = i % 5 + 1  # many ties: the id breaks them
+        item.cluster.last_seen_at = now - timedelta(minutes=i % 7)
+        item.cluster.save()
+        items.append(item)
+    client = client_for(reviewer)
+    seen, url = [], f"/p/{project.slug}/queue/?sort={sort}"
+    first = client.get(url).content.decode()
+    assert 'aria-sort="descending"' in first or 'aria-current="true"' in first
+    while url:
+        html = client.get(url, headers={"HX-Request": "true"} if seen else {}).content.decode()
+        seen += item_ids(html)
+        nxt = re.search(r'id="load-more".*?href="([^"]+)"', html, re.S)
+        url = f"/p/{project.slug}/queue/" + nxt.group(1).replace("&amp;", "&") if nxt else None
+    if sort == "reports":
+        key = lambda i: (-i.cluster.event_count, -i.pk)  # noqa: E731
+    else:
+        key = lambda i: (-i.cluster.last_seen_at.timestamp(), -i.pk)  # noqa: E731
+    assert seen == [i.pk for i in sorted(items, key=key)]
+
+
 def test_keyset_pages_cover_the_queue_once_and_htmx_gets_only_rows(project, reviewer):
     items = [make_item(project, score=float(i % 7)) for i in range(120)]  # many equal scores
     client = client_for(reviewer)
@@ -444,3 +470,18 @@ def test_item_page_wording_plurals_and_just_now(project, reviewer):
     html = client_for(reviewer).get(f"/p/{project.slug}/items/{item.pk}/").content.decode()
     assert 'class="stat-l">report<' in html and "1 reports" not in html
     assert "(just now)" in html and "0 minutes ago" not in html
+
+
+def test_queue_shows_each_reviewers_progress_today_and_this_week(project, reviewer, lead):
+    now = timezone.now()
+    monday = timezone.localtime(now).replace(hour=0, minute=0) - timedelta(
+        days=timezone.localtime(now).weekday()
+    )
+    for when in (now, now, monday + timedelta(minutes=1), now - timedelta(days=8)):
+        make_item(project, status="labelled", labelled_by=reviewer, labelled_at=when)
+    make_item(project, status="labelled", labelled_by=lead, labelled_at=now)
+    html = client_for(reviewer).get(f"/p/{project.slug}/queue/").content.decode()
+    progress = html.split('id="progress"', 1)[1].split("</p>", 1)[0]
+    mine_today = 3 if timezone.localtime(now).weekday() == 0 else 2
+    assert f"you: {mine_today} today · 3 this week" in progress
+    assert "lena: 1 today · 1 this week" in progress
