@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -189,6 +189,65 @@ def queue_item_skip(*, item, user):
             pk=item.pk, status=QueueItem.Status.CLAIMED, claimed_by=user
         ).update(status=QueueItem.Status.SKIPPED, claimed_by=None, lease_expires_at=None)
     )
+
+
+# --- bulk actions (leads) ----------------------------------------------------------------
+# Each is one conditional UPDATE over the chosen rows: rows another reviewer holds on a live
+# lease, or that are already labelled, are left alone (and counted as such by the caller).
+ASSIGN_HOURS = 24  # an assignment holds the item for its member this long, unopened
+
+
+def _bulk_rows(*, project, item_ids, now):
+    return QueueItem.objects.filter(project=project, pk__in=list(item_ids)).filter(_claimable(now))
+
+
+def queue_items_assign(*, project, item_ids, member):
+    """Hold the items for `member` (they open them from "Claimed"; the heartbeat renews)."""
+    now = timezone.now()
+    return _bulk_rows(project=project, item_ids=item_ids, now=now).update(
+        status=QueueItem.Status.CLAIMED,
+        claimed_by=member,
+        lease_expires_at=now + timedelta(hours=ASSIGN_HOURS),
+    )
+
+
+def queue_items_skip(*, project, item_ids):
+    """Move the items behind every pending one (see `queue_item_skip`)."""
+    now = timezone.now()
+    return _bulk_rows(project=project, item_ids=item_ids, now=now).update(
+        status=QueueItem.Status.SKIPPED, claimed_by=None, lease_expires_at=None
+    )
+
+
+def queue_items_mark_known_issue(*, project, item_ids, user):
+    """Label the items "known issue" (and their clusters), as one reviewer's decision."""
+    now = timezone.now()
+    with transaction.atomic():
+        changed = _bulk_rows(project=project, item_ids=item_ids, now=now).update(
+            status=QueueItem.Status.LABELLED,
+            decision=QueueItem.Decision.KNOWN_ISSUE,
+            labelled_by=user,
+            labelled_at=now,
+            claimed_by=None,
+            lease_expires_at=None,
+            version=F("version") + 1,
+        )
+        # The rows this call labelled: same user, same instant.
+        labelled = list(
+            QueueItem.objects.filter(
+                project=project, pk__in=list(item_ids), labelled_by=user, labelled_at=now
+            ).select_related("project")
+        )
+        Cluster.objects.filter(pk__in=[i.cluster_id for i in labelled]).update(
+            status=Cluster.Status.KNOWN_ISSUE
+        )
+        for item in labelled:
+            webhook_emit(
+                project=project,
+                event="queue_item.labelled",
+                payload=queue_item_labelled_payload(item),
+            )
+    return changed
 
 
 def queue_leases_expire(*, now=None):

@@ -8,6 +8,7 @@ urlpatterns = [
     path("p/<slug:project_slug>/queue/", views.queue, name="queue"),
     path("p/<slug:project_slug>/queue/claim", views.claim_next, name="claim_next"),
     path("p/<slug:project_slug>/queue/run", views.run_now, name="run_now"),
+    path("p/<slug:project_slug>/queue/bulk", views.queue_bulk, name="bulk"),
     path(
         "p/<slug:project_slug>/queue/run/progress",
         views.triage_run_status,

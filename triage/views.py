@@ -93,6 +93,50 @@ def _open_next(request, membership):
     return redirect("triage:item", project_slug=project_slug, pk=item.pk)
 
 
+BULK_ACTIONS = {"assign", "known_issue", "skip"}
+
+
+@login_required
+@require_POST
+def queue_bulk(request, project_slug):
+    """Leads act on the ticked rows: assign to a member, mark known issue, or skip."""
+    membership = membership_get(user=request.user, project_slug=project_slug)
+    if not membership.can_publish:
+        raise PermissionDenied("Only leads act on several items at once.")
+    project = membership.project
+    ids = {int(pk) for pk in request.POST.getlist("items") if pk.isdigit()}
+    action = request.POST.get("action", "")
+    back = request.POST.get("next", "")
+    back = back if back.startswith("?") else ""
+    if not ids or action not in BULK_ACTIONS:
+        messages.error(request, "Tick at least one item and choose an action.")
+        return redirect(reverse("triage:queue", args=[project_slug]) + back)
+    if action == "assign":
+        member = next(
+            (m.user for m in project_members(project=project)
+             if str(m.user_id) == request.POST.get("member")),
+            None,
+        )  # fmt: skip
+        if member is None:
+            messages.error(request, "Choose a project member to assign the items to.")
+            return redirect(reverse("triage:queue", args=[project_slug]) + back)
+        done = services.queue_items_assign(project=project, item_ids=ids, member=member)
+        verb = f"assigned to {member.username}"
+    elif action == "known_issue":
+        done = services.queue_items_mark_known_issue(
+            project=project, item_ids=ids, user=request.user
+        )
+        verb = "marked known issue"
+    else:
+        done = services.queue_items_skip(project=project, item_ids=ids)
+        verb = "skipped"
+    text = f"{done} item{'' if done == 1 else 's'} {verb}."
+    if done < len(ids):
+        text += f" {len(ids) - done} left alone: labelled already or held by a reviewer."
+    messages.success(request, text)
+    return redirect(reverse("triage:queue", args=[project_slug]) + back)
+
+
 @login_required
 @require_POST
 def run_now(request, project_slug):

@@ -82,7 +82,7 @@
     }
     if (e.target.closest("#help") && !e.target.closest(".help-card")) { toggleHelp(false); return; }
     const row = e.target.closest("tr.row");
-    if (row && !e.target.closest("a")) window.location = row.dataset.href;
+    if (row && !e.target.closest("a, input, label, .pick")) window.location = row.dataset.href;
   });
 
   // --- drafts: the label form is saved to localStorage per item + version --------------

@@ -485,3 +485,48 @@ def test_queue_shows_each_reviewers_progress_today_and_this_week(project, review
     mine_today = 3 if timezone.localtime(now).weekday() == 0 else 2
     assert f"you: {mine_today} today · 3 this week" in progress
     assert "lena: 1 today · 1 this week" in progress
+
+
+def test_leads_act_on_ticked_items_and_leave_held_or_labelled_ones_alone(project, reviewer, lead):
+    free, other, held = make_item(project, score=3), make_item(project, score=2), make_item(project)
+    done = make_item(project, status="labelled", decision="expected_behaviour", labelled_by=lead)
+    client_for(reviewer).post(f"/p/{project.slug}/items/{held.pk}/claim")
+    lena = client_for(lead)
+    assert 'id="bulk-form"' in lena.get(f"/p/{project.slug}/queue/").content.decode()
+    assert (
+        'id="bulk-form"'
+        not in client_for(reviewer).get(f"/p/{project.slug}/queue/").content.decode()
+    )
+
+    ids = [free.pk, held.pk, done.pk]
+    response = lena.post(
+        f"/p/{project.slug}/queue/bulk",
+        {"items": ids, "action": "known_issue", "next": "?status=all"},
+        follow=True,
+    )
+    assert response.redirect_chain[-1][0] == f"/p/{project.slug}/queue/?status=all"
+    assert "1 item marked known issue. 2 left alone" in response.content.decode()
+    free.refresh_from_db()
+    held.refresh_from_db()
+    done.refresh_from_db()
+    assert (free.status, free.decision, free.labelled_by, free.version) == (
+        "labelled", "known_issue", lead, 2,
+    )  # fmt: skip
+    assert free.cluster.status == "known_issue"
+    assert (held.status, held.claimed_by, held.decision) == ("claimed", reviewer, "")
+    assert done.decision == "expected_behaviour"
+
+    lena.post(
+        f"/p/{project.slug}/queue/bulk",
+        {"items": [other.pk], "action": "assign", "member": str(reviewer.pk)},
+    )
+    other.refresh_from_db()
+    assert (other.status, other.claimed_by) == ("claimed", reviewer)
+    assert other.lease_expires_at > timezone.now() + timedelta(hours=23)
+    lena.post(f"/p/{project.slug}/queue/bulk", {"items": [held.pk, other.pk], "action": "skip"})
+    assert QueueItem.objects.get(pk=other.pk).status == "claimed"  # held (assigned): left
+
+    response = client_for(reviewer).post(
+        f"/p/{project.slug}/queue/bulk", {"items": [other.pk], "action": "skip"}
+    )
+    assert response.status_code == 403
