@@ -125,6 +125,35 @@ class ApiBodyLimitMiddleware:
         return self.get_response(request)
 
 
+class ApiErrorShapeMiddleware:
+    """API paths answer 404 and 405 in the JSON error shape, in every mode.
+
+    `handler404` is not consulted with DEBUG on (Django renders its technical page, which
+    lists every URL pattern), and Django's own 405 has an empty HTML body. This rewrites
+    any such non-JSON answer under an API prefix, whatever produced it.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            response.status_code in (404, 405)
+            and request.path.startswith(API_PREFIXES)
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            if response.status_code == 404:
+                return json_error(404, "not_found", f"No endpoint or object at {request.path}.")
+            error = json_error(
+                405, "method_not_allowed", f"{request.method} is not allowed on {request.path}."
+            )
+            if response.has_header("Allow"):
+                error["Allow"] = response["Allow"]
+            return error
+        return response
+
+
 def handler404(request, exception=None):
     if request.path.startswith(API_PREFIXES):
         return json_error(404, "not_found", f"No endpoint or object at {request.path}.")

@@ -36,7 +36,8 @@ def _secret(name):
 
 
 SECRET_KEY = _secret("SECRET_KEY")
-DEBUG = _env_bool("DEBUG", default="DATABASE_URL" not in os.environ)
+# Opt-in: even the embedded default is a product run (no debug pages listing every URL).
+DEBUG = _env_bool("DEBUG", default=False)
 ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
 
 # Behind TLS (TRIAGE_HTTPS=1, e.g. a load balancer terminating it): secure cookies, redirect
@@ -75,6 +76,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "accounts.errors.ApiBodyLimitMiddleware",
+    "accounts.errors.ApiErrorShapeMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -1,8 +1,10 @@
 """Root URLs: each app lists its own pages (`urlpatterns`) and public API (`api_v1`)."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from datasets import urls as datasets_urls
@@ -27,6 +29,11 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", health.healthz, name="healthz"),
+    # Pages link the icon; this answers browsers and tools that ask the old way.
+    path(
+        "favicon.ico",
+        RedirectView.as_view(url=f"/{settings.STATIC_URL.lstrip('/')}triage/favicon.svg"),
+    ),
     path("admin/", admin.site.urls),
     path("p/<slug:project_slug>/golden-sets/", include("datasets.urls")),
     path("p/<slug:project_slug>/attachments/", include("feedback.urls")),

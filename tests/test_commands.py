@@ -12,6 +12,7 @@ from django.utils import timezone
 from accounts.models import ApiKey
 from feedback.models import FeedbackEvent
 from tests.factories import FeedbackEventFactory
+from triage import clustering
 from triage.models import Cluster, QueueItem, TriageRun
 
 pytestmark = pytest.mark.django_db
@@ -54,14 +55,23 @@ def test_triage_run_queues_the_projects_new_feedback(project):
             project=project, category="unsafe", comment="told me to share a password"
         )
     out, _ = _run("triage_run", "--project", project.slug, "--no-scrub")
-    assert out.startswith(f"{project.slug}: 2 events processed")
+    assert out.startswith(f"{project.slug}: 2 new events since the last run (2 clustered now)")
     assert "1 newly queued" in out
     item = QueueItem.objects.get(project=project)
     assert item.cluster.event_count == 2 and item.cluster.category == "unsafe"
 
     again, _ = _run("triage_run", "--project", project.slug, "--no-scrub")
-    assert "0 events processed" in again and "0 newly queued" in again
+    assert "0 new events since the last run" in again and "0 newly queued" in again
     assert QueueItem.objects.filter(project=project).count() == 1
+
+
+def test_triage_run_counts_feedback_already_clustered_on_ingest_as_new(project):
+    event = FeedbackEventFactory(project=project, category="unsafe", comment="shared my pin")
+    clustering.feedback_process(event_ids=[event.pk])  # what ingest does on commit
+    out, _ = _run("triage_run", "--project", project.slug, "--no-scrub")
+    assert out.startswith(f"{project.slug}: 1 new event since the last run (0 clustered now)")
+    run = TriageRun.objects.get(project=project)
+    assert run.summary_text.startswith("1 new event since the last run")
 
 
 def test_triage_run_refuses_an_unknown_project(db):

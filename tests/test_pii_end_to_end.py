@@ -248,6 +248,7 @@ def test_originals_pasted_into_the_promote_form_never_reach_the_export(project, 
     assert PII["name"] in browser.post(f"{base}/pii/PERSON_1").content.decode()
     before = {m.placeholder: bytes(m.original_encrypted) for m in item.pii_mappings.all()}
     assert set(before) == {"<PERSON_1>", "<EMAIL_ADDRESS_1>", "<US_SSN_1>"}
+    browser.post(f"{base}/claim")  # labelling needs the lease
     response = browser.post(
         f"{base}/label",
         {"version": item.version, "decision": "add_to_eval", "failure_modes": []},

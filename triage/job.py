@@ -36,7 +36,7 @@ from .sql import is_pg, job_lock, lock_project, update_rows
 
 logger = logging.getLogger(__name__)
 
-LIVE_ITEM = (QueueItem.Status.PENDING, QueueItem.Status.CLAIMED)
+LIVE_ITEM = (QueueItem.Status.PENDING, QueueItem.Status.CLAIMED, QueueItem.Status.SKIPPED)
 
 
 def triage_run_queue(*, project, user=None, kind="triage"):
@@ -182,6 +182,11 @@ def _job_phases(project, run, previous, event_mark, run_mark, *, scrub):
         scrubbed = queue_scrub_stale(project=project)
         lap("scrub")
     return {
+        # Feedback received since the last finished run, however it got clustered (most is
+        # clustered on ingest); `events` is what this run clustered itself.
+        "new_events": FeedbackEvent.objects.filter(
+            project=project, pk__gt=since, pk__lte=event_mark
+        ).count(),
         "clusters": scored,
         "queued": queued,
         "requeued": requeued,

@@ -154,6 +154,22 @@ class QueueItem(models.Model):
     def __str__(self):
         return f"queue item {self.pk} ({self.status})"
 
+    @property
+    def lease_live(self):
+        """Claimed on a lease that has not run out (the expiry job may not have run yet)."""
+        return (
+            self.status == self.Status.CLAIMED
+            and self.lease_expires_at is not None
+            and self.lease_expires_at > timezone.now()
+        )
+
+    @property
+    def shown_status(self):
+        """The status a reviewer should see: a claim whose lease ran out is pending again."""
+        if self.status == self.Status.CLAIMED and not self.lease_live:
+            return self.Status.PENDING.value
+        return self.status
+
 
 class ClusterFacet(models.Model):
     """A model id or prompt hash seen in a cluster's feedback: what the queue filters on.
@@ -286,6 +302,34 @@ class TriageRun(models.Model):
     @property
     def percent(self):
         return int(100 * self.done / self.total) if self.total else (100 if self.done else 0)
+
+    @property
+    def summary_text(self):
+        """The queue page's short form of `triage_run_summary_text`."""
+        new = self.summary.get("new_events", self.summary.get("events", 0))
+        queued = self.summary.get("queued", 0)
+        return f"{_n(new, 'new event')} since the last run, {queued} newly queued"
+
+
+def _n(count, word):
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def triage_run_summary_text(summary):
+    """One line for people: the `triage_run` command prints it, the queue page shows it.
+
+    "New" counts the feedback received since the last finished run, not only what this run
+    clustered: most feedback is clustered on ingest, so "0 events processed" right after
+    posting one read as if it had been lost.
+    """
+    new = summary.get("new_events", summary.get("events", 0))
+    return (
+        f"{_n(new, 'new event')} since the last run ({summary.get('events', 0)} clustered now), "
+        f"{_n(summary.get('flagged', 0), 'auto-flag')}, "
+        f"{_n(summary.get('clusters', 0), 'open cluster')}, "
+        f"{summary.get('queued', 0)} newly queued, {summary.get('requeued', 0)} re-queued, "
+        f"{summary.get('scrubbed', 0)} scrubbed"
+    )
 
 
 class Incident(models.Model):

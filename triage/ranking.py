@@ -1,6 +1,12 @@
 """Cluster scoring, explained. Pure, so it is tested and benchmarked without a database.
 
-score = log2(1 + reports) × tier weight × severity weight × recency × SLA urgency
+score = severity floor + priority
+priority = log2(1 + reports) × tier weight × severity weight × recency × SLA urgency
+
+- severity is a floor, not only a weight: every P0 scores `SEVERITY_BAND` above any P1, so
+  an `unsafe` P0 from a free user never ranks below a P1 from a big enterprise tier; tier,
+  frequency, recency and the SLA order the clusters within one severity (the priority
+  stays far below the band: log2 of a million reports × the largest weights is ~400);
 
 - recency halves every `half_life_hours` since the cluster's last report (floored, so an old
   but huge problem does not vanish);
@@ -9,6 +15,9 @@ score = log2(1 + reports) × tier weight × severity weight × recency × SLA ur
 """
 
 import math
+
+SEVERITY_BAND = 1000.0  # the distance between two severities' floors
+SEVERITY_FLOOR = {"P0": SEVERITY_BAND, "P1": 0.0}
 
 
 def cluster_score(
@@ -38,7 +47,11 @@ def cluster_score(
         sla_hours_left = round(sla_hours - hours_since_first, 1)
         elapsed = min(max(hours_since_first / sla_hours, 0.0), 1.0)
         sla_factor = 1.0 + sla_weight * elapsed
-    score = round(frequency * tier_weight * severity_weight * recency * sla_factor, 4)
+    priority = min(
+        round(frequency * tier_weight * severity_weight * recency * sla_factor, 4),
+        SEVERITY_BAND - 0.01,
+    )
+    score = round(SEVERITY_FLOOR[severity] + priority, 4)
     breakdown = {
         "reports": reports,
         "frequency": round(frequency, 4),
@@ -50,9 +63,12 @@ def cluster_score(
         "hours_since_last": round(hours_since_last, 1),
         "sla_hours_left": sla_hours_left,
         "sla_factor": round(sla_factor, 4),
+        "priority": priority,
+        "severity_floor": SEVERITY_FLOOR[severity],
         "score": score,
     }
     breakdown["summary"] = score_summary(breakdown)
+    breakdown["formula"] = score_formula(breakdown)
     return score, breakdown
 
 
@@ -67,6 +83,25 @@ def score_summary(b):
     if b.get("recency", 1.0) < 0.5:
         text += f", quiet for {b['hours_since_last']:.0f} h"
     return text
+
+
+def score_formula(b):
+    """The arithmetic behind a score, for "Why it ranks here"."""
+    text = (
+        f"log2(1 + {b['reports']}) = {b['frequency']:.2f} × tier {b['tier']} {b['tier_weight']:g}"
+        f" × {b['severity']} {b['severity_weight']:g} × recency {b['recency']:.2f}"
+    )
+    if b.get("sla_hours_left") is not None:
+        text += f" × SLA urgency {b['sla_factor']:.2f}"
+    text += f" = {b['priority']:.1f}"
+    if b["severity_floor"]:
+        text += f", + {b['severity_floor']:g} for {b['severity']}"
+    return text
+
+
+def priority(score):
+    """A score without its severity floor: what the queue shows next to the P0/P1 pill."""
+    return math.fmod(score or 0.0, SEVERITY_BAND)
 
 
 def top_tier(tiers, tier_weights):

@@ -1,19 +1,29 @@
 """Reads for the reviewer pages."""
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
-from . import time_to_eval
-from .models import ClusterFacet, FailureMode, QueueItem
+from . import evidence, time_to_eval
+from .models import Cluster, ClusterFacet, FailureMode, QueueItem
 
 QUEUE_PAGE_SIZE = 50
+DEFAULT_STATUS = QueueItem.Status.PENDING.value
+# Sortable columns: the ordering field and the SQL column of the keyset cursor. Every sort
+# is descending with the item id as the tie-breaker, so pages never repeat or skip a row.
+SORTS = {
+    "score": ("score", "{queue}.score"),
+    "reports": ("cluster__event_count", "{cluster}.event_count"),
+    "last_seen": ("cluster__last_seen_at", "{cluster}.last_seen_at"),
+}
+DEFAULT_SORT = "score"
 
 
 @dataclass(frozen=True)
@@ -27,6 +37,7 @@ class QueueFilters:
     model: str = ""
     prompt_hash: str = ""
     assignee: str = ""  # "me" or a user id
+    sort: str = DEFAULT_SORT
 
     @classmethod
     def from_query(cls, query):
@@ -34,47 +45,69 @@ class QueueFilters:
             value = (query.get(name) or "").strip()[:128]
             return value if allowed is None or value in allowed else ""
 
+        # The default tab is "pending" (what is left to do); `status=all` shows every item.
+        status = query.get("status")
         return cls(
-            status=pick("status", QueueItem.Status.values),
+            status=DEFAULT_STATUS if status is None else pick("status", QueueItem.Status.values),
             category=pick("category", settings.TRIAGE_CATEGORIES),
             severity=pick("severity", {"p0", "p1"}),
             tier=pick("tier", settings.TRIAGE_TIER_WEIGHTS),
             model=pick("model"),
             prompt_hash=pick("prompt_hash"),
             assignee=pick("assignee"),
+            sort=pick("sort", SORTS) or DEFAULT_SORT,
         )
 
     def as_query(self, **extra):
         params = {k: v for k, v in asdict(self).items() if v}
+        params["status"] = self.status or "all"
+        if self.sort == DEFAULT_SORT:
+            del params["sort"]
         params.update({k: v for k, v in extra.items() if v})
         return urlencode(params)
 
     @property
     def active(self):
-        return any(v for k, v in asdict(self).items() if k != "status")
+        """Any filter besides the status tab (and the sort, which filters nothing)."""
+        return any(v for k, v in asdict(self).items() if k not in ("status", "sort"))
+
+    @property
+    def changed(self):
+        """Anything other than the default view (the "Clear" link shows then)."""
+        return self.active or self.status != DEFAULT_STATUS or self.sort != DEFAULT_SORT
+
+    def sorted_by(self, sort):
+        return replace(self, sort=sort)
 
 
-def encode_cursor(item):
-    return f"{item.score!r}_{item.pk}"
+def _sort_value(item, sort):
+    if sort == "reports":
+        return item.cluster.event_count
+    if sort == "last_seen":
+        seen = item.cluster.last_seen_at
+        return seen.isoformat() if seen else ""
+    return repr(item.score)
 
 
-def decode_cursor(value):
+def encode_cursor(item, sort=DEFAULT_SORT):
+    return f"{_sort_value(item, sort)}_{item.pk}"
+
+
+def decode_cursor(value, sort=DEFAULT_SORT):
     try:
-        score, pk = (value or "").split("_", 1)
-        return float(score), int(pk)
+        key, pk = (value or "").rsplit("_", 1)
+        if sort == "reports":
+            return int(key), int(pk)
+        if sort == "last_seen":
+            return datetime.fromisoformat(key), int(pk)
+        return float(key), int(pk)
     except ValueError:
         return None
 
 
-def queue_items(*, project, filters=QueueFilters(), user=None, after=None, limit=QUEUE_PAGE_SIZE):
-    """One page of the queue in (score desc, id desc) order, after a keyset cursor.
-
-    Returns (items, next_cursor). Keyset, not OFFSET: page 1000 costs what page 1 costs.
-    """
-    items = QueueItem.objects.filter(project=project).select_related("cluster", "claimed_by")
+def _apply_filters(items, *, project, filters, user):
+    """Every filter but the status tab (the tab counts use the same ones)."""
     f = filters
-    if f.status:
-        items = items.filter(status=f.status)
     if f.category:
         items = items.filter(cluster__category=f.category)
     if f.severity == "p0":
@@ -88,27 +121,53 @@ def queue_items(*, project, filters=QueueFilters(), user=None, after=None, limit
         (ClusterFacet.Kind.PROMPT_HASH, f.prompt_hash),
     ):
         if value:
-            # The cluster's facets (triage.facets), not its events: an index lookup either
-            # way round, from the queue's order or from the few clusters with a rare value.
-            facet = ClusterFacet.objects.filter(project=project, kind=kind, value=value)
+            # The cluster's facets (triage.facets), not its events: an index range scan
+            # either way round. A prefix, so `gpt-4o` finds `gpt-4o-mini` too.
+            facet = ClusterFacet.objects.filter(project=project, kind=kind, value__startswith=value)
             items = items.filter(Exists(facet.filter(cluster_id=OuterRef("cluster_id"))))
     if f.assignee:
         assignee_id = user.pk if f.assignee == "me" and user else f.assignee
         if str(assignee_id).isdigit():
             items = items.filter(Q(claimed_by_id=assignee_id) | Q(labelled_by_id=assignee_id))
-    cursor = decode_cursor(after)
+    return items
+
+
+def queue_facet_values(*, project, kind, limit=200):
+    """Known model ids (or prompt hashes) of a project, for the filter's suggestions."""
+    return list(
+        ClusterFacet.objects.filter(project=project, kind=kind)
+        .order_by("value")
+        .values_list("value", flat=True)
+        .distinct()[:limit]
+    )
+
+
+def queue_items(*, project, filters=QueueFilters(), user=None, after=None, limit=QUEUE_PAGE_SIZE):
+    """One page of the queue in (score desc, id desc) order, after a keyset cursor.
+
+    Returns (items, next_cursor). Keyset, not OFFSET: page 1000 costs what page 1 costs.
+    """
+    items = QueueItem.objects.filter(project=project).select_related("cluster", "claimed_by")
+    if filters.status:
+        items = items.filter(status=filters.status)
+    items = _apply_filters(items, project=project, filters=filters, user=user)
+    field, column = SORTS[filters.sort]
+    cursor = decode_cursor(after, filters.sort)
     if cursor:
         # A row comparison is an index range condition on (score, id) in both databases.
-        table = QueueItem._meta.db_table
-        items = items.extra(
-            where=[f'("{table}"."score", "{table}"."id") < (%s, %s)'], params=list(cursor)
+        column = column.format(
+            queue=f'"{QueueItem._meta.db_table}"', cluster=f'"{Cluster._meta.db_table}"'
         )
-    page = list(items.order_by("-score", "-pk")[: limit + 1])
-    next_cursor = encode_cursor(page[limit - 1]) if len(page) > limit else None
+        table = QueueItem._meta.db_table
+        if filters.sort == "last_seen":  # as the backend stores it (SQLite: naive UTC text)
+            cursor = (connection.ops.adapt_datetimefield_value(cursor[0]), cursor[1])
+        items = items.extra(where=[f'({column}, "{table}"."id") < (%s, %s)'], params=list(cursor))
+    page = list(items.order_by(f"-{field}", "-pk")[: limit + 1])
+    next_cursor = encode_cursor(page[limit - 1], filters.sort) if len(page) > limit else None
     return page[:limit], next_cursor
 
 
-def queue_status_counts(*, project):
+def queue_status_counts(*, project, filters=None, user=None):
     """Items per status, cached briefly (TRIAGE_QUEUE_COUNTS_TTL).
 
     Uncached this is an index-only scan of queue_next_idx: ~120-220 ms at 1 M items
@@ -116,19 +175,38 @@ def queue_status_counts(*, project):
     a write to every claim and label (one hot row all reviewers queue on, or delta rows
     plus a compaction job), slowing claim-next to speed up a cached number.
     """
+    filtered = bool(filters and filters.active)
+    # Filtered counts (the tabs follow the filters) are narrower and not cached.
+    cached = settings.TRIAGE_QUEUE_COUNTS_TTL and not filtered
     key = f"triage:queue-counts:{project.pk}"
-    counts = cache.get(key) if settings.TRIAGE_QUEUE_COUNTS_TTL else None
+    counts = cache.get(key) if cached else None
     if counts is None:
-        rows = dict(
-            QueueItem.objects.filter(project=project)
-            .order_by()
-            .values_list("status")
-            .annotate(n=Count("pk"))
-        )
+        items = QueueItem.objects.filter(project=project)
+        if filtered:
+            items = _apply_filters(items, project=project, filters=filters, user=user)
+        rows = dict(items.order_by().values_list("status").annotate(n=Count("pk")))
         counts = {status: rows.get(status, 0) for status in QueueItem.Status.values}
-        if settings.TRIAGE_QUEUE_COUNTS_TTL:
+        if cached:
             cache.set(key, counts, settings.TRIAGE_QUEUE_COUNTS_TTL)
     return counts
+
+
+def reviewer_progress(*, project, now=None):
+    """Labels per reviewer today and this week (from Monday), most productive first."""
+    now = timezone.localtime(now or timezone.now())
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    week = today - timedelta(days=today.weekday())
+    rows = (
+        QueueItem.objects.filter(project=project, labelled_at__gte=week, labelled_by__isnull=False)
+        .values("labelled_by_id", "labelled_by__username")
+        .annotate(week=Count("pk"), today=Count("pk", filter=Q(labelled_at__gte=today)))
+        .order_by("-week", "labelled_by__username")
+    )
+    return [
+        {"user_id": r["labelled_by_id"], "username": r["labelled_by__username"],
+         "today": r["today"], "week": r["week"]}
+        for r in rows
+    ]  # fmt: skip
 
 
 def queue_neighbours(*, item):
@@ -149,6 +227,14 @@ def queue_neighbours(*, item):
         .first()
     )
     return prev, nxt
+
+
+def queue_item_titles(*, item_ids):
+    """{item id: its first scrubbed complaint}, read from the JSON without loading the rest."""
+    rows = QueueItem.objects.filter(pk__in=item_ids).values_list(
+        "pk", "scrubbed__comments__0__text"
+    )
+    return {pk: text for pk, text in rows if text}
 
 
 def failure_mode_choices(*, project):
@@ -281,11 +367,14 @@ def trace_replay(runs):
     for row in rows:
         row["documents"] = _documents(row) if row["run_type"] == "retriever" else []
         row["messages"] = _messages(row) if row["run_type"] == "llm" else []
+        is_llm = row["run_type"] == "llm"
+        row["completion"] = evidence.completion(row["outputs"]) if is_llm else None
     costs = [float(r["total_cost"]) for r in rows if r.get("total_cost")]
     starts = [_parse(r["start_time"]) for r in rows if r["start_time"]]
     ends = [_parse(r["end_time"]) for r in rows if r["end_time"]]
     return {
         "rows": rows,
+        "evidence": evidence.trace_evidence(rows),
         "duration_ms": (max(ends) - min(starts)).total_seconds() * 1000
         if starts and ends
         else None,

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -59,13 +59,23 @@ def _claim_next_sql():
     `held`: the reviewer's own live lease, handed back instead of a second item. `leased`:
     otherwise the best pending row no other transaction has locked (SKIP LOCKED: 20
     reviewers pressing "claim" at once get 20 different rows without waiting on each
-    other), leased in the same UPDATE. `NOT EXISTS (held)` is a one-time filter evaluated
-    first, so a reviewer who holds a lease locks nothing. Statuses are literals so even a
-    generic plan knows them.
+    other), or, once no pending row is left, the best skipped one; leased in the same
+    UPDATE. COALESCE evaluates its second argument only when the first is NULL, so the
+    skipped rows are not scanned (nor locked) while pending work remains. `NOT EXISTS
+    (held)` is a one-time filter evaluated first, so a reviewer who holds a lease locks
+    nothing. Statuses are literals so even a generic plan knows them.
     """
     table = connection.ops.quote_name(QueueItem._meta.db_table)
     cols = ", ".join(CLAIM_FIELDS)
     claimed, pending = QueueItem.Status.CLAIMED.value, QueueItem.Status.PENDING.value
+    skipped = QueueItem.Status.SKIPPED.value
+
+    def best(status):
+        return (
+            f"(SELECT id FROM {table} WHERE project_id = %(project)s AND status = '{status}'"
+            f" ORDER BY score DESC, id DESC LIMIT 1 FOR UPDATE SKIP LOCKED)"
+        )
+
     return (
         f"WITH held AS ("
         f" SELECT {cols} FROM {table}"
@@ -75,9 +85,7 @@ def _claim_next_sql():
         f"), leased AS ("
         f" UPDATE {table} SET status = '{claimed}', claimed_by_id = %(user)s,"
         f" lease_expires_at = %(until)s"
-        f" WHERE NOT EXISTS (SELECT FROM held) AND id = ("
-        f"  SELECT id FROM {table} WHERE project_id = %(project)s AND status = '{pending}'"
-        f"  ORDER BY score DESC, id DESC LIMIT 1 FOR UPDATE SKIP LOCKED)"
+        f" WHERE NOT EXISTS (SELECT FROM held) AND id = COALESCE({best(pending)}, {best(skipped)})"
         f" RETURNING {cols}"
         f") SELECT * FROM held UNION ALL SELECT * FROM leased"
     )
@@ -86,8 +94,9 @@ def _claim_next_sql():
 def queue_item_claim_next(*, project, user):
     """Lease the best pending item to `user`; never the same item to two reviewers.
 
-    A reviewer who already holds a live lease gets that item back. Expired leases are
-    returned to the queue by `queue_leases_expire` (periodic), not here.
+    A reviewer who already holds a live lease gets that item back. Skipped items come
+    after every pending one (see `queue_item_skip`). Expired leases are returned to the
+    queue by `queue_leases_expire` (periodic), not here.
     """
     now = timezone.now()
     until = _lease_until(now)
@@ -108,14 +117,55 @@ def queue_item_claim_next(*, project, user):
     )
     if held:
         return held
-    pending = mine.filter(status=QueueItem.Status.PENDING).order_by(*QUEUE_ORDER)
-    for candidate_id in pending.values_list("pk", flat=True)[:50]:
-        won = QueueItem.objects.filter(pk=candidate_id, status=QueueItem.Status.PENDING).update(
-            status=QueueItem.Status.CLAIMED, claimed_by=user, lease_expires_at=until
-        )
-        if won == 1:
-            return mine.get(pk=candidate_id)
+    for status in (QueueItem.Status.PENDING, QueueItem.Status.SKIPPED):
+        waiting = mine.filter(status=status).order_by(*QUEUE_ORDER)
+        for candidate_id in waiting.values_list("pk", flat=True)[:50]:
+            won = QueueItem.objects.filter(pk=candidate_id, status=status).update(
+                status=QueueItem.Status.CLAIMED, claimed_by=user, lease_expires_at=until
+            )
+            if won == 1:
+                return mine.get(pk=candidate_id)
     return None
+
+
+def _claimable(now):
+    """Rows nobody holds: waiting in the queue, or claimed on a lease that ran out."""
+    return Q(status__in=[QueueItem.Status.PENDING, QueueItem.Status.SKIPPED]) | Q(
+        status=QueueItem.Status.CLAIMED, lease_expires_at__lte=now
+    )
+
+
+def queue_item_claim(*, item, user):
+    """Lease this one item (opened from the queue) to `user`. False if someone holds it.
+
+    One conditional UPDATE: of two reviewers pressing "Claim" at once exactly one wins.
+    """
+    now = timezone.now()
+    return bool(
+        QueueItem.objects.filter(
+            _claimable(now) | Q(status=QueueItem.Status.CLAIMED, claimed_by=user), pk=item.pk
+        ).update(
+            status=QueueItem.Status.CLAIMED, claimed_by=user, lease_expires_at=_lease_until(now)
+        )
+    )
+
+
+def queue_item_take_over(*, item, user):
+    """A lead takes the lease of an item another reviewer holds (or nobody does).
+
+    The caller checks the lead's role. Labelled items are not taken over: re-labelling one
+    is a versioned edit, not a lease.
+    """
+    return bool(
+        QueueItem.objects.filter(
+            pk=item.pk,
+            status__in=[
+                QueueItem.Status.CLAIMED,
+                QueueItem.Status.PENDING,
+                QueueItem.Status.SKIPPED,
+            ],
+        ).update(status=QueueItem.Status.CLAIMED, claimed_by=user, lease_expires_at=_lease_until())
+    )
 
 
 def queue_item_heartbeat(*, item, user):
@@ -127,13 +177,78 @@ def queue_item_heartbeat(*, item, user):
     )
 
 
-def queue_item_release(*, item, user):
-    """Skip: give the item back to the queue. False if `user` did not hold it."""
+def queue_item_skip(*, item, user):
+    """Skip: give the item back as `skipped`, behind every pending item. False if `user`
+    did not hold it.
+
+    Skipped rows are claimed only once no pending row is left (`queue_item_claim_next`),
+    so "claim, skip, claim" hands the reviewer the next item, not the same one, and the
+    queue's "skipped" count says how many were passed over.
+    """
     return bool(
         QueueItem.objects.filter(
             pk=item.pk, status=QueueItem.Status.CLAIMED, claimed_by=user
-        ).update(status=QueueItem.Status.PENDING, claimed_by=None, lease_expires_at=None)
+        ).update(status=QueueItem.Status.SKIPPED, claimed_by=None, lease_expires_at=None)
     )
+
+
+# --- bulk actions (leads) ----------------------------------------------------------------
+# Each is one conditional UPDATE over the chosen rows: rows another reviewer holds on a live
+# lease, or that are already labelled, are left alone (and counted as such by the caller).
+ASSIGN_HOURS = 24  # an assignment holds the item for its member this long, unopened
+
+
+def _bulk_rows(*, project, item_ids, now):
+    return QueueItem.objects.filter(project=project, pk__in=list(item_ids)).filter(_claimable(now))
+
+
+def queue_items_assign(*, project, item_ids, member):
+    """Hold the items for `member` (they open them from "Claimed"; the heartbeat renews)."""
+    now = timezone.now()
+    return _bulk_rows(project=project, item_ids=item_ids, now=now).update(
+        status=QueueItem.Status.CLAIMED,
+        claimed_by=member,
+        lease_expires_at=now + timedelta(hours=ASSIGN_HOURS),
+    )
+
+
+def queue_items_skip(*, project, item_ids):
+    """Move the items behind every pending one (see `queue_item_skip`)."""
+    now = timezone.now()
+    return _bulk_rows(project=project, item_ids=item_ids, now=now).update(
+        status=QueueItem.Status.SKIPPED, claimed_by=None, lease_expires_at=None
+    )
+
+
+def queue_items_mark_known_issue(*, project, item_ids, user):
+    """Label the items "known issue" (and their clusters), as one reviewer's decision."""
+    now = timezone.now()
+    with transaction.atomic():
+        changed = _bulk_rows(project=project, item_ids=item_ids, now=now).update(
+            status=QueueItem.Status.LABELLED,
+            decision=QueueItem.Decision.KNOWN_ISSUE,
+            labelled_by=user,
+            labelled_at=now,
+            claimed_by=None,
+            lease_expires_at=None,
+            version=F("version") + 1,
+        )
+        # The rows this call labelled: same user, same instant.
+        labelled = list(
+            QueueItem.objects.filter(
+                project=project, pk__in=list(item_ids), labelled_by=user, labelled_at=now
+            ).select_related("project")
+        )
+        Cluster.objects.filter(pk__in=[i.cluster_id for i in labelled]).update(
+            status=Cluster.Status.KNOWN_ISSUE
+        )
+        for item in labelled:
+            webhook_emit(
+                project=project,
+                event="queue_item.labelled",
+                payload=queue_item_labelled_payload(item),
+            )
+    return changed
 
 
 def queue_leases_expire(*, now=None):
@@ -156,8 +271,10 @@ def queue_item_label(
 ):
     """Save a label and release the lease.
 
-    Refuses (StaleEdit) an edit based on a stale version instead of overwriting it, and
-    (NotClaimant) a label on an item another reviewer holds a live lease on.
+    Labelling needs the lease: `user` holds a live one, or the item is already labelled
+    (a correction, guarded by its version). Refuses (StaleEdit) an edit based on a stale
+    version instead of overwriting it, and (NotClaimant) a label on an item `user` does
+    not hold.
     """
     failure_modes = list(failure_modes)
     if criteria or expected_output or notes:
@@ -167,13 +284,11 @@ def queue_item_label(
             item=item, values=[criteria, expected_output, notes]
         )
     now = timezone.now()
-    others_lease = Q(status=QueueItem.Status.CLAIMED, lease_expires_at__gt=now) & ~Q(
-        claimed_by=user
-    )
+    holds = Q(status=QueueItem.Status.CLAIMED, claimed_by=user, lease_expires_at__gt=now)
     with transaction.atomic():
         updated = (
             QueueItem.objects.filter(pk=item.pk, version=version)
-            .exclude(others_lease)
+            .filter(holds | Q(status=QueueItem.Status.LABELLED))
             .update(
                 decision=decision,
                 failure_mode=failure_modes[0] if failure_modes else "",
@@ -197,9 +312,13 @@ def queue_item_label(
                     f"Not saved: {who} changed this item (now version {current.version}, you "
                     f"edited version {version}). Your draft is kept below; reload to compare."
                 )
-            raise NotClaimant(
-                f"Not saved: {current.claimed_by.username} is reviewing this item right now."
-            )
+            if current.lease_live and current.claimed_by_id != user.pk:
+                raise NotClaimant(
+                    f"Not saved: {current.claimed_by.username} is reviewing this item right now."
+                )
+            if current.claimed_by_id == user.pk:
+                raise NotClaimant("Not saved: your lease expired. Claim the item to label it.")
+            raise NotClaimant("Not saved: claim this item before labelling it.")
         if decision == QueueItem.Decision.KNOWN_ISSUE:
             Cluster.objects.filter(pk=item.cluster_id).update(status=Cluster.Status.KNOWN_ISSUE)
         item.refresh_from_db()

@@ -81,7 +81,13 @@ def open_p0_items(*, project):
             cluster__first_seen_at__isnull=False,
         )
         .filter(
-            Q(status__in=[QueueItem.Status.PENDING, QueueItem.Status.CLAIMED])
+            Q(
+                status__in=[
+                    QueueItem.Status.PENDING,
+                    QueueItem.Status.CLAIMED,
+                    QueueItem.Status.SKIPPED,
+                ]
+            )
             | Q(status=QueueItem.Status.LABELLED, decision=QueueItem.Decision.ADD_TO_EVAL)
         )
         .exclude(cluster__cases__first_published_at__isnull=False)

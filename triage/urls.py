@@ -8,6 +8,7 @@ urlpatterns = [
     path("p/<slug:project_slug>/queue/", views.queue, name="queue"),
     path("p/<slug:project_slug>/queue/claim", views.claim_next, name="claim_next"),
     path("p/<slug:project_slug>/queue/run", views.run_now, name="run_now"),
+    path("p/<slug:project_slug>/queue/bulk", views.queue_bulk, name="bulk"),
     path(
         "p/<slug:project_slug>/queue/run/progress",
         views.triage_run_status,
@@ -40,6 +41,8 @@ urlpatterns = [
     path("p/<slug:project_slug>/items/<int:pk>/", views.item_detail, name="item"),
     path("p/<slug:project_slug>/items/<int:pk>/heartbeat", views.item_heartbeat, name="heartbeat"),
     path("p/<slug:project_slug>/items/<int:pk>/skip", views.item_skip, name="skip"),
+    path("p/<slug:project_slug>/items/<int:pk>/claim", views.item_claim, name="claim"),
+    path("p/<slug:project_slug>/items/<int:pk>/take-over", views.item_take_over, name="take_over"),
     path(
         "p/<slug:project_slug>/items/<int:pk>/pii/<str:token>",
         views.pii_reveal,

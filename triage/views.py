@@ -18,7 +18,7 @@ from datasets.models import GoldenSet
 
 from . import job, scrubbing, selectors, services
 from .forms import LabelForm, PromoteForm
-from .models import QueueItem, TriageRun
+from .models import ClusterFacet, QueueItem, TriageRun
 from .tasks import run_job
 from .time_to_eval import time_to_eval_report
 
@@ -54,7 +54,15 @@ def queue(request, project_slug):
         "membership": membership,
         "items": items,
         "next_url": f"?{filters.as_query(after=next_cursor)}" if next_cursor else "",
-        "counts": selectors.queue_status_counts(project=project),
+        "progress": selectors.reviewer_progress(project=project),
+        "sort_urls": {s: f"?{filters.sorted_by(s).as_query()}" for s in selectors.SORTS},
+        "counts": selectors.queue_status_counts(
+            project=project, filters=filters, user=request.user
+        ),
+        "model_values": selectors.queue_facet_values(project=project, kind=ClusterFacet.Kind.MODEL),
+        "prompt_values": selectors.queue_facet_values(
+            project=project, kind=ClusterFacet.Kind.PROMPT_HASH
+        ),
         "filters": filters,
         "categories": settings.TRIAGE_CATEGORIES,
         "tiers": list(settings.TRIAGE_TIER_WEIGHTS),
@@ -72,11 +80,61 @@ def queue(request, project_slug):
 @require_POST
 def claim_next(request, project_slug):
     membership = membership_get(user=request.user, project_slug=project_slug)
+    return _open_next(request, membership)
+
+
+def _open_next(request, membership):
+    """Claim the next item and open it (claim next, and save & next after a label)."""
+    project_slug = membership.project.slug
     item = services.queue_item_claim_next(project=membership.project, user=request.user)
     if item is None:
         messages.info(request, "The queue is empty. Nice work.")
         return redirect("triage:queue", project_slug=project_slug)
     return redirect("triage:item", project_slug=project_slug, pk=item.pk)
+
+
+BULK_ACTIONS = {"assign", "known_issue", "skip"}
+
+
+@login_required
+@require_POST
+def queue_bulk(request, project_slug):
+    """Leads act on the ticked rows: assign to a member, mark known issue, or skip."""
+    membership = membership_get(user=request.user, project_slug=project_slug)
+    if not membership.can_publish:
+        raise PermissionDenied("Only leads act on several items at once.")
+    project = membership.project
+    ids = {int(pk) for pk in request.POST.getlist("items") if pk.isdigit()}
+    action = request.POST.get("action", "")
+    back = request.POST.get("next", "")
+    back = back if back.startswith("?") else ""
+    if not ids or action not in BULK_ACTIONS:
+        messages.error(request, "Tick at least one item and choose an action.")
+        return redirect(reverse("triage:queue", args=[project_slug]) + back)
+    if action == "assign":
+        member = next(
+            (m.user for m in project_members(project=project)
+             if str(m.user_id) == request.POST.get("member")),
+            None,
+        )  # fmt: skip
+        if member is None:
+            messages.error(request, "Choose a project member to assign the items to.")
+            return redirect(reverse("triage:queue", args=[project_slug]) + back)
+        done = services.queue_items_assign(project=project, item_ids=ids, member=member)
+        verb = f"assigned to {member.username}"
+    elif action == "known_issue":
+        done = services.queue_items_mark_known_issue(
+            project=project, item_ids=ids, user=request.user
+        )
+        verb = "marked known issue"
+    else:
+        done = services.queue_items_skip(project=project, item_ids=ids)
+        verb = "skipped"
+    text = f"{done} item{'' if done == 1 else 's'} {verb}."
+    if done < len(ids):
+        text += f" {len(ids) - done} left alone: labelled already or held by a reviewer."
+    messages.success(request, text)
+    return redirect(reverse("triage:queue", args=[project_slug]) + back)
 
 
 @login_required
@@ -137,6 +195,7 @@ def _item_context(request, membership, item, label_form=None, promote_form=None)
         for t in item.scrubbed.get("traces", [])
     ]
     prev_pk, next_pk = selectors.queue_neighbours(item=item)
+    mine = item.lease_live and item.claimed_by_id == request.user.pk
     return {
         "project": membership.project,
         "projects": _projects(request.user),
@@ -148,7 +207,10 @@ def _item_context(request, membership, item, label_form=None, promote_form=None)
         "traces": traces,
         "sla_hours_left": selectors.sla_hours_left(item.cluster),
         "sla_hours": settings.TRIAGE_P0_SLA_HOURS,
-        "mine": item.status == QueueItem.Status.CLAIMED and item.claimed_by_id == request.user.pk,
+        "mine": mine,
+        # Labelling needs the lease; a labelled item may be corrected (version-guarded).
+        "can_label": mine or item.status == QueueItem.Status.LABELLED,
+        "held_by_other": item.lease_live and not mine,
         "prev_pk": prev_pk,
         "next_pk": next_pk,
         "heartbeat_seconds": max(settings.TRIAGE_LEASE_SECONDS // 3, 5),
@@ -168,10 +230,42 @@ def _item_context(request, membership, item, label_form=None, promote_form=None)
     }
 
 
+def _no_store(response):
+    # The lease state changes under the page: Back must ask the server again, not show a
+    # stored "You hold this item" (keys.js also reloads a page restored from bfcache).
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 @login_required
 def item_detail(request, project_slug, pk):
     membership, item = _item(request, project_slug, pk)
-    return render(request, "triage/item.html", _item_context(request, membership, item))
+    return _no_store(render(request, "triage/item.html", _item_context(request, membership, item)))
+
+
+@login_required
+@require_POST
+def item_claim(request, project_slug, pk):
+    _, item = _item(request, project_slug, pk)
+    if not services.queue_item_claim(item=item, user=request.user):
+        messages.error(request, "Not claimed: someone else is reviewing this item.")
+    return redirect("triage:item", project_slug=project_slug, pk=pk)
+
+
+@login_required
+@require_POST
+def item_take_over(request, project_slug, pk):
+    membership, item = _item(request, project_slug, pk)
+    if not membership.can_publish:
+        raise PermissionDenied("Only leads can take over an item.")
+    holder = item.claimed_by.username if item.lease_live and item.claimed_by else None
+    if services.queue_item_take_over(item=item, user=request.user):
+        messages.success(
+            request, f"You took over this item from {holder}." if holder else "You hold this item."
+        )
+    else:
+        messages.error(request, "Nothing to take over: the item is already labelled.")
+    return redirect("triage:item", project_slug=project_slug, pk=pk)
 
 
 @login_required
@@ -194,8 +288,8 @@ def item_heartbeat(request, project_slug, pk):
 @require_POST
 def item_skip(request, project_slug, pk):
     _, item = _item(request, project_slug, pk)
-    if services.queue_item_release(item=item, user=request.user):
-        messages.info(request, "Skipped; the item is back in the queue.")
+    if services.queue_item_skip(item=item, user=request.user):
+        messages.info(request, "Skipped; it waits behind the pending items.")
     return redirect("triage:queue", project_slug=project_slug)
 
 
@@ -204,7 +298,7 @@ def item_skip(request, project_slug, pk):
 def item_label(request, project_slug, pk):
     membership, item = _item(request, project_slug, pk)
     form = _label_form(membership, item, data=request.POST)
-    status, error = 400, None
+    status, error, conflict = 400, None, False
     if form.is_valid():
         data = form.cleaned_data
         modes = list(data["failure_modes"])
@@ -224,12 +318,16 @@ def item_label(request, project_slug, pk):
                 expected_output=data["expected_output"],
                 notes=data["notes"],
             )
-        except (services.StaleEdit, services.NotClaimant) as exc:
-            status, error = 409, str(exc)
+        except services.StaleEdit as exc:
+            status, error, conflict = 409, str(exc), True
+        except services.NotClaimant as exc:
+            status, error, conflict = 409, str(exc), False
         except ValueError as exc:
             form.add_error("new_failure_mode", str(exc))
         else:
             messages.success(request, "Label saved.")
+            if request.POST.get("next"):
+                return _open_next(request, membership)
             return redirect("triage:item", project_slug=project_slug, pk=pk)
     if error:
         messages.error(request, error)
@@ -241,7 +339,7 @@ def item_label(request, project_slug, pk):
         form = _label_form(membership, item, data=data)
         form.is_valid()
     context = _item_context(request, membership, item, label_form=form)
-    context["label_conflict"] = bool(error)
+    context["label_conflict"] = bool(error) and conflict
     return render(request, "triage/item.html", context, status=status)
 
 
@@ -373,6 +471,9 @@ def time_to_eval(request, project_slug):
         now=now,
         sla_hours=settings.TRIAGE_P0_SLA_HOURS,
     )
+    titles = selectors.queue_item_titles(item_ids=[c["item_id"] for c in report["open_p0"]])
+    for complaint in report["open_p0"]:
+        complaint["title"] = titles.get(complaint["item_id"], "")
     slowest = max((s["median_hours"] or 0 for s in report["stages"]), default=0)
     for stage in report["stages"]:  # bar widths, relative to the slowest stage
         stage["share"] = round(100 * (stage["median_hours"] or 0) / slowest) if slowest else 0

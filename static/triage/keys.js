@@ -1,9 +1,13 @@
 // Keyboard-first reviewing (j/k move, c claim, 1–4 decision, p promote, s skip, ? help)
 // and label drafts that survive a reload. The pages work without this file.
 (function () {
+  // Inputs that take typed text. A focused radio or checkbox (after pressing 1–4) does
+  // not: shortcuts keep working there.
+  const NOT_TEXT = ["radio", "checkbox", "button", "submit", "reset", "hidden", "range", "color", "file", "image"];
   function typing(e) {
     const t = e.target;
-    return t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName);
+    if (t.isContentEditable || ["TEXTAREA", "SELECT"].includes(t.tagName)) return true;
+    return t.tagName === "INPUT" && !NOT_TEXT.includes(t.type);
   }
   function rows() { return Array.from(document.querySelectorAll("tr.row")); }
   function move(step) {
@@ -27,6 +31,14 @@
 
   document.addEventListener("keydown", function (e) {
     if (e.key === "Escape") { toggleHelp(false); return; }
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+      // Save & next, from anywhere on the item page (criteria textarea included).
+      const next = document.getElementById("save-next");
+      if (!next || next.disabled) return;
+      e.preventDefault();
+      next.form.requestSubmit(next);
+      return;
+    }
     if (typing(e) || e.ctrlKey || e.metaKey || e.altKey) return;
     const sel = document.querySelector("tr.row.sel");
     switch (e.key) {
@@ -42,12 +54,19 @@
         const f = p.querySelector("select, input:not([type=hidden]), textarea"); if (f) f.focus();
         break;
       }
+      case "e": {
+        // Edit the pass/fail criteria (the loop: c, read, 1–4, e, type, Ctrl+Enter).
+        const criteria = document.querySelector("#label-form textarea[name=criteria]");
+        if (!criteria || criteria.matches(":disabled")) return;
+        criteria.focus();
+        break;
+      }
       case "?": toggleHelp(); break;
       default:
         if (/^[1-4]$/.test(e.key)) {
           const radios = document.querySelectorAll("#label-form input[name=decision]");
           const r = radios[Number(e.key) - 1];
-          if (!r) return;
+          if (!r || r.matches(":disabled")) return;  // a read-only (fieldset disabled) form
           r.checked = true; r.focus(); r.dispatchEvent(new Event("change", {bubbles: true}));
         } else return;
     }
@@ -55,9 +74,15 @@
   });
   document.addEventListener("click", function (e) {
     if (e.target.closest("[data-help]")) { toggleHelp(); return; }
+    const navToggle = e.target.closest("[data-nav-toggle]");
+    if (navToggle) {  // the narrow-screen menu
+      const open = navToggle.closest(".topbar").classList.toggle("nav-open");
+      navToggle.setAttribute("aria-expanded", String(open));
+      return;
+    }
     if (e.target.closest("#help") && !e.target.closest(".help-card")) { toggleHelp(false); return; }
     const row = e.target.closest("tr.row");
-    if (row && !e.target.closest("a")) window.location = row.dataset.href;
+    if (row && !e.target.closest("a, input, label, .pick")) window.location = row.dataset.href;
   });
 
   // --- drafts: the label form is saved to localStorage per item + version --------------
@@ -112,6 +137,8 @@
       localStorage.removeItem(key); window.location.reload();
     });
   }
+  // Back to a page restored from the back/forward cache: its lease state is stale.
+  window.addEventListener("pageshow", function (e) { if (e.persisted) window.location.reload(); });
   // Hide the no-JS filter button: htmx filters on change.
   document.documentElement.classList.add("js");
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", setupDraft);

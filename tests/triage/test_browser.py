@@ -3,93 +3,15 @@
 Screenshots of the queue and item pages land in test-artifacts/ (gitignored) for a look.
 """
 
-import os
-from pathlib import Path
-
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from datasets.models import Case, GoldenSetVersion
-from tests.factories import MembershipFactory, make_item, scrubbed_view
+from tests.browser import XSS_NAME, assert_no_script_ran, hostile_queue, log_in, new_page, shot
+from tests.factories import MembershipFactory
 from triage.models import QueueItem
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-PASSWORD = "pw-for-tests"
-XSS_NAME = '<svg onload="window.__xss=3">agent'
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
-
-
-def new_page(browser):
-    context = browser.new_context(viewport={"width": 1360, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.dialogs = []
-    page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
-    return page
-
-
-def log_in(page, live_server, username):
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Annotation queue")).to_be_visible()
-
-
-def shot(page, name):
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def assert_no_script_ran(page):
-    assert page.evaluate("window.__xss") is None
-    assert page.dialogs == []
-
-
-def hostile_queue(project, n=6):
-    """Items whose comments, documents, errors and run names carry live-looking HTML."""
-    comments = [
-        "<script>window.__xss=1</script> The refund bot told <PERSON_1> gift cards are refundable",
-        "Asked about shipping to <LOCATION_1>, got the returns policy instead",
-        "It said my order <ID_1> does not exist but it shipped yesterday",
-        "Refused to cancel my subscription, looped back to the FAQ",
-        "Made up a 30% discount code that does not work",
-        "Answer cut off half-way through the steps",
-    ]
-    categories = ["billing", "wrong", "wrong", "unhelpful", "unsafe", "slow"]
-    items = []
-    for i in range(n):
-        view = scrubbed_view(comment=comments[i % len(comments)])
-        view["traces"][0]["runs"][0]["name"] = XSS_NAME
-        items.append(
-            make_item(
-                project,
-                category=categories[i % len(categories)],
-                tier=["enterprise", "pro", "free"][i % 3],
-                score=20.0 - i * 2.5,
-                scrubbed=view,
-            )
-        )
-    return items
 
 
 def test_review_loop_claim_replay_label_promote_publish(browser, live_server, project, settings):
@@ -113,8 +35,12 @@ def test_review_loop_claim_replay_label_promote_publish(browser, live_server, pr
     expect(page.locator("tr.row")).to_have_count(2)
     assert page.evaluate("window.__marker") == "same page"
     assert "category=wrong" in page.url
+    # Bug 5: the swap refreshes the tab counts and shows "Clear filters".
+    expect(page.locator("#clear-filters")).to_be_visible()
+    expect(page.locator('.count[data-status="pending"]')).to_have_text("2")
     page.get_by_label("Category").select_option("")
     expect(page.locator("tr.row")).to_have_count(len(items))
+    expect(page.locator("#clear-filters")).to_have_count(0)
 
     # j/k select rows; ? opens the shortcut overlay.
     page.keyboard.press("j")

@@ -21,7 +21,7 @@ from tests.factories import (
 from triage import incidents
 from triage.eval_debt import eval_debt
 from triage.models import Incident
-from triage.services import queue_item_label, queue_item_promote
+from triage.services import queue_item_claim_next, queue_item_label, queue_item_promote
 from webhooks.models import WebhookDelivery
 from webhooks.services import webhook_endpoint_create
 
@@ -115,6 +115,7 @@ def test_a_case_promoted_while_an_incident_is_linked_is_its_action_item(project,
     incident = incidents.incident_open(
         project=project, user=lead, title="t", severity="sev2", clusters=[item.cluster]
     )
+    item = queue_item_claim_next(project=project, user=lead)
     item = queue_item_label(item=item, user=lead, version=item.version, decision="add_to_eval")
     golden_set = GoldenSetFactory(project=project, slug="refunds")
     case = queue_item_promote(item=item, golden_set=golden_set, user=lead)

@@ -363,7 +363,7 @@ def test_lead_button_records_a_run_and_the_queue_polls_its_progress(client, proj
 
     TriageRun.objects.filter(pk=run.pk).update(status="done", summary={"events": 80, "queued": 3})
     html = client.get(f"/p/{project.slug}/queue/run/progress").content.decode()
-    assert "80 new events, 3 newly queued" in html
+    assert "80 new events since the last run, 3 newly queued" in html
     assert "every 1s" not in html  # finished: polling stops
     assert (
         'hx-get="/p/acme/queue/run/progress"'
@@ -386,3 +386,23 @@ def test_lead_button_reports_an_unreachable_broker_instead_of_hanging(client, pr
     run = TriageRun.objects.get()
     assert (run.status, run.error) == ("failed", "The task queue is unreachable.")
     assert run.finished_at is not None
+
+
+def test_an_unsafe_p0_from_one_free_user_ranks_above_a_big_enterprise_p1(project):
+    FeedbackEventFactory(
+        project=project, category="unsafe", customer_tier="free", comment="told me to mix bleach"
+    )
+    for _ in range(40):
+        FeedbackEventFactory(
+            project=project,
+            category="slow",
+            customer_tier="enterprise",
+            comment="the answer took forever to load",
+        )
+    triage_job_execute(project=project, scrub=False)
+    order = list(
+        QueueItem.objects.filter(project=project)
+        .order_by("-score", "-pk")
+        .values_list("cluster__category", flat=True)
+    )
+    assert order == ["unsafe", "slow"]

@@ -274,9 +274,10 @@ def test_a_rescrub_keeps_every_placeholder_already_in_use(project):
 
 @pytest.mark.django_db
 def test_label_text_is_scrubbed_with_the_items_placeholders(project, reviewer):
-    from triage.services import queue_item_label
+    from triage.services import queue_item_claim, queue_item_label
 
     item = queue_item_scrub(item=_item_with_pii(project))
+    queue_item_claim(item=item, user=reviewer)
 
     item = queue_item_label(
         item=item,

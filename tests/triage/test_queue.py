@@ -17,9 +17,7 @@ from triage.tasks import expire_leases
 
 def make_items(project, n, score=None):
     return [
-        QueueItemFactory(
-            cluster__project=project, score=score if score is not None else float(i)
-        )
+        QueueItemFactory(cluster__project=project, score=score if score is not None else float(i))
         for i in range(n)
     ]
 
@@ -127,15 +125,32 @@ def test_heartbeat_extends_only_the_holders_lease(project, reviewers, settings):
     assert item.lease_expires_at > timezone.now() + timedelta(seconds=50)
 
 
-def test_release_returns_the_item_and_only_for_the_holder(project, reviewers):
+def test_skip_returns_the_item_as_skipped_and_only_for_the_holder(project, reviewers):
     make_items(project, 1)
     item = services.queue_item_claim_next(project=project, user=reviewers[0])
 
-    assert services.queue_item_release(item=item, user=reviewers[1]) is False
-    assert services.queue_item_release(item=item, user=reviewers[0]) is True
+    assert services.queue_item_skip(item=item, user=reviewers[1]) is False
+    assert services.queue_item_skip(item=item, user=reviewers[0]) is True
     item.refresh_from_db()
-    assert (item.status, item.claimed_by, item.lease_expires_at) == ("pending", None, None)
+    assert (item.status, item.claimed_by, item.lease_expires_at) == ("skipped", None, None)
+    # With nothing else waiting, a skipped item is still claimable.
     assert services.queue_item_claim_next(project=project, user=reviewers[1]).pk == item.pk
+
+
+def test_claim_skip_claim_hands_out_the_next_item_and_skipped_ones_last(project, reviewer):
+    third, second, first = make_items(project, 3)  # scores 0, 1, 2: `first` ranks first
+    assert services.queue_item_claim_next(project=project, user=reviewer).pk == first.pk
+    services.queue_item_skip(item=first, user=reviewer)
+
+    claimed = [services.queue_item_claim_next(project=project, user=reviewer).pk]
+    services.queue_item_skip(item=QueueItem.objects.get(pk=claimed[0]), user=reviewer)
+    claimed.append(services.queue_item_claim_next(project=project, user=reviewer).pk)
+
+    assert claimed == [second.pk, third.pk]
+    assert selectors.queue_status_counts(project=project)["skipped"] == 2
+    # Once nothing is pending, the skipped items come back, best first.
+    services.queue_item_skip(item=third, user=reviewer)
+    assert services.queue_item_claim_next(project=project, user=reviewer).pk == first.pk
 
 
 def test_expire_leases_task_returns_only_expired_items_to_the_queue(project, reviewers):
@@ -181,6 +196,7 @@ def test_label_releases_the_lease_and_bumps_the_version(project, reviewer):
 def test_a_stale_label_is_refused_and_the_newer_one_kept(project, reviewers):
     make_items(project, 1)
     item = QueueItem.objects.get()
+    services.queue_item_claim(item=item, user=reviewers[0])
     services.queue_item_label(
         item=item, user=reviewers[0], version=1, decision="known_issue", notes="first"
     )
@@ -204,6 +220,45 @@ def test_label_is_refused_while_another_reviewer_holds_the_lease(project, review
         )
     item.refresh_from_db()
     assert (item.status, item.decision) == ("claimed", "")
+
+
+def test_a_pending_item_cannot_be_labelled_without_claiming_it(project, reviewer):
+    (item,) = make_items(project, 1)
+    with pytest.raises(services.NotClaimant, match="claim this item"):
+        services.queue_item_label(item=item, user=reviewer, version=1, decision="known_issue")
+    item.refresh_from_db()
+    assert (item.status, item.decision, item.version) == ("pending", "", 1)
+
+
+def test_a_label_after_the_lease_ran_out_is_refused(project, reviewers):
+    (item,) = make_items(project, 1)
+    services.queue_item_claim(item=item, user=reviewers[0])
+    QueueItem.objects.filter(pk=item.pk).update(lease_expires_at=timezone.now())
+    item.refresh_from_db()
+    assert item.shown_status == "pending" and not item.lease_live
+
+    with pytest.raises(services.NotClaimant, match="your lease expired"):
+        services.queue_item_label(item=item, user=reviewers[0], version=1, decision="known_issue")
+    # Anyone may claim it again, after which the label goes through.
+    assert services.queue_item_claim(item=item, user=reviewers[1]) is True
+    services.queue_item_label(item=item, user=reviewers[1], version=1, decision="known_issue")
+    item.refresh_from_db()
+    assert (item.status, item.labelled_by) == ("labelled", reviewers[1])
+
+
+def test_claiming_an_item_someone_holds_fails_but_a_take_over_moves_the_lease(project, reviewers):
+    (item,) = make_items(project, 1)
+    assert services.queue_item_claim(item=item, user=reviewers[0]) is True
+    assert services.queue_item_claim(item=item, user=reviewers[1]) is False
+
+    assert services.queue_item_take_over(item=item, user=reviewers[2]) is True
+    item.refresh_from_db()
+    assert (item.status, item.claimed_by) == ("claimed", reviewers[2])
+    with pytest.raises(services.NotClaimant, match="rev2 is reviewing"):
+        services.queue_item_label(item=item, user=reviewers[0], version=1, decision="known_issue")
+    services.queue_item_label(item=item, user=reviewers[2], version=1, decision="known_issue")
+    # A labelled item is corrected through its version, not taken over.
+    assert services.queue_item_take_over(item=item, user=reviewers[0]) is False
 
 
 @pytest.mark.services  # row locks need PostgreSQL; SQLite serialises writers

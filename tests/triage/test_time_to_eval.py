@@ -123,6 +123,9 @@ def test_api_needs_the_datasets_read_scope(project):
 
 def test_page_shows_the_figures_and_links_each_open_p0(client, project, lead, history):
     client.force_login(lead)
+    waiting = history["waiting"]
+    waiting.scrubbed = {"comments": [{"text": "Bot said <b>mix</b> bleach for <PERSON_1>"}]}
+    waiting.save()
 
     page = client.get(f"/p/{project.slug}/time-to-eval/").content.decode()
 
@@ -130,6 +133,9 @@ def test_page_shows_the_figures_and_links_each_open_p0(client, project, lead, hi
     assert '<span class="stat-n" id="tte-median">40.0 h</span>' in page
     assert '<span class="stat-n" id="tte-p0">1 / 2</span>' in page
     assert f'href="/p/{project.slug}/items/{history["overdue"].pk}/"' in page
+    # Each open P0 by its scrubbed complaint (escaped), not only by its number.
+    assert f'{waiting.pk}/">Bot said &lt;b&gt;mix&lt;/b&gt; bleach for <mark class="pii"' in page
+
     assert "8.0 h over" in page and "62.0 h left" in page
     assert '<span class="count" id="open-p0-total">2</span>' in page
     assert 'aria-current="page">30 days' in page

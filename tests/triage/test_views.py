@@ -64,17 +64,20 @@ def test_queue_filters_and_status_counts(project, reviewer, lead):
     client = client_for(reviewer)
 
     def ids(**query):
+        query.setdefault("status", "all")
         response = client.get(f"/p/{project.slug}/queue/", query)
         assert response.status_code == 200
         return item_ids(response.content.decode())
 
     assert ids() == [a.pk, b.pk, c.pk, d.pk]
+    assert item_ids(client.get(f"/p/{project.slug}/queue/").content.decode()) == [a.pk, b.pk]
     assert ids(status="pending") == [a.pk, b.pk]
     assert ids(category="wrong") == [b.pk]
     assert ids(severity="p0") == [a.pk, d.pk]
     assert ids(severity="p1") == [b.pk, c.pk]
     assert ids(tier="free") == [b.pk]
     assert ids(model="claude-3") == [b.pk]
+    assert ids(model="gpt-4o") == [a.pk, c.pk, d.pk]  # a prefix: all of gpt-4o-mini
     assert ids(prompt_hash="ph-9") == [d.pk]
     assert ids(assignee=str(lead.pk)) == [c.pk]
     assert ids(assignee="me") == [d.pk]
@@ -82,6 +85,58 @@ def test_queue_filters_and_status_counts(project, reviewer, lead):
     html = client.get(f"/p/{project.slug}/queue/").content.decode()
     counts = dict(re.findall(r'data-status="(\w+)">(\d+)<', html))
     assert counts == {"pending": "2", "claimed": "1", "labelled": "1", "skipped": "0"}
+
+
+def test_htmx_filters_refresh_counts_and_clear_link_and_say_when_nothing_matches(
+    project, reviewer, lead
+):
+    make_item(project, category="billing", model_id="gpt-4o-mini")
+    make_item(project, category="wrong", model_id="claude-3")
+    make_item(project, category="wrong", status="labelled", labelled_by=lead)
+    client = client_for(reviewer)
+    html = client.get(f"/p/{project.slug}/queue/").content.decode()
+    assert "Clear filters" not in html  # the default view: pending tab, no filters
+    assert '<option value="claude-3">' in html and '<option value="gpt-4o-mini">' in html
+
+    html = client.get(
+        f"/p/{project.slug}/queue/", {"category": "wrong"}, headers={"HX-Request": "true"}
+    ).content.decode()
+    counts = dict(re.findall(r'data-status="(\w+)">(\d+)<', html))
+    assert counts == {"pending": "1", "claimed": "0", "labelled": "1", "skipped": "0"}
+    assert 'id="status-tabs" role="radiogroup" aria-label="Status" hx-swap-oob="true"' in html
+    assert 'id="clear-filters"' in html
+
+    html = client.get(
+        f"/p/{project.slug}/queue/", {"category": "slow"}, headers={"HX-Request": "true"}
+    ).content.decode()
+    assert "No items match these filters." in html
+    assert "Run the triage job" not in html and "triaged nightly" not in html
+
+
+@pytest.mark.parametrize("sort", ["reports", "last_seen"])
+def test_queue_sorts_by_reports_or_last_seen_across_keyset_pages(project, reviewer, sort):
+    now = timezone.now()
+    items = []
+    for i in range(60):
+        item = make_item(project, score=float(i))
+        item.cluster.event_count = i % 5 + 1  # many ties: the id breaks them
+        item.cluster.last_seen_at = now - timedelta(minutes=i % 7)
+        item.cluster.save()
+        items.append(item)
+    client = client_for(reviewer)
+    seen, url = [], f"/p/{project.slug}/queue/?sort={sort}"
+    first = client.get(url).content.decode()
+    assert 'aria-sort="descending"' in first or 'aria-current="true"' in first
+    while url:
+        html = client.get(url, headers={"HX-Request": "true"} if seen else {}).content.decode()
+        seen += item_ids(html)
+        nxt = re.search(r'id="load-more".*?href="([^"]+)"', html, re.S)
+        url = f"/p/{project.slug}/queue/" + nxt.group(1).replace("&amp;", "&") if nxt else None
+    if sort == "reports":
+        key = lambda i: (-i.cluster.event_count, -i.pk)  # noqa: E731
+    else:
+        key = lambda i: (-i.cluster.last_seen_at.timestamp(), -i.pk)  # noqa: E731
+    assert seen == [i.pk for i in sorted(items, key=key)]
 
 
 def test_keyset_pages_cover_the_queue_once_and_htmx_gets_only_rows(project, reviewer):
@@ -172,7 +227,9 @@ def test_label_as_a_plain_post_saves_and_releases(project, reviewer):
 
 def test_a_lead_can_add_a_project_failure_mode_while_labelling(project, lead):
     item = make_item(project)
-    response = client_for(lead).post(
+    client = client_for(lead)
+    client.post(f"/p/{project.slug}/items/{item.pk}/claim")
+    response = client.post(
         f"/p/{project.slug}/items/{item.pk}/label",
         {"version": "1", "decision": "known_issue", "new_failure_mode": "Wrong currency"},
     )
@@ -184,7 +241,9 @@ def test_a_lead_can_add_a_project_failure_mode_while_labelling(project, lead):
 
 def test_a_stale_label_is_refused_with_a_clear_message_and_not_saved(project, reviewer, lead):
     item = make_item(project)
-    client_for(lead).post(
+    lead_client = client_for(lead)
+    lead_client.post(f"/p/{project.slug}/items/{item.pk}/claim")
+    lead_client.post(
         f"/p/{project.slug}/items/{item.pk}/label",
         {"version": "1", "decision": "known_issue", "notes": "lead's call"},
     )
@@ -227,7 +286,7 @@ def test_skip_and_heartbeat_as_plain_posts(project, reviewer):
 
     assert client.post(f"/p/{project.slug}/items/{item.pk}/skip").status_code == 302
     item.refresh_from_db()
-    assert (item.status, item.claimed_by) == ("pending", None)
+    assert (item.status, item.claimed_by) == ("skipped", None)
     lost = client.post(f"/p/{project.slug}/items/{item.pk}/heartbeat").content.decode()
     assert "Your lease expired" in lost
 
@@ -288,6 +347,7 @@ def test_weekly_view_groups_this_weeks_labels_by_decision_and_owner(project, rev
     section = html.split("decision-add_to_eval", 1)[1].split("</section>", 1)[0]
     assert 'count-badge">2<' in section
     assert "lena · 1" in section and "rico · 1" in section
+    assert "3 reports" in section and "3 report " not in section
     known = html.split("decision-known_issue", 1)[1].split("</section>", 1)[0]
     assert "Nothing this week." in known  # last month's label is not on this week's agenda
 
@@ -318,3 +378,155 @@ def test_queue_and_item_explain_the_score_in_words(project, reviewer):
     item = QueueItem.objects.get(project=project)
     page = client.get(f"/p/{project.slug}/items/{item.pk}/").content.decode()
     assert "Why it ranks here: 3 reports × enterprise × P0, 51 h to SLA" in page
+    assert "Severity is a floor: every P0 ranks above every P1" in page
+    assert "log2(1 + 3) = 2.00 × tier enterprise" in page and "+ 1000 for P0" in page
+
+
+def test_an_item_someone_holds_is_read_only_for_others_and_a_lead_may_take_it_over(
+    project, reviewer, lead
+):
+    item = make_item(project)
+    other = client_for(MembershipFactory(project=project, user__username="otto").user)
+    rico = client_for(reviewer)
+    assert rico.post(f"/p/{project.slug}/items/{item.pk}/claim").status_code == 302
+    url = f"/p/{project.slug}/items/{item.pk}/"
+
+    page = other.get(url).content.decode()
+    assert "Read-only: <strong>rico</strong> is reviewing this item" in page
+    assert '<fieldset class="label-fields" disabled>' in page
+    assert "Take over" not in page and "Claim this item" not in page
+
+    response = other.post(f"{url}label", {"version": "1", "decision": "known_issue"})
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert "rico is reviewing this item right now" in html
+    assert "This item changed after you opened it" not in html  # one message, not two
+    item.refresh_from_db()
+    assert (item.status, item.claimed_by, item.decision) == ("claimed", reviewer, "")
+
+    lena = client_for(lead)
+    assert "Take over" in lena.get(url).content.decode()
+    assert other.post(f"{url}take-over").status_code == 403  # leads only
+    response = lena.post(f"{url}take-over", follow=True)
+    assert "You took over this item from rico." in response.content.decode()
+    item.refresh_from_db()
+    assert item.claimed_by == lead
+    assert "Read-only: <strong>lena</strong> is reviewing" in rico.get(url).content.decode()
+
+
+def test_a_pending_item_is_read_only_until_claimed(project, reviewer):
+    item = make_item(project)
+    client = client_for(reviewer)
+    url = f"/p/{project.slug}/items/{item.pk}/"
+    page = client.get(url).content.decode()
+    assert "Read-only until you claim this item." in page and "Claim this item" in page
+
+    response = client.post(f"{url}label", {"version": "1", "decision": "known_issue"})
+    assert response.status_code == 409
+    assert "claim this item before labelling it" in response.content.decode()
+    item.refresh_from_db()
+    assert (item.status, item.decision) == ("pending", "")
+
+    client.post(f"{url}claim")
+    page = client.get(url).content.decode()
+    assert "Read-only" not in page and '<fieldset class="label-fields">' in page
+    assert "You hold this item" in page
+
+
+def test_an_expired_lease_no_longer_shows_as_claimed(project, reviewer, lead):
+    item = make_item(
+        project, status="claimed", claimed_by=lead, lease_expires_at=timezone.now() - timedelta(1)
+    )
+    page = client_for(reviewer).get(f"/p/{project.slug}/items/{item.pk}/").content.decode()
+    assert '<span class="status s-pending">pending</span>' in page
+    assert "is reviewing" not in page and "Claim this item" in page
+
+
+def test_item_page_is_never_stored_so_back_shows_the_current_lease(project, reviewer):
+    item = make_item(project)
+    response = client_for(reviewer).get(f"/p/{project.slug}/items/{item.pk}/")
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_save_and_next_labels_then_opens_the_next_claimed_item(project, reviewer):
+    low, high = make_item(project, score=1), make_item(project, score=2)
+    client = client_for(reviewer)
+    client.post(f"/p/{project.slug}/queue/claim")
+    response = client.post(
+        f"/p/{project.slug}/items/{high.pk}/label",
+        {"version": "1", "decision": "known_issue", "next": "1"},
+    )
+    assert response["Location"] == f"/p/{project.slug}/items/{low.pk}/"
+    high.refresh_from_db()
+    low.refresh_from_db()
+    assert (high.status, low.status, low.claimed_by) == ("labelled", "claimed", reviewer)
+
+
+def test_item_page_wording_plurals_and_just_now(project, reviewer):
+    item = make_item(project)
+    item.cluster.event_count = 1
+    item.cluster.last_seen_at = timezone.now()
+    item.cluster.save()
+    html = client_for(reviewer).get(f"/p/{project.slug}/items/{item.pk}/").content.decode()
+    assert 'class="stat-l">report<' in html and "1 reports" not in html
+    assert "(just now)" in html and "0 minutes ago" not in html
+
+
+def test_queue_shows_each_reviewers_progress_today_and_this_week(project, reviewer, lead):
+    now = timezone.now()
+    monday = timezone.localtime(now).replace(hour=0, minute=0) - timedelta(
+        days=timezone.localtime(now).weekday()
+    )
+    for when in (now, now, monday + timedelta(minutes=1), now - timedelta(days=8)):
+        make_item(project, status="labelled", labelled_by=reviewer, labelled_at=when)
+    make_item(project, status="labelled", labelled_by=lead, labelled_at=now)
+    html = client_for(reviewer).get(f"/p/{project.slug}/queue/").content.decode()
+    progress = html.split('id="progress"', 1)[1].split("</p>", 1)[0]
+    mine_today = 3 if timezone.localtime(now).weekday() == 0 else 2
+    assert f"you: {mine_today} today · 3 this week" in progress
+    assert "lena: 1 today · 1 this week" in progress
+
+
+def test_leads_act_on_ticked_items_and_leave_held_or_labelled_ones_alone(project, reviewer, lead):
+    free, other, held = make_item(project, score=3), make_item(project, score=2), make_item(project)
+    done = make_item(project, status="labelled", decision="expected_behaviour", labelled_by=lead)
+    client_for(reviewer).post(f"/p/{project.slug}/items/{held.pk}/claim")
+    lena = client_for(lead)
+    assert 'id="bulk-form"' in lena.get(f"/p/{project.slug}/queue/").content.decode()
+    assert (
+        'id="bulk-form"'
+        not in client_for(reviewer).get(f"/p/{project.slug}/queue/").content.decode()
+    )
+
+    ids = [free.pk, held.pk, done.pk]
+    response = lena.post(
+        f"/p/{project.slug}/queue/bulk",
+        {"items": ids, "action": "known_issue", "next": "?status=all"},
+        follow=True,
+    )
+    assert response.redirect_chain[-1][0] == f"/p/{project.slug}/queue/?status=all"
+    assert "1 item marked known issue. 2 left alone" in response.content.decode()
+    free.refresh_from_db()
+    held.refresh_from_db()
+    done.refresh_from_db()
+    assert (free.status, free.decision, free.labelled_by, free.version) == (
+        "labelled", "known_issue", lead, 2,
+    )  # fmt: skip
+    assert free.cluster.status == "known_issue"
+    assert (held.status, held.claimed_by, held.decision) == ("claimed", reviewer, "")
+    assert done.decision == "expected_behaviour"
+
+    lena.post(
+        f"/p/{project.slug}/queue/bulk",
+        {"items": [other.pk], "action": "assign", "member": str(reviewer.pk)},
+    )
+    other.refresh_from_db()
+    assert (other.status, other.claimed_by) == ("claimed", reviewer)
+    assert other.lease_expires_at > timezone.now() + timedelta(hours=23)
+    lena.post(f"/p/{project.slug}/queue/bulk", {"items": [held.pk, other.pk], "action": "skip"})
+    assert QueueItem.objects.get(pk=other.pk).status == "claimed"  # held (assigned): left
+
+    response = client_for(reviewer).post(
+        f"/p/{project.slug}/queue/bulk", {"items": [other.pk], "action": "skip"}
+    )
+    assert response.status_code == 403

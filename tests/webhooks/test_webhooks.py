@@ -307,12 +307,13 @@ def test_p0_alerts_are_bounded_per_run_most_urgent_first(project, receiver, sett
 
 @pytest.mark.django_db
 def test_a_label_is_announced_with_the_decision_and_no_text(project, reviewer, receiver):
-    from triage.services import queue_item_label
+    from triage.services import queue_item_claim, queue_item_label
 
     endpoint, secret = webhook_services.webhook_endpoint_create(
         project=project, url=receiver.url, events=["queue_item.labelled"]
     )
     item = queued_cluster(project, "wrong", timezone.now() - timedelta(hours=3))
+    queue_item_claim(item=item, user=reviewer)
 
     item = queue_item_label(
         item=item,

@@ -3,10 +3,13 @@ import re
 from datetime import datetime
 
 from django import template
+from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
+from django.utils.timesince import timesince
 
 from accounts.selectors import REVEAL_PII_PERMISSION
+from triage import ranking
 
 register = template.Library()
 
@@ -86,3 +89,30 @@ def isotime(value):
         return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M")
     except (TypeError, ValueError):
         return value or ""
+
+
+@register.filter
+def ago(value):
+    """`3 hours ago`, or `just now` (never `0 minutes ago`)."""
+    if not value:
+        return ""
+    if (timezone.now() - value).total_seconds() < 60:
+        return "just now"
+    return f"{timesince(value)} ago"
+
+
+@register.filter
+def pretty_json(value):
+    """Tool-call arguments: a JSON string or object, indented (escaping is the caller's)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    return "" if value is None else json.dumps(value, indent=2, ensure_ascii=False)
+
+
+@register.filter(name="priority")
+def priority_filter(score):
+    """A queue score without its severity floor (see triage.ranking)."""
+    return ranking.priority(score)

@@ -1,5 +1,6 @@
 import hashlib
 import hmac
+import os
 from datetime import timedelta
 
 from django.conf import settings
@@ -53,14 +54,14 @@ class Command(BaseCommand):
         self._curate_refunds(project, lead)
 
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
+        base = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"  # bin/serve's PORT
         self.stdout.write(
-            f"  Log in:   http://127.0.0.1:8000/  as  lead / {DEMO_PASSWORD}"
-            f"  (or reviewer / {DEMO_PASSWORD})"
+            f"  Log in:   {base}/  as  lead / {DEMO_PASSWORD}  (or reviewer / {DEMO_PASSWORD})"
         )
         self.stdout.write(f"  API key:  {raw_key}   (scopes: ingest, datasets:read)")
         self.stdout.write(
             "  CI pull:  curl -H 'Authorization: Bearer <key>' "
-            "http://127.0.0.1:8000/api/v1/golden-sets/refunds/versions/latest/cases.jsonl"
+            f"{base}/api/v1/golden-sets/refunds/versions/latest/cases.jsonl"
         )
 
     def _user(self, username, project, role):
@@ -93,6 +94,7 @@ class Command(BaseCommand):
             .first()
         )
         if item.decision != QueueItem.Decision.ADD_TO_EVAL:
+            services.queue_item_claim(item=item, user=lead)  # labelling needs the lease
             item = services.queue_item_label(
                 item=item,
                 user=lead,

@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Project
 from triage.job import drift_check, triage_job_execute
+from triage.models import triage_run_summary_text
 
 
 class Command(BaseCommand):
@@ -22,11 +23,7 @@ class Command(BaseCommand):
                 raise CommandError(f"No project '{project}'.")
         for p in projects.order_by("slug"):
             summary = triage_job_execute(project=p, scrub=not no_scrub)
-            self.stdout.write(
-                f"{p.slug}: {summary['events']} events processed, {summary['flagged']} auto-flags, "
-                f"{summary['clusters']} open clusters, {summary['queued']} newly queued, "
-                f"{summary['requeued']} re-queued, {summary['scrubbed']} scrubbed"
-            )
+            self.stdout.write(f"{p.slug}: {triage_run_summary_text(summary)}")
             if drift:
                 result = drift_check(project=p)
                 self.stdout.write(
