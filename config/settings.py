@@ -198,6 +198,7 @@ CELERY_BEAT_SCHEDULE = {
     "queue-expire-leases": {"task": "triage.expire_leases", "schedule": 60.0},
     "webhooks-retry": {"task": "webhooks.retry_due", "schedule": 30.0},
     "p0-alerts": {"task": "triage.p0_alerts", "schedule": 300.0},
+    "metrics-rollup": {"task": "triage.metrics_rollup", "schedule": 300.0},
     "triage-drift-weekly": {
         "task": "triage.drift_all_projects",
         "schedule": crontab(
@@ -266,6 +267,8 @@ TRIAGE_DRIFT_WINDOW_DAYS = 7
 TRIAGE_DRIFT_TRAFFIC_MIN = 0.05
 TRIAGE_DRIFT_EVAL_MAX = 0.02
 TRIAGE_DRIFT_SAMPLE_SIZE = 50
+# Production health (triage.metrics): a judge score at or above this passes.
+TRIAGE_JUDGE_PASS_SCORE = float(os.environ.get("TRIAGE_JUDGE_PASS_SCORE", 0.5))
 TRIAGE_LEASE_SECONDS = int(os.environ.get("TRIAGE_LEASE_SECONDS", 15 * 60))
 # Status counts on the queue page are cached this long (counting 1 M rows is not free).
 TRIAGE_QUEUE_COUNTS_TTL = int(os.environ.get("TRIAGE_QUEUE_COUNTS_TTL", 5))

@@ -180,6 +180,15 @@ def run_from_langsmith(raw):
         extra = dict(extra)
         extra["metadata"] = {**metadata, "ls_session_name": raw.get("session_name")}
         data["extra"] = extra
+    if raw.get("reference_example_id"):
+        # An experiment run (evaluated against a dataset example): kept out of production
+        # metrics (triage.metrics_sql.experiment_run_sql reads it from the metadata).
+        extra = dict(data.get("extra") or extra)
+        extra["metadata"] = {
+            **(extra.get("metadata") or {}),
+            "reference_example_id": str(raw["reference_example_id"]),
+        }
+        data["extra"] = extra
     return data
 
 

@@ -119,7 +119,11 @@ class Run(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["project", "run_id"], name="run_unique_per_project")
         ]
-        indexes = [models.Index(fields=["project", "trace_id"], name="run_project_trace_idx")]
+        indexes = [
+            models.Index(fields=["project", "trace_id"], name="run_project_trace_idx"),
+            # The production-health rollup reads a project's runs by time window.
+            models.Index(fields=["project", "start_time"], name="run_project_start_idx"),
+        ]
 
     @property
     def duration_ms(self):

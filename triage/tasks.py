@@ -6,7 +6,7 @@ from celery import shared_task
 
 from accounts.models import Project
 
-from . import clustering, job, services, webhook_events
+from . import clustering, job, metrics, services, webhook_events
 
 logger = logging.getLogger(__name__)
 
@@ -56,3 +56,9 @@ def expire_leases():
 @shared_task(name="triage.p0_alerts")
 def p0_alerts():
     return webhook_events.p0_alerts_emit()
+
+
+@shared_task(name="triage.metrics_rollup")
+def metrics_rollup():
+    """Production-health rollup of this hour and the last, today and yesterday."""
+    return metrics.metrics_rollup_recent()

@@ -30,4 +30,10 @@ urlpatterns = [
 api_v1 = [
     path("erasures", api.UserErasureApi.as_view(), name="erasures"),
     path("time-to-eval", api.TimeToEvalApi.as_view(), name="time-to-eval"),
+    path("metrics", api.MetricsApi.as_view(), name="metrics"),
+    path(
+        "versions-in-production",
+        api.VersionsInProductionApi.as_view(),
+        name="versions-in-production",
+    ),
 ]
