@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, views
+from . import api, health_views, views
 
 app_name = "triage"
 urlpatterns = [
@@ -15,6 +15,12 @@ urlpatterns = [
     ),
     path("p/<slug:project_slug>/weekly/", views.weekly, name="weekly"),
     path("p/<slug:project_slug>/time-to-eval/", views.time_to_eval, name="time_to_eval"),
+    path("p/<slug:project_slug>/health/", health_views.health, name="health"),
+    path(
+        "p/<slug:project_slug>/overview/",
+        health_views.leadership_overview,
+        name="overview",
+    ),
     path("p/<slug:project_slug>/items/<int:pk>/", views.item_detail, name="item"),
     path("p/<slug:project_slug>/items/<int:pk>/heartbeat", views.item_heartbeat, name="heartbeat"),
     path("p/<slug:project_slug>/items/<int:pk>/skip", views.item_skip, name="skip"),

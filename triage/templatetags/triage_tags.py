@@ -7,6 +7,7 @@ from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
 from accounts.selectors import REVEAL_PII_PERMISSION
+from triage import charts
 
 register = template.Library()
 
@@ -86,3 +87,9 @@ def isotime(value):
         return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M")
     except (TypeError, ValueError):
         return value or ""
+
+
+# Health pages: the figures as triage.charts formats them, "–" when there is none.
+register.filter("percent", charts.fmt_percent)
+register.filter("ms", charts.fmt_ms)
+register.filter("dollars", charts.fmt_dollars)
