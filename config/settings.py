@@ -199,6 +199,7 @@ CELERY_BEAT_SCHEDULE = {
     "webhooks-retry": {"task": "webhooks.retry_due", "schedule": 30.0},
     "p0-alerts": {"task": "triage.p0_alerts", "schedule": 300.0},
     "metrics-rollup": {"task": "triage.metrics_rollup", "schedule": 300.0},
+    "alerts-evaluate": {"task": "triage.alerts_evaluate", "schedule": 60.0},
     "triage-drift-weekly": {
         "task": "triage.drift_all_projects",
         "schedule": crontab(
@@ -269,6 +270,29 @@ TRIAGE_DRIFT_EVAL_MAX = 0.02
 TRIAGE_DRIFT_SAMPLE_SIZE = 50
 # Production health (triage.metrics): a judge score at or above this passes.
 TRIAGE_JUDGE_PASS_SCORE = float(os.environ.get("TRIAGE_JUDGE_PASS_SCORE", 0.5))
+# Symptom alerts (triage.alerts): defaults per rule; a project overrides them with AlertRule
+# rows. Windows in minutes, rates as fractions; min_* are the traffic a verdict needs.
+TRIAGE_ALERT_RULES = {
+    "success_rate_slo": {"enabled": True, "slo": 0.9, "window_minutes": 15, "min_judged": 20},
+    "spend_velocity": {"enabled": True, "dollars_per_hour": 50.0},
+    "breaker_rate": {
+        "enabled": True, "window_minutes": 60, "baseline_days": 7, "factor": 2.0,
+        "min_rate": 0.02, "min_traces": 50,
+    },
+    "tool_error_growth": {"enabled": True, "factor": 2.0, "min_rate": 0.01, "min_traces": 200},
+    "queue_backlog": {"enabled": True, "max_pending": 200},
+    "thumbs_down_spike": {
+        "enabled": True, "window_minutes": 60, "baseline_days": 7, "factor": 3.0,
+        "min_rate": 0.1, "min_traces": 20,
+    },
+}  # fmt: skip
+# Alert emails go here too (comma-separated); webhooks subscribe to alert.firing/resolved.
+TRIAGE_ALERT_EMAILS = [a for a in os.environ.get("TRIAGE_ALERT_EMAILS", "").split(",") if a]
+# Where an alert's example trace opens: {public} is TRIAGE_PUBLIC_URL, {trace_id} the trace
+# (point it at your tracing UI; the default is the runs of the trace in Triage's admin).
+TRIAGE_TRACE_URL = os.environ.get(
+    "TRIAGE_TRACE_URL", "{public}/admin/feedback/run/?trace_id={trace_id}"
+)
 TRIAGE_LEASE_SECONDS = int(os.environ.get("TRIAGE_LEASE_SECONDS", 15 * 60))
 # Status counts on the queue page are cached this long (counting 1 M rows is not free).
 TRIAGE_QUEUE_COUNTS_TTL = int(os.environ.get("TRIAGE_QUEUE_COUNTS_TTL", 5))

@@ -299,3 +299,21 @@ def recent_base():
     """Ten past the hour two hours ago: one hourly and one daily bucket hold health_traffic."""
     hour = (timezone.now() - timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
     return hour + timedelta(minutes=10)
+
+
+def prompt_traffic(project, start, *, prompt_hash, traces, thumbs_down, tag="t"):
+    """`traces` root runs of one prompt a minute apart from `start`, the first
+    `thumbs_down` of them thumbed down (with session and model, as apps send them)."""
+    for i in range(traces):
+        trace = f"{tag}-{prompt_hash}-{start:%H%M}-{i}"
+        at = start + timedelta(minutes=i)
+        RunFactory(
+            project=project, run_id=trace, trace_id=trace, start_time=at,
+            end_time=at + timedelta(seconds=1), outputs={"answer": "ok"},
+            metadata={"prompt_hash": prompt_hash, "session_id": f"s-{trace}"}, model="gpt-4o",
+        )  # fmt: skip
+        if i < thumbs_down:
+            FeedbackEventFactory(
+                project=project, trace_id=trace, session_id=f"s-{trace}", rating="down",
+                prompt_hash=prompt_hash, model_id="gpt-4o", created_at=at,
+            )  # fmt: skip

@@ -6,7 +6,7 @@ from django.shortcuts import render
 
 from accounts.selectors import membership_get
 
-from . import metrics, metrics_sql, overview
+from . import alerts, metrics, metrics_sql, overview
 
 HEALTH_WINDOWS = (7, 14, 30, 90)
 SLICE_CHOICES = (
@@ -53,6 +53,10 @@ def health(request, project_slug):
             ("Model ids", versions["model_ids"]),
         ],
         "max_series": overview.MAX_SERIES,
+        "alerts": [
+            {"alert": a, "title": alerts.LABELS.get(a.rule, a.rule)}
+            for a in alerts.alert_history(project=project)
+        ],
         **overview.health_charts(project=project, days=days, by=by),
     }
     return render(request, "triage/health.html", context)

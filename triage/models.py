@@ -336,3 +336,59 @@ class MetricRollup(models.Model):
 
     def __str__(self):
         return f"{self.granularity} {self.bucket_start:%Y-%m-%d %H:%M} {self.dimension}"
+
+
+class AlertRule(models.Model):
+    """A project's own settings for one symptom-alert rule, over TRIAGE_ALERT_RULES."""
+
+    project = models.ForeignKey(
+        "accounts.Project", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    rule = models.CharField(max_length=32)
+    enabled = models.BooleanField(default=True)
+    params = models.JSONField(default=dict, blank=True)  # e.g. {"slo": 0.95}
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "rule"], name="alert_rule_unique")
+        ]
+
+    def __str__(self):
+        return self.rule
+
+
+class Alert(models.Model):
+    """One episode of a symptom: fired when its rule first breached, resolved when it
+    stopped. At most one firing episode per (project, rule, key) — the database says so."""
+
+    class Status(models.TextChoices):
+        FIRING = "firing"
+        RESOLVED = "resolved"
+
+    project = models.ForeignKey(
+        "accounts.Project", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    rule = models.CharField(max_length=32)
+    key = models.CharField(max_length=128, blank=True)  # the slice, e.g. a prompt hash
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.FIRING)
+    value = models.FloatField(null=True, blank=True)  # the figure when it fired / last seen
+    threshold = models.FloatField(null=True, blank=True)
+    summary = models.CharField(max_length=300)
+    # An example for whoever is paged: session id, trace id and URL, prompt hash, model id.
+    context = models.JSONField(default=dict, blank=True)
+    fired_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    last_evaluated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "rule", "key"],
+                condition=models.Q(status="firing"),
+                name="alert_one_firing_episode",
+            )
+        ]
+        indexes = [models.Index(fields=["project", "-fired_at"], name="alert_history_idx")]
+
+    def __str__(self):
+        return f"{self.rule} {self.key} ({self.status})"

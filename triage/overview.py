@@ -11,7 +11,7 @@ from django.utils import timezone
 from datasets.models import Case
 
 from . import charts, metrics, metrics_sql
-from .models import MetricRollup
+from .models import Alert, MetricRollup
 
 MAX_SERIES = 6  # the biggest slices get a line; the table lists the rest's count
 
@@ -149,6 +149,15 @@ def leadership_report(*, project, weeks=12, now=None):
             hours[week].append(max((published - first).total_seconds() / 3600, 0.0))
     tte = [statistics.median(h) if h else None for h in hours]
 
+    # Incidents: symptom-alert episodes fired, per week.
+    incidents = [0] * weeks
+    for fired_at in Alert.objects.filter(
+        project=project, fired_at__date__gte=week_list[0]
+    ).values_list("fired_at", flat=True):
+        week = index.get(_week_start(fired_at))
+        if week is not None:
+            incidents[week] += 1
+
     def chart(key, title, unit, series, top=None):
         return charts.line_chart(
             key=key, title=title, unit=unit, x_labels=labels, series=series, max_value=top
@@ -157,12 +166,19 @@ def leadership_report(*, project, weeks=12, now=None):
     return {
         "weeks": weeks,
         "cases_total": all_total[-1],
+        "incidents_total": sum(incidents),
         "production_share": share[-1],
         "charts": [
             chart(
                 "success", "Task success rate per week", "percent", [("All traffic", success)], 1.0
             ),
             chart("cost", "Cost per successful task per week", "dollars", [("All traffic", cost)]),
+            chart(
+                "incidents",
+                "Incidents per week (alerts fired)",
+                "number",
+                [("Incidents", incidents)],
+            ),
             chart(
                 "coverage",
                 "Eval cases per golden set",

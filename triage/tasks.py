@@ -6,7 +6,7 @@ from celery import shared_task
 
 from accounts.models import Project
 
-from . import clustering, job, metrics, services, webhook_events
+from . import alerts, clustering, job, metrics, services, webhook_events
 
 logger = logging.getLogger(__name__)
 
@@ -62,3 +62,9 @@ def p0_alerts():
 def metrics_rollup():
     """Production-health rollup of this hour and the last, today and yesterday."""
     return metrics.metrics_rollup_recent()
+
+
+@shared_task(name="triage.alerts_evaluate")
+def alerts_evaluate():
+    """Symptom alerts: one evaluation cycle for every project."""
+    return alerts.alerts_evaluate_all()

@@ -18,6 +18,8 @@ class WebhookEndpoint(models.Model):
         "p0.queued",  # triage: a new P0 complaint entered the queue
         "p0.sla_at_risk",  # triage: a P0 has TRIAGE_SLA_ALERT_HOURS left and no published case
         "queue_item.labelled",  # triage: a reviewer decided (e.g. sync known issues to a tracker)
+        "alert.firing",  # triage: a production-health symptom started (once per episode)
+        "alert.resolved",  # triage: … and ended
     ]
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")

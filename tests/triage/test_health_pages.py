@@ -98,6 +98,7 @@ def test_overview_shows_success_cost_and_eval_coverage_by_week(client, lead, pro
 
     assert 'id="o-success">66.7 %<' in html and 'id="o-cost">$0.0225<' in html
     assert 'id="o-cases">2<' in html and "50.0 % from production" in html
+    assert 'id="o-incidents">0<' in html
     assert 'class="legend-value">66.7 %<' in _chart(html, "success")
     coverage = _chart(html, "coverage")
     assert 'data-series="refunds"' in coverage and 'class="legend-value">2<' in coverage
