@@ -44,7 +44,7 @@ ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver"
 # operator opts in with SECURE_HSTS_SECONDS.
 TRIAGE_HTTPS = _env_bool("TRIAGE_HTTPS", default=False)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = TRIAGE_HTTPS
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRIAGE_HTTPS else None
 SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 0))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
@@ -296,6 +296,10 @@ TRIAGE_TRACE_URL = os.environ.get(
 TRIAGE_LEASE_SECONDS = int(os.environ.get("TRIAGE_LEASE_SECONDS", 15 * 60))
 # Status counts on the queue page are cached this long (counting 1 M rows is not free).
 TRIAGE_QUEUE_COUNTS_TTL = int(os.environ.get("TRIAGE_QUEUE_COUNTS_TTL", 5))
+# /healthz says "degraded" when the oldest unprocessed feedback event is older than this.
+TRIAGE_BACKLOG_MAX_AGE_SECONDS = int(os.environ.get("TRIAGE_BACKLOG_MAX_AGE_SECONDS", 900))
+# GET /metrics (Prometheus) wants `Authorization: Bearer <token>` when this is set.
+TRIAGE_METRICS_TOKEN = os.environ.get("TRIAGE_METRICS_TOKEN", "")
 TRIAGE_SWEEP_AFTER_SECONDS = int(os.environ.get("TRIAGE_SWEEP_AFTER_SECONDS", 120))
 TRIAGE_HOLDOUT_PERCENT = 20
 

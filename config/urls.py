@@ -10,7 +10,7 @@ from feedback import urls as feedback_urls
 from triage import urls as triage_urls
 from webhooks import urls as webhooks_urls
 
-from . import health
+from . import health, prometheus
 
 api_v1 = feedback_urls.api_v1 + triage_urls.api_v1 + datasets_urls.api_v1 + webhooks_urls.api_v1
 
@@ -24,6 +24,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", health.healthz, name="healthz"),
+    path("metrics", prometheus.metrics, name="prometheus-metrics"),
     path("admin/", admin.site.urls),
     path("p/<slug:project_slug>/golden-sets/", include("datasets.urls")),
     path("p/<slug:project_slug>/attachments/", include("feedback.urls")),
