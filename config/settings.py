@@ -200,6 +200,14 @@ CELERY_BEAT_SCHEDULE = {
     "p0-alerts": {"task": "triage.p0_alerts", "schedule": 300.0},
     "metrics-rollup": {"task": "triage.metrics_rollup", "schedule": 300.0},
     "alerts-evaluate": {"task": "triage.alerts_evaluate", "schedule": 60.0},
+    "triage-traffic-drift-weekly": {
+        "task": "triage.traffic_drift_all_projects",
+        "schedule": crontab(
+            day_of_week=int(os.environ.get("TRIAGE_DRIFT_WEEKDAY", 1)),
+            hour=TRIAGE_NIGHTLY_HOUR,
+            minute=45,
+        ),
+    },
     "triage-drift-weekly": {
         "task": "triage.drift_all_projects",
         "schedule": crontab(
@@ -268,6 +276,8 @@ TRIAGE_DRIFT_WINDOW_DAYS = 7
 TRIAGE_DRIFT_TRAFFIC_MIN = 0.05
 TRIAGE_DRIFT_EVAL_MAX = 0.02
 TRIAGE_DRIFT_SAMPLE_SIZE = 50
+# Drift on traffic (triage.traffic_drift): root-run inputs sampled per weekly check.
+TRIAGE_TRAFFIC_DRIFT_SAMPLE = int(os.environ.get("TRIAGE_TRAFFIC_DRIFT_SAMPLE", 5000))
 # Production health (triage.metrics): a judge score at or above this passes.
 TRIAGE_JUDGE_PASS_SCORE = float(os.environ.get("TRIAGE_JUDGE_PASS_SCORE", 0.5))
 # Symptom alerts (triage.alerts): defaults per rule; a project overrides them with AlertRule

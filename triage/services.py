@@ -231,6 +231,15 @@ def queue_item_default_input(item):
     return {"comment": comments[0]["text"]} if comments else {}
 
 
+def _case_source(cluster, first_seen):
+    """Where a promoted case came from: the drift check that sampled it (`drift-<date>`),
+    else the day of the first complaint."""
+    drawn = (cluster.score_breakdown or {}).get("source")
+    if isinstance(drawn, str) and drawn.startswith("drift-"):
+        return drawn
+    return f"thumbs-down-{first_seen:%Y-%m-%d}"
+
+
 def queue_item_promote(
     *, item, golden_set, user, input=None, expected=None, criteria=None, failure_mode=None
 ):
@@ -261,7 +270,8 @@ def queue_item_promote(
             criteria=criteria,
             tags=tags,
             failure_mode=failure_mode,
-            source=f"thumbs-down-{first_seen:%Y-%m-%d}",
+            # Drift samples say which check drew them (drift-<date>); complaints their day.
+            source=_case_source(cluster, first_seen),
             user=user,
             cluster=cluster,
             queue_item=item,
