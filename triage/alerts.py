@@ -139,9 +139,14 @@ def rule_verdicts(params, figures):
 _COUNTS = ("traces", "judged", "successes", "thumbs_down", "breaker_traces", "tool_error_traces")
 
 
-def _window(project, start, end, dimension=metrics_sql.ALL):
-    rows = metrics.metrics_slices(project=project, start=start, end=end, dimension=dimension)
-    return {r["value"]: {**{k: r[k] for k in _COUNTS}, "cost": float(r["cost"])} for r in rows}
+def _window(project, start, end, dimensions=(metrics_sql.ALL,)):
+    """{dimension: {slice value: counts}} of production traffic in [start, end)."""
+    found = metrics.metrics_slices(project=project, start=start, end=end, dimensions=dimensions)
+    return {
+        dimension: {r["value"]: {**{k: r[k] for k in _COUNTS}, "cost": float(r["cost"])}
+                    for r in rows}
+        for dimension, rows in found.items()
+    }  # fmt: skip
 
 
 def _rollup_sums(project, start, end, dimension=metrics_sql.ALL):
@@ -169,11 +174,16 @@ def alert_figures(*, project, params, now):
     baseline_start = today - timedelta(days=params["breaker_rate"]["baseline_days"])
     prompt_base_start = today - timedelta(days=params["thumbs_down_spike"]["baseline_days"])
     week_start = today - timedelta(days=6)
+    hour = _window(project, now - timedelta(hours=1), now, (metrics_sql.ALL, "prompt_hash"))
+    if spike_minutes == 60:
+        prompt_hour = hour["prompt_hash"]
+    else:
+        spike_start = now - timedelta(minutes=spike_minutes)
+        prompt_hour = _window(project, spike_start, now, ("prompt_hash",))["prompt_hash"]
+    success_start = now - timedelta(minutes=success_minutes)
     return {
-        "success_window": _window(project, now - timedelta(minutes=success_minutes), now).get(
-            "", empty
-        ),
-        "hour": _window(project, now - timedelta(hours=1), now).get("", empty),
+        "success_window": _window(project, success_start, now)[metrics_sql.ALL].get("", empty),
+        "hour": hour[metrics_sql.ALL].get("", empty),
         "baseline": _rollup_sums(project, baseline_start, today).get("", empty),
         "week": _rollup_sums(project, week_start, now).get("", empty),
         "last_week": _rollup_sums(project, week_start - timedelta(days=7), week_start).get(
@@ -182,7 +192,7 @@ def alert_figures(*, project, params, now):
         "queue_pending": QueueItem.objects.filter(
             project=project, status=QueueItem.Status.PENDING
         ).count(),
-        "prompt_hour": _window(project, now - timedelta(minutes=spike_minutes), now, "prompt_hash"),
+        "prompt_hour": prompt_hour,
         "prompt_baseline": _rollup_sums(project, prompt_base_start, today, "prompt_hash"),
     }
 

@@ -49,31 +49,34 @@ def _cost(value):
     return Decimal(str(round(float(value or 0), 8))) if not isinstance(value, Decimal) else value
 
 
-def metrics_slices(*, project, start, end, dimension):
-    """Production traffic in [start, end) per value of `dimension`: MetricRollup field
-    values (unsaved), two aggregate statements per dimension."""
-    rows = {}
-    sql = metrics_sql.slice_totals_sql(dimension)
-    for row in metrics_sql.query(sql, project_id=project.pk, start=start, end=end):
-        values = dict(zip(metrics_sql.SLICE_TOTALS_COLUMNS, row, strict=True))
-        for name in ("first_seen_at", "last_seen_at"):
-            values[name] = _datetime(values[name])
-        values["cost"] = _cost(values["cost"])
-        for name in ("latency_p50_ms", "latency_p95_ms"):
-            values[name] = None if values[name] is None else float(values[name])
-        values["run_type_latency"] = {}
-        rows[values["value"]] = values
-    sql = metrics_sql.run_type_latency_sql(dimension)
-    for value, run_type, runs, p50, p95 in metrics_sql.query(
-        sql, project_id=project.pk, start=start, end=end
-    ):
-        if value in rows:
-            rows[value]["run_type_latency"][run_type] = {
-                "runs": runs,
-                "p50_ms": float(p50),
-                "p95_ms": float(p95),
-            }
-    return sorted(rows.values(), key=lambda r: (-r["traces"], r["value"]))
+def metrics_slices(*, project, start, end, dimensions=DIMENSIONS):
+    """Production traffic in [start, end) per value of each dimension:
+    {dimension: [MetricRollup field values (unsaved)]}, biggest slice first. The window's
+    runs are read once (metrics_sql.window_query), then aggregated per dimension."""
+    result = {}
+    found = metrics_sql.window_query(
+        project_id=project.pk, start=start, end=end, dimensions=dimensions
+    )
+    for dimension, (totals, run_types) in found.items():
+        rows = {}
+        for row in totals:
+            values = dict(zip(metrics_sql.SLICE_TOTALS_COLUMNS, row, strict=True))
+            for name in ("first_seen_at", "last_seen_at"):
+                values[name] = _datetime(values[name])
+            values["cost"] = _cost(values["cost"])
+            for name in ("latency_p50_ms", "latency_p95_ms"):
+                values[name] = None if values[name] is None else float(values[name])
+            values["run_type_latency"] = {}
+            rows[values["value"]] = values
+        for value, run_type, runs, p50, p95 in run_types:
+            if value in rows:
+                rows[value]["run_type_latency"][run_type] = {
+                    "runs": runs,
+                    "p50_ms": float(p50),
+                    "p95_ms": float(p95),
+                }
+        result[dimension] = sorted(rows.values(), key=lambda r: (-r["traces"], r["value"]))
+    return result
 
 
 def metrics_rollup(*, project, granularity, bucket_start):
@@ -82,6 +85,7 @@ def metrics_rollup(*, project, granularity, bucket_start):
     bucket_start = bucket_floor(bucket_start, granularity)
     end = bucket_start + BUCKET[granularity]
     now = timezone.now()
+    found = metrics_slices(project=project, start=bucket_start, end=end)
     rows = [
         MetricRollup(
             project=project,
@@ -91,10 +95,8 @@ def metrics_rollup(*, project, granularity, bucket_start):
             computed_at=now,
             **values,
         )
-        for dimension in DIMENSIONS
-        for values in metrics_slices(
-            project=project, start=bucket_start, end=end, dimension=dimension
-        )
+        for dimension, slices in found.items()
+        for values in slices
     ]
     with transaction.atomic():
         MetricRollup.objects.filter(

@@ -1,5 +1,9 @@
-"""Set-based SQL for production-health metrics: one aggregate statement per slice dimension
-and time window, on PostgreSQL and SQLite alike.
+"""Set-based SQL for production-health metrics, on PostgreSQL and SQLite alike.
+
+Per time window: one statement builds a temporary table of the window's production traces
+(runs grouped by trace, joined with their explicit feedback, every slice value resolved),
+one more the durations of their llm/retriever/tool runs; then two aggregate statements per
+slice dimension read those. The runs are read once per window, not once per dimension.
 
 Percentiles are exact nearest-rank values computed in SQL on both databases with window
 functions (ROW_NUMBER / COUNT over the slice, then the first row whose rank reaches
@@ -12,7 +16,7 @@ next day's bucket, where they have no root and are dropped: a rounding at the ed
 """
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 # Slice dimensions: where each value comes from, the root run's metadata first, then the
 # explicit feedback on the trace (apps often send tier and locale only with feedback).
@@ -140,14 +144,33 @@ def _slice_expr(dimension):
     return f"SUBSTR(COALESCE({parts}, ''), 1, 128)"
 
 
-def _sliced_cte(dimension):
+TRACES_TABLE = "health_traces"
+RUN_TIMES_TABLE = "health_run_times"
+
+
+def traces_table_sql():
+    """CREATE the window's production traces, one row each, with a column per dimension."""
+    slices = ", ".join(f"{_slice_expr(d)} AS d_{d}" for d in (ALL, *DIMENSIONS))
     return f"""
-    s AS (
-      SELECT t.*, {_slice_expr(dimension)} AS slice,
-        COALESCE(fb.neg, 0) AS neg, COALESCE(fb.pos, 0) AS pos
-      FROM t LEFT JOIN fb ON fb.trace_id = t.trace_id
-      WHERE t.has_root = 1 AND t.experiment = 0
-    )"""
+    CREATE TEMP TABLE {TRACES_TABLE} AS
+    WITH {_traces_cte()}
+    SELECT t.*, {slices}, COALESCE(fb.neg, 0) AS neg, COALESCE(fb.pos, 0) AS pos
+    FROM t LEFT JOIN fb ON fb.trace_id = t.trace_id
+    WHERE t.has_root = 1 AND t.experiment = 0
+    """
+
+
+def run_times_table_sql():
+    """CREATE the durations of those traces' llm, retriever and tool runs."""
+    types = ", ".join(f"'{t}'" for t in RUN_TYPES)
+    return f"""
+    CREATE TEMP TABLE {RUN_TIMES_TABLE} AS
+    SELECT r.trace_id, r.run_type, {duration_ms()} AS v
+    FROM feedback_run r
+    WHERE r.project_id = %(project)s AND r.start_time >= %(start)s AND r.start_time < %(end)s
+      AND r.run_type IN ({types}) AND r.end_time IS NOT NULL
+      AND r.trace_id IN (SELECT trace_id FROM {TRACES_TABLE})
+    """
 
 
 def _percentile(q, value="v", rank="rn", count="n"):
@@ -162,7 +185,7 @@ def slice_totals_sql(dimension):
         f"({judged} AND s.neg = 0 AND COALESCE(s.judge, 1) >= %(judge_pass)s AND s.root_error = 0)"
     )
     return f"""
-    WITH {_traces_cte()}, {_sliced_cte(dimension)},
+    WITH s AS (SELECT h.*, h.d_{dimension} AS slice FROM {TRACES_TABLE} h),
     ranked AS (
       SELECT s.*, s.latency_ms AS v,
         ROW_NUMBER() OVER (PARTITION BY s.slice
@@ -193,14 +216,10 @@ SLICE_TOTALS_COLUMNS = (
 
 def run_type_latency_sql(dimension):
     """Per slice and run type (llm, retriever, tool): runs, latency p50/p95."""
-    types = ", ".join(f"'{t}'" for t in RUN_TYPES)
     return f"""
-    WITH {_traces_cte()}, {_sliced_cte(dimension)},
-    rt AS (
-      SELECT s.slice, r.run_type, {duration_ms()} AS v
-      FROM feedback_run r JOIN s ON s.trace_id = r.trace_id
-      WHERE r.project_id = %(project)s AND r.start_time >= %(start)s AND r.start_time < %(end)s
-        AND r.run_type IN ({types}) AND r.end_time IS NOT NULL
+    WITH rt AS (
+      SELECT h.d_{dimension} AS slice, x.run_type, x.v
+      FROM {RUN_TIMES_TABLE} x JOIN {TRACES_TABLE} h ON h.trace_id = x.trace_id
     ),
     ranked AS (
       SELECT rt.*, ROW_NUMBER() OVER (PARTITION BY rt.slice, rt.run_type ORDER BY rt.v) AS rn,
@@ -212,8 +231,12 @@ def run_type_latency_sql(dimension):
     """
 
 
-def query(sql, *, project_id, start, end):
-    """Run one of the statements above for [start, end); rows as tuples."""
+def window_query(*, project_id, start, end, dimensions):
+    """{dimension: (slice totals rows, run-type latency rows)} for [start, end).
+
+    The temporary tables live only inside this call's transaction (dropped before it ends;
+    temporary tables are private to their connection), so concurrent rollups never meet.
+    """
     ops = connection.ops
     params = {
         "project": project_id,
@@ -221,6 +244,17 @@ def query(sql, *, project_id, start, end):
         "end": ops.adapt_datetimefield_value(end),
         "judge_pass": settings.TRIAGE_JUDGE_PASS_SCORE,
     }
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+    out = {}
+    with transaction.atomic(), connection.cursor() as cursor:
+        for table in (RUN_TIMES_TABLE, TRACES_TABLE):
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        cursor.execute(traces_table_sql(), params)
+        cursor.execute(run_times_table_sql(), params)
+        for dimension in dimensions:
+            cursor.execute(slice_totals_sql(dimension), params)
+            totals = cursor.fetchall()
+            cursor.execute(run_type_latency_sql(dimension), params)
+            out[dimension] = (totals, cursor.fetchall())
+        for table in (RUN_TIMES_TABLE, TRACES_TABLE):
+            cursor.execute(f"DROP TABLE {table}")
+    return out
