@@ -68,7 +68,7 @@ SELECT %(project)s, 't' || g || '-' || k, 't' || g, CASE WHEN k = 0 THEN '' ELSE
   CASE WHEN k = 2 AND g %% 41 = 0 THEN 'length' ELSE '' END,
   '', 'native', t0
 FROM (SELECT g, %(start)s::timestamptz + (g * %(spacing)s) * interval '1 second' AS t0
-      FROM generate_series(%(lo)s, %(hi)s) g) traces
+      FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) g) traces
 CROSS JOIN generate_series(0, 3) k
 """
 

@@ -7,6 +7,7 @@ from django.shortcuts import render
 from accounts.selectors import membership_get
 
 from . import alerts, metrics, metrics_sql, overview
+from .models import TriageRun
 
 HEALTH_WINDOWS = (7, 14, 30, 90)
 SLICE_CHOICES = (
@@ -53,6 +54,9 @@ def health(request, project_slug):
             ("Model ids", versions["model_ids"]),
         ],
         "max_series": overview.MAX_SERIES,
+        "traffic_drift": TriageRun.objects.filter(project=project, kind="traffic_drift")
+        .order_by("-pk")
+        .first(),
         "alerts": [
             {"alert": a, "title": alerts.LABELS.get(a.rule, a.rule)}
             for a in alerts.alert_history(project=project)

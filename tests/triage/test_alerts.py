@@ -206,3 +206,16 @@ def test_incidents_are_counted_on_the_overview(client, project):
 
     assert 'id="o-incidents">1<' in html
     assert 'data-series="Incidents"' in html
+
+
+def test_the_default_trace_url_lists_the_traces_runs_in_the_admin(
+    client, project, django_user_model
+):
+    admin = django_user_model.objects.create_superuser("root", password="pw-for-tests")
+    prompt_traffic(project, T0, prompt_hash="p1", traces=2, thumbs_down=0)
+    client.force_login(admin)
+
+    response = client.get(alerts.trace_url("t-p1-1200-1").replace("http://127.0.0.1:8000", ""))
+
+    assert response.status_code == 200
+    assert [r.trace_id for r in response.context["cl"].result_list] == ["t-p1-1200-1"]

@@ -65,10 +65,18 @@ def test_uncovered_topics_above_five_percent_of_traffic_are_sampled_into_the_que
 
     assert report["sampled"] == 100
     assert report["drifting"] == [
-        {"topic": "status", "label": "order shipping status", "traffic_share": 0.3,
-         "case_share": 0.0},
-        {"topic": "today", "label": "cancel plan subscription", "traffic_share": 0.1,
-         "case_share": 0.0},
+        {
+            "topic": "status",
+            "label": "order shipping status",
+            "traffic_share": 0.3,
+            "case_share": 0.0,
+        },
+        {
+            "topic": "today",
+            "label": "cancel plan subscription",
+            "traffic_share": 0.1,
+            "case_share": 0.0,
+        },
     ]  # fmt: skip  ("reset" is 60 % of traffic but every case covers it)
     samples = Cluster.objects.filter(kind="drift_sample").order_by("pk")
     assert samples.count() == 8 and QueueItem.objects.filter(cluster__in=samples).count() == 8
@@ -117,3 +125,17 @@ def test_a_promoted_drift_sample_says_which_check_drew_it(project, mix, settings
     )  # fmt: skip
 
     assert case.source == "drift-2026-11-23"
+
+
+def test_the_latest_drift_report_is_on_the_health_page(client, project, mix, lead, settings):
+    settings.TRIAGE_DRIFT_SAMPLE_SIZE = 2
+    traffic_drift.traffic_drift_check(project=project, now=NOW)
+    client.force_login(lead)
+
+    html = client.get("/p/acme/health/").content.decode()
+
+    section = html[html.index('id="traffic-drift"') : html.index('id="versions"')]
+    assert "<strong>order shipping status</strong> — 30.0 % of traffic, 0.0 % of eval" in section
+    assert "4 live queries sampled" in section
+    assert '<td>de</td><td class="num">30.0 %</td><td class="num">0.0 %</td>' in section
+    assert "median 26 characters (was 26), 90th percentile 46 (was 26)" in section
