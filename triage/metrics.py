@@ -15,6 +15,7 @@ Definitions (the API, the pages and the alerts all use these):
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -108,8 +109,14 @@ def metrics_rollup(*, project, granularity, bucket_start):
 
 def metrics_rollup_recent(*, now=None):
     """What the periodic task runs: this hour and the last, today and yesterday, for every
-    project (late runs of older buckets are picked up by metrics_rebuild)."""
+    project (late runs of older buckets are picked up by metrics_rebuild); hourly rows older
+    than TRIAGE_HOURLY_ROLLUP_DAYS are dropped."""
     now = now or timezone.now()
+    # Hourly rows serve the last day (versions in production, alerts' context); keep a week.
+    MetricRollup.objects.filter(
+        granularity=MetricRollup.Granularity.HOUR,
+        bucket_start__lt=now - timedelta(days=settings.TRIAGE_HOURLY_ROLLUP_DAYS),
+    ).delete()
     written = 0
     for project in Project.objects.all():
         for granularity in (MetricRollup.Granularity.HOUR, MetricRollup.Granularity.DAY):

@@ -169,3 +169,16 @@ def test_the_periodic_task_rolls_up_this_hour_and_today(project):
         bucket_start=metrics.bucket_floor(now, "hour"),
     )  # fmt: skip
     assert (day.traces, hour.traces) == (4, 4)
+
+
+def test_the_periodic_rollup_drops_hourly_rows_older_than_a_week(project):
+    old = metrics.bucket_floor(timezone.now() - timedelta(days=8), "day")
+    for granularity in ("hour", "day"):
+        MetricRollup.objects.create(
+            project=project, granularity=granularity, bucket_start=old, dimension="all", traces=1
+        )
+
+    metrics.metrics_rollup_recent()
+
+    kept = MetricRollup.objects.filter(bucket_start=old).values_list("granularity", flat=True)
+    assert list(kept) == ["day"]
