@@ -103,41 +103,9 @@ def timed_requests(client, url, n, **headers):
     return percentiles(samples)
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=10_000_000)
-    parser.add_argument("--feedback", type=int, default=1_000_000)
-    parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--db", default=DEFAULT_DB)
-    parser.add_argument("--requests", type=int, default=40)
-    args = parser.parse_args()
-
-    ensure_database(args.db)
-    os.environ["DATABASE_URL"] = args.db
-    os.environ.pop("REDIS_URL", None)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ["DEBUG"] = "0"
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.contrib.auth import get_user_model
-    from django.core.management import call_command
-    from django.db import connection
-    from django.test import Client
-
-    from accounts.models import Membership, Project
-    from accounts.services import api_key_create
-    from triage import alerts, metrics
-
-    call_command("migrate", verbosity=0)
-    project = Project.objects.create(slug="bench", name="Bench")
-    traces = args.runs // RUNS_PER_TRACE
-    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+def load(connection, project, traces, end, args):
     start = end - timedelta(days=args.days)
     spacing = args.days * 86400 / traces
-
     t0 = time.perf_counter()
     chunk = 250_000
     with connection.cursor() as cur:
@@ -156,6 +124,59 @@ def main():
     load_s = time.perf_counter() - t0
     print(f"loaded runs={n_runs:,} feedback={n_events:,} traces={traces:,} days={args.days} "
           f"in {load_s:.0f} s", flush=True)  # fmt: skip
+    return n_runs, n_events
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=10_000_000)
+    parser.add_argument("--feedback", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--db", default=DEFAULT_DB)
+    parser.add_argument("--requests", type=int, default=40)
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the database a previous run loaded"
+    )
+    args = parser.parse_args()
+
+    if not args.reuse:
+        ensure_database(args.db)
+    os.environ["DATABASE_URL"] = args.db
+    os.environ.pop("REDIS_URL", None)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ["DEBUG"] = "0"
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+
+    from accounts.models import Membership, Project
+    from accounts.services import api_key_create
+    from feedback.models import FeedbackEvent, Run
+    from triage import alerts, metrics
+    from triage.models import Alert, MetricRollup
+
+    call_command("migrate", verbosity=0)
+    traces = args.runs // RUNS_PER_TRACE
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    if args.reuse:
+        project = Project.objects.get(slug="bench")
+        latest = Run.objects.filter(project=project).latest("start_time").start_time
+        last = latest - timedelta(seconds=1)  # the last trace starts a moment after `end`
+        end = last.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        MetricRollup.objects.all().delete()
+        Alert.objects.all().delete()
+        get_user_model().objects.filter(username="bench").delete()
+        n_runs, n_events = Run.objects.count(), FeedbackEvent.objects.count()
+        print(f"reusing runs={n_runs:,} feedback={n_events:,}", flush=True)
+    else:
+        project = Project.objects.create(slug="bench", name="Bench")
+        n_runs, n_events = load(connection, project, traces, end, args)
 
     yesterday = metrics.bucket_floor(end - timedelta(days=1), "day")
     t0 = time.perf_counter()

@@ -281,6 +281,7 @@ TRIAGE_TRAFFIC_DRIFT_SAMPLE = int(os.environ.get("TRIAGE_TRAFFIC_DRIFT_SAMPLE", 
 # Production health (triage.metrics): a judge score at or above this passes.
 TRIAGE_JUDGE_PASS_SCORE = float(os.environ.get("TRIAGE_JUDGE_PASS_SCORE", 0.5))
 TRIAGE_HOURLY_ROLLUP_DAYS = 7  # hourly rollup rows kept this long; daily ones forever
+TRIAGE_ROLLUP_WORK_MEM = os.environ.get("TRIAGE_ROLLUP_WORK_MEM", "64MB")  # PostgreSQL only
 # Symptom alerts (triage.alerts): defaults per rule; a project overrides them with AlertRule
 # rows. Windows in minutes, rates as fractions; min_* are the traffic a verdict needs.
 TRIAGE_ALERT_RULES = {

@@ -53,6 +53,13 @@ def json_number(column, key):
     )
 
 
+def binary(expr):
+    """Compare and sort by bytes (PostgreSQL's "C" collation; SQLite's default already):
+    slice values are grouped, never shown in a locale's order, and a collation-aware sort
+    of a quarter-million strings costs PostgreSQL seconds."""
+    return f'({expr} COLLATE "C")' if _pg() else expr
+
+
 def duration_ms(alias="r"):
     if _pg():
         return f"ROUND(EXTRACT(EPOCH FROM ({alias}.end_time - {alias}.start_time)) * 1000)"
@@ -150,11 +157,12 @@ RUN_TIMES_TABLE = "health_run_times"
 
 def traces_table_sql():
     """CREATE the window's production traces, one row each, with a column per dimension."""
-    slices = ", ".join(f"{_slice_expr(d)} AS d_{d}" for d in (ALL, *DIMENSIONS))
+    slices = ", ".join(f"{binary(_slice_expr(d))} AS d_{d}" for d in (ALL, *DIMENSIONS))
     return f"""
     CREATE TEMP TABLE {TRACES_TABLE} AS
     WITH {_traces_cte()}
-    SELECT t.*, {slices}, COALESCE(fb.neg, 0) AS neg, COALESCE(fb.pos, 0) AS pos
+    SELECT t.*, ROW_NUMBER() OVER () AS tid, {slices},
+      COALESCE(fb.neg, 0) AS neg, COALESCE(fb.pos, 0) AS pos
     FROM t LEFT JOIN fb ON fb.trace_id = t.trace_id
     WHERE t.has_root = 1 AND t.experiment = 0
     """
@@ -165,17 +173,35 @@ def run_times_table_sql():
     types = ", ".join(f"'{t}'" for t in RUN_TYPES)
     return f"""
     CREATE TEMP TABLE {RUN_TIMES_TABLE} AS
-    SELECT r.trace_id, r.run_type, {duration_ms()} AS v
-    FROM feedback_run r
+    SELECT h.tid, {binary("r.run_type")} AS run_type, {duration_ms()} AS v
+    FROM feedback_run r JOIN {TRACES_TABLE} h ON h.trace_id = r.trace_id
     WHERE r.project_id = %(project)s AND r.start_time >= %(start)s AND r.start_time < %(end)s
       AND r.run_type IN ({types}) AND r.end_time IS NOT NULL
-      AND r.trace_id IN (SELECT trace_id FROM {TRACES_TABLE})
     """
 
 
 def _percentile(q, value="v", rank="rn", count="n"):
-    # Nearest rank: the smallest value whose rank reaches ceil(q·n), in integer arithmetic.
+    """Nearest-rank percentile q (an integer percent) of `value`.
+
+    PostgreSQL: percentile_disc, which is nearest rank (the first value whose cumulative
+    share reaches q). SQLite has no percentile function: the same rank from window
+    functions — the smallest value whose rank reaches ceil(q·n), in integer arithmetic —
+    over the `ranked` rows the statements below build for it."""
+    if _pg():
+        return f"percentile_disc({q / 100}) WITHIN GROUP (ORDER BY {value})"
     return f"MIN(CASE WHEN {rank} * 100 >= {q} * {count} THEN {value} END)"
+
+
+def _ranked(source, partition, value):
+    """`source` as the rows the aggregate reads: as is on PostgreSQL, with each row's rank
+    and its partition's count of values on SQLite (for _percentile)."""
+    if _pg():
+        return f"(SELECT src.*, {value} AS v FROM {source} src) s"
+    return f"""(SELECT src.*, {value} AS v,
+        ROW_NUMBER() OVER (PARTITION BY {partition}
+          ORDER BY CASE WHEN {value} IS NULL THEN 1 ELSE 0 END, {value}) AS rn,
+        COUNT({value}) OVER (PARTITION BY {partition}) AS n
+      FROM {source} src) s"""
 
 
 def slice_totals_sql(dimension):
@@ -184,15 +210,8 @@ def slice_totals_sql(dimension):
     success = (
         f"({judged} AND s.neg = 0 AND COALESCE(s.judge, 1) >= %(judge_pass)s AND s.root_error = 0)"
     )
+    source = f"(SELECT h.*, h.d_{dimension} AS slice FROM {TRACES_TABLE} h)"
     return f"""
-    WITH s AS (SELECT h.*, h.d_{dimension} AS slice FROM {TRACES_TABLE} h),
-    ranked AS (
-      SELECT s.*, s.latency_ms AS v,
-        ROW_NUMBER() OVER (PARTITION BY s.slice
-          ORDER BY CASE WHEN s.latency_ms IS NULL THEN 1 ELSE 0 END, s.latency_ms) AS rn,
-        COUNT(s.latency_ms) OVER (PARTITION BY s.slice) AS n
-      FROM s
-    )
     SELECT s.slice, COUNT(*), SUM(s.neg),
       SUM(CASE WHEN {judged} THEN 1 ELSE 0 END),
       SUM(CASE WHEN {success} THEN 1 ELSE 0 END),
@@ -200,8 +219,9 @@ def slice_totals_sql(dimension):
       SUM(CASE WHEN {success} THEN s.tool_calls ELSE 0 END),
       SUM(s.tool_calls - s.distinct_tool_calls),
       SUM(s.tool_error), SUM(s.parse_error), SUM(s.empty_response), SUM(s.max_tokens),
-      SUM(s.breaker), {_percentile(50)}, {_percentile(95)}, MIN(s.started), MAX(s.started)
-    FROM ranked s
+      SUM(s.breaker), {_percentile(50, "s.v", "s.rn", "s.n")},
+      {_percentile(95, "s.v", "s.rn", "s.n")}, MIN(s.started), MAX(s.started)
+    FROM {_ranked(source, "src.slice", "src.latency_ms")}
     GROUP BY s.slice
     """
 
@@ -216,18 +236,13 @@ SLICE_TOTALS_COLUMNS = (
 
 def run_type_latency_sql(dimension):
     """Per slice and run type (llm, retriever, tool): runs, latency p50/p95."""
+    source = f"""(SELECT h.d_{dimension} AS slice, x.run_type, x.v AS ms
+      FROM {RUN_TIMES_TABLE} x JOIN {TRACES_TABLE} h ON h.tid = x.tid)"""
     return f"""
-    WITH rt AS (
-      SELECT h.d_{dimension} AS slice, x.run_type, x.v
-      FROM {RUN_TIMES_TABLE} x JOIN {TRACES_TABLE} h ON h.trace_id = x.trace_id
-    ),
-    ranked AS (
-      SELECT rt.*, ROW_NUMBER() OVER (PARTITION BY rt.slice, rt.run_type ORDER BY rt.v) AS rn,
-        COUNT(*) OVER (PARTITION BY rt.slice, rt.run_type) AS n
-      FROM rt
-    )
-    SELECT slice, run_type, COUNT(*), {_percentile(50)}, {_percentile(95)}
-    FROM ranked GROUP BY slice, run_type
+    SELECT s.slice, s.run_type, COUNT(*), {_percentile(50, "s.v", "s.rn", "s.n")},
+      {_percentile(95, "s.v", "s.rn", "s.n")}
+    FROM {_ranked(source, "src.slice, src.run_type", "src.ms")}
+    GROUP BY s.slice, s.run_type
     """
 
 
@@ -246,10 +261,19 @@ def window_query(*, project_id, start, end, dimensions):
     }
     out = {}
     with transaction.atomic(), connection.cursor() as cursor:
+        if _pg():
+            # JIT compiling these wide aggregates costs seconds per statement and saves
+            # nothing at this size; the per-trace sort wants more than the default 4 MB.
+            cursor.execute("SET LOCAL jit = off")
+            cursor.execute(f"SET LOCAL work_mem = '{settings.TRIAGE_ROLLUP_WORK_MEM}'")
         for table in (RUN_TIMES_TABLE, TRACES_TABLE):
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
         cursor.execute(traces_table_sql(), params)
+        if _pg():  # temporary tables get no statistics unless asked: plans go astray
+            cursor.execute(f"ANALYZE {TRACES_TABLE}")
         cursor.execute(run_times_table_sql(), params)
+        if _pg():
+            cursor.execute(f"ANALYZE {RUN_TIMES_TABLE}")
         for dimension in dimensions:
             cursor.execute(slice_totals_sql(dimension), params)
             totals = cursor.fetchall()

@@ -5,6 +5,8 @@ Screenshots land in test-artifacts/ (gitignored) for a look.
 """
 
 import os
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -12,13 +14,16 @@ from playwright.sync_api import expect, sync_playwright
 
 from datasets.models import Case
 from tests.factories import (
+    FeedbackEventFactory,
     GoldenSetFactory,
     MembershipFactory,
+    RunFactory,
     health_traffic,
     queued_cluster,
     recent_base,
 )
 from triage import metrics
+from triage.models import Alert
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -35,11 +40,38 @@ def browser():
         browser.close()
 
 
+def _history(project, base, days=6):
+    """A week of earlier traffic so the charts draw lines: p2 slowly gets worse."""
+    for day in range(1, days + 1):
+        for prompt, n in (("p1", 6), ("p2", 4)):
+            for i in range(n):
+                trace = f"h{day}-{prompt}-{i}"
+                at = base - timedelta(days=day, minutes=i)
+                slow = 800 + 150 * i + (400 * (days - day) if prompt == "p2" else 0)
+                RunFactory(
+                    project=project, run_id=trace, trace_id=trace, start_time=at,
+                    end_time=at + timedelta(milliseconds=slow), outputs={"answer": "ok"},
+                    metadata={"prompt_hash": prompt}, total_cost=Decimal("0.004"),
+                )  # fmt: skip
+                bad = prompt == "p2" and i < (days - day) % 3 + 1
+                FeedbackEventFactory(project=project, trace_id=trace,
+                                     rating="down" if bad else "up")  # fmt: skip
+
+
 @pytest.fixture
 def health_data(project):
     base = recent_base()
     health_traffic(project, base)
-    metrics.metrics_rebuild(project=project, days=2)
+    _history(project, base)
+    metrics.metrics_rebuild(project=project, days=8)
+    Alert.objects.create(
+        project=project, rule="thumbs_down_spike", key="p2", status="resolved",
+        summary="thumbs down on 40.0% of prompt p2's traces in the last 60 min (limit 10.0%)",
+        value=0.4, threshold=0.1, fired_at=base - timedelta(days=2),
+        resolved_at=base - timedelta(days=2) + timedelta(hours=3),
+        last_evaluated_at=base, context={"trace_url": "https://traces.example.com/t/h2-p2-0",
+                                         "model_id": "gpt-4o"},
+    )  # fmt: skip
     refunds = GoldenSetFactory(project=project, slug="refunds")
     item = queued_cluster(project, "wrong", base)
     Case.objects.create(
@@ -84,6 +116,8 @@ def test_health_and_overview_pages_render_charts_with_values(
     expect(success.locator(".legend-value")).to_have_text(["66.7 %"])
     assert page.locator("figure.chart svg polyline, figure.chart svg circle").count() >= 6
     expect(page.locator("#h-p95")).to_have_text("4,000 ms")
+    expect(page.locator("#alerts")).to_contain_text("Thumbs-down spike for one prompt p2")
+    expect(page.locator("#alerts .resolved")).to_have_text("resolved")
     _no_sideways_scroll(page)
     _shot(page, f"health-{width}")
 
