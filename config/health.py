@@ -8,6 +8,8 @@ from django.views.decorators.http import require_GET
 from accounts.redis_client import redis_client
 from feedback.models import FeedbackEvent
 
+from .prometheus import oldest_unprocessed_age_seconds
+
 
 def _broker():
     if not settings.REDIS_URL:
@@ -22,20 +24,26 @@ def _broker():
 @require_GET
 def healthz(request):
     """503 only when the database is unreachable: with the broker down, ingest still
-    stores every event (the sweeper catches up later), so the service is degraded, not down."""
+    stores every event (the sweeper catches up later), so the service is degraded, not down.
+    Degraded too when the oldest unprocessed event is older than
+    TRIAGE_BACKLOG_MAX_AGE_SECONDS (processing is stuck or far behind); the body then says
+    how old it is."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-        # The partial index on unprocessed rows keeps this cheap.
+        # The partial index on unprocessed rows keeps both cheap.
         backlog = FeedbackEvent.objects.filter(processed_at__isnull=True).count()
+        age = oldest_unprocessed_age_seconds() if backlog else 0.0
     except DatabaseError:
         return JsonResponse({"status": "down", "database": "down"}, status=503)
     broker = _broker()
-    return JsonResponse(
-        {
-            "status": "degraded" if broker == "down" else "ok",
-            "database": "ok",
-            "broker": broker,
-            "unprocessed_events": backlog,
-        }
-    )
+    stuck = age > settings.TRIAGE_BACKLOG_MAX_AGE_SECONDS
+    body = {
+        "status": "degraded" if broker == "down" or stuck else "ok",
+        "database": "ok",
+        "broker": broker,
+        "unprocessed_events": backlog,
+    }
+    if stuck:
+        body["backlog_oldest_age_seconds"] = round(age)
+    return JsonResponse(body)

@@ -45,7 +45,7 @@ ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver"
 # operator opts in with SECURE_HSTS_SECONDS.
 TRIAGE_HTTPS = _env_bool("TRIAGE_HTTPS", default=False)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = TRIAGE_HTTPS
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRIAGE_HTTPS else None
 SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 0))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
@@ -201,6 +201,16 @@ CELERY_BEAT_SCHEDULE = {
     "queue-expire-leases": {"task": "triage.expire_leases", "schedule": 60.0},
     "webhooks-retry": {"task": "webhooks.retry_due", "schedule": 30.0},
     "p0-alerts": {"task": "triage.p0_alerts", "schedule": 300.0},
+    "metrics-rollup": {"task": "triage.metrics_rollup", "schedule": 300.0},
+    "alerts-evaluate": {"task": "triage.alerts_evaluate", "schedule": 60.0},
+    "triage-traffic-drift-weekly": {
+        "task": "triage.traffic_drift_all_projects",
+        "schedule": crontab(
+            day_of_week=int(os.environ.get("TRIAGE_DRIFT_WEEKDAY", 1)),
+            hour=TRIAGE_NIGHTLY_HOUR,
+            minute=45,
+        ),
+    },
     "triage-drift-weekly": {
         "task": "triage.drift_all_projects",
         "schedule": crontab(
@@ -273,9 +283,42 @@ TRIAGE_DRIFT_WINDOW_DAYS = 7
 TRIAGE_DRIFT_TRAFFIC_MIN = 0.05
 TRIAGE_DRIFT_EVAL_MAX = 0.02
 TRIAGE_DRIFT_SAMPLE_SIZE = 50
+# Drift on traffic (triage.traffic_drift): root-run inputs sampled per weekly check.
+TRIAGE_TRAFFIC_DRIFT_SAMPLE = int(os.environ.get("TRIAGE_TRAFFIC_DRIFT_SAMPLE", 5000))
+# Production health (triage.metrics): a judge score at or above this passes.
+TRIAGE_JUDGE_PASS_SCORE = float(os.environ.get("TRIAGE_JUDGE_PASS_SCORE", 0.5))
+TRIAGE_HOURLY_ROLLUP_DAYS = 7  # hourly rollup rows kept this long; daily ones forever
+TRIAGE_ROLLUP_WORK_MEM = os.environ.get("TRIAGE_ROLLUP_WORK_MEM", "64MB")  # PostgreSQL only
+# Symptom alerts (triage.alerts): defaults per rule; a project overrides them with AlertRule
+# rows. Windows in minutes, rates as fractions; min_* are the traffic a verdict needs.
+TRIAGE_ALERT_RULES = {
+    "success_rate_slo": {"enabled": True, "slo": 0.9, "window_minutes": 15, "min_judged": 20},
+    "spend_velocity": {"enabled": True, "dollars_per_hour": 50.0},
+    "breaker_rate": {
+        "enabled": True, "window_minutes": 60, "baseline_days": 7, "factor": 2.0,
+        "min_rate": 0.02, "min_traces": 50,
+    },
+    "tool_error_growth": {"enabled": True, "factor": 2.0, "min_rate": 0.01, "min_traces": 200},
+    "queue_backlog": {"enabled": True, "max_pending": 200},
+    "thumbs_down_spike": {
+        "enabled": True, "window_minutes": 60, "baseline_days": 7, "factor": 3.0,
+        "min_rate": 0.1, "min_traces": 20,
+    },
+}  # fmt: skip
+# Alert emails go here too (comma-separated); webhooks subscribe to alert.firing/resolved.
+TRIAGE_ALERT_EMAILS = [a for a in os.environ.get("TRIAGE_ALERT_EMAILS", "").split(",") if a]
+# Where an alert's example trace opens: {public} is TRIAGE_PUBLIC_URL, {trace_id} the trace
+# (point it at your tracing UI; the default is the runs of the trace in Triage's admin).
+TRIAGE_TRACE_URL = os.environ.get(
+    "TRIAGE_TRACE_URL", "{public}/admin/feedback/run/?trace_id={trace_id}"
+)
 TRIAGE_LEASE_SECONDS = int(os.environ.get("TRIAGE_LEASE_SECONDS", 15 * 60))
 # Status counts on the queue page are cached this long (counting 1 M rows is not free).
 TRIAGE_QUEUE_COUNTS_TTL = int(os.environ.get("TRIAGE_QUEUE_COUNTS_TTL", 5))
+# /healthz says "degraded" when the oldest unprocessed feedback event is older than this.
+TRIAGE_BACKLOG_MAX_AGE_SECONDS = int(os.environ.get("TRIAGE_BACKLOG_MAX_AGE_SECONDS", 900))
+# GET /metrics (Prometheus) wants `Authorization: Bearer <token>` when this is set.
+TRIAGE_METRICS_TOKEN = os.environ.get("TRIAGE_METRICS_TOKEN", "")
 TRIAGE_SWEEP_AFTER_SECONDS = int(os.environ.get("TRIAGE_SWEEP_AFTER_SECONDS", 120))
 TRIAGE_HOLDOUT_PERCENT = 20
 # Golden-set imports (POST …/import, the import page): a bigger file is refused whole.

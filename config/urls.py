@@ -12,7 +12,7 @@ from feedback import urls as feedback_urls
 from triage import urls as triage_urls
 from webhooks import urls as webhooks_urls
 
-from . import health
+from . import health, prometheus
 
 api_v1 = feedback_urls.api_v1 + triage_urls.api_v1 + datasets_urls.api_v1 + webhooks_urls.api_v1
 
@@ -34,6 +34,7 @@ urlpatterns = [
         "favicon.ico",
         RedirectView.as_view(url=f"/{settings.STATIC_URL.lstrip('/')}triage/favicon.svg"),
     ),
+    path("metrics", prometheus.metrics, name="prometheus-metrics"),
     path("admin/", admin.site.urls),
     path("p/<slug:project_slug>/golden-sets/", include("datasets.urls")),
     path("p/<slug:project_slug>/attachments/", include("feedback.urls")),

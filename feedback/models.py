@@ -131,6 +131,8 @@ class Run(models.Model):
                 name="run_experiment_idx",
                 condition=~models.Q(reference_example_id=""),
             ),
+            # The production-health rollup reads a project's runs by time window.
+            models.Index(fields=["project", "start_time"], name="run_project_start_idx"),
         ]
 
     @property

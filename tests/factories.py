@@ -2,6 +2,7 @@
 richer states tests share (a queue item with its evidence, a scrubbed reviewer view)."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
@@ -243,3 +244,85 @@ class CaseFactory(factory.Factory):
         from datasets.services import case_create
 
         return case_create(**kwargs)
+
+
+# --- production health: a small known mix of traffic (tests/triage/test_metrics.py) ---
+
+
+def _run(project, trace, start, ms, *, parent="", run_type="chain", **fields):
+    return RunFactory(
+        project=project,
+        run_id=f"{trace}-{run_type}-{fields.pop('n', 0)}" if parent else trace,
+        trace_id=trace,
+        parent_run_id=parent,
+        run_type=run_type,
+        start_time=start,
+        end_time=start + timedelta(milliseconds=ms),
+        outputs=fields.pop("outputs", {"answer": "ok"}),
+        **fields,
+    )
+
+
+def health_traffic(project, base):
+    """Four production traces starting at `base` (+ noise that must not count):
+
+    t1 p1/m1  1000 ms, llm 600 ms $0.01 100 tok, thumbs up (pro)       → success
+    t2 p1     2000 ms, llm 800 ms $0.02 200 tok (gpt-4o), two identical tool calls, one
+              failing; empty answer; thumbs down (free)                 → judged, failed
+    t3 p2     3000 ms, llm 1500 ms $0.03 300 tok (claude) stopped at max tokens, judge 0.9,
+              a parser error                                            → success
+    t4 p2     4000 ms, the circuit breaker opened (root error), no signal → not judged
+    """
+    at = lambda s: base + timedelta(seconds=s)  # noqa: E731
+    _run(project, "t1", at(0), 1000, metadata={"prompt_hash": "p1", "model_id": "m1"})
+    _run(project, "t1", at(0.1), 600, parent="t1", run_type="llm", model="gpt-4o",
+         total_cost=Decimal("0.01"), total_tokens=100)  # fmt: skip
+    FeedbackEventFactory(project=project, trace_id="t1", rating="up", customer_tier="pro")
+
+    _run(project, "t2", at(10), 2000, metadata={"prompt_hash": "p1"}, outputs=None)
+    _run(project, "t2", at(10.1), 800, parent="t2", run_type="llm", model="gpt-4o",
+         total_cost=Decimal("0.02"), total_tokens=200)  # fmt: skip
+    for n, error in ((1, ""), (2, "ToolError: lookup failed")):
+        _run(project, "t2", at(11), 100 * (2 * n - 1), parent="t2", run_type="tool", n=n,
+             name="lookup", inputs={"order": 7}, error=error)  # fmt: skip
+    FeedbackEventFactory(project=project, trace_id="t2", rating="down", customer_tier="free")
+
+    _run(project, "t3", at(20), 3000, metadata={"prompt_hash": "p2"})
+    _run(project, "t3", at(20.1), 1500, parent="t3", run_type="llm", model="claude",
+         total_cost=Decimal("0.03"), total_tokens=300, stop_reason="length",
+         metadata={"judge_score": 0.9})  # fmt: skip
+    _run(project, "t3", at(21.7), 5, parent="t3", run_type="parser",
+         error="JSONDecodeError: Expecting value")  # fmt: skip
+
+    _run(project, "t4", at(30), 4000, metadata={"prompt_hash": "p2"},
+         error="CircuitBreakerOpen: circuit breaker open")  # fmt: skip
+
+    # Not production traffic of this bucket: an experiment, another project, days before.
+    _run(project, "x1", at(40), 9000, metadata={"prompt_hash": "p1"}, reference_example_id="e1")
+    FeedbackEventFactory(project=project, trace_id="x1", rating="down")
+    _run(ProjectFactory(slug="globex"), "g1", at(0), 9000, metadata={"prompt_hash": "p1"})
+    _run(project, "old", base - timedelta(days=3), 9000, metadata={"prompt_hash": "p1"})
+
+
+def recent_base():
+    """Ten past the hour two hours ago: one hourly and one daily bucket hold health_traffic."""
+    hour = (timezone.now() - timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
+    return hour + timedelta(minutes=10)
+
+
+def prompt_traffic(project, start, *, prompt_hash, traces, thumbs_down, tag="t"):
+    """`traces` root runs of one prompt a minute apart from `start`, the first
+    `thumbs_down` of them thumbed down (with session and model, as apps send them)."""
+    for i in range(traces):
+        trace = f"{tag}-{prompt_hash}-{start:%H%M}-{i}"
+        at = start + timedelta(minutes=i)
+        RunFactory(
+            project=project, run_id=trace, trace_id=trace, start_time=at,
+            end_time=at + timedelta(seconds=1), outputs={"answer": "ok"},
+            metadata={"prompt_hash": prompt_hash, "session_id": f"s-{trace}"}, model="gpt-4o",
+        )  # fmt: skip
+        if i < thumbs_down:
+            FeedbackEventFactory(
+                project=project, trace_id=trace, session_id=f"s-{trace}", rating="down",
+                prompt_hash=prompt_hash, model_id="gpt-4o", created_at=at,
+            )  # fmt: skip

@@ -4,10 +4,12 @@ import os
 import secrets
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
 from django.test import Client
+from django.utils import timezone
 
 from tests.factories import FeedbackEventFactory
 from tests.support import ROOT
@@ -70,3 +72,28 @@ def test_behind_tls_plain_http_is_redirected_except_the_health_check(settings):
     login = client.get("/accounts/login/")
     assert login.status_code == 301
     assert login["Location"] == "https://testserver/accounts/login/"
+
+
+def test_healthz_is_degraded_when_the_oldest_backlog_event_is_too_old(client, project, settings):
+    settings.TRIAGE_BACKLOG_MAX_AGE_SECONDS = 600
+    now = timezone.now()
+    FeedbackEventFactory(project=project, received_at=now - timedelta(seconds=1200))
+    FeedbackEventFactory(project=project, received_at=now)
+    FeedbackEventFactory(
+        project=project, received_at=now - timedelta(days=3), processed_at=now
+    )  # handled long ago: not backlog
+
+    body = client.get("/healthz").json()
+
+    assert body["status"] == "degraded" and body["unprocessed_events"] == 2
+    assert 1200 <= body["backlog_oldest_age_seconds"] <= 1260
+
+
+def test_healthz_stays_ok_while_the_backlog_is_young(client, project, settings):
+    settings.TRIAGE_BACKLOG_MAX_AGE_SECONDS = 600
+    FeedbackEventFactory(project=project, received_at=timezone.now() - timedelta(seconds=60))
+
+    body = client.get("/healthz").json()
+
+    assert body["status"] == "ok" and body["unprocessed_events"] == 1
+    assert "backlog_oldest_age_seconds" not in body

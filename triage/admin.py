@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Cluster, PiiRevealAudit, QueueItem
+from .models import Alert, AlertRule, Cluster, PiiRevealAudit, QueueItem
 
 
 @admin.register(Cluster)
@@ -19,3 +19,18 @@ class QueueItemAdmin(admin.ModelAdmin):
 @admin.register(PiiRevealAudit)
 class PiiRevealAuditAdmin(admin.ModelAdmin):
     list_display = ("queue_item", "placeholder", "user", "revealed_at")
+
+
+@admin.register(AlertRule)
+class AlertRuleAdmin(admin.ModelAdmin):
+    """A project's own thresholds for a symptom alert (over TRIAGE_ALERT_RULES)."""
+
+    list_display = ("project", "rule", "enabled", "params")
+    list_filter = ("rule", "enabled")
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    list_display = ("project", "rule", "key", "status", "fired_at", "resolved_at", "value")
+    list_filter = ("status", "rule")
+    readonly_fields = ("fired_at", "resolved_at", "last_evaluated_at", "context")

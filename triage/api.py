@@ -1,4 +1,5 @@
-"""The triage API: time-to-eval for dashboards and CI, and data-subject erasure."""
+"""The triage API: time-to-eval for dashboards and CI, production health (metrics,
+versions in production), and data-subject erasure."""
 
 from datetime import timedelta
 
@@ -12,7 +13,7 @@ from rest_framework.views import APIView
 from accounts.auth import scope_required
 from accounts.errors import ERRORS
 
-from . import time_to_eval
+from . import metrics, time_to_eval
 from .erasure import user_data_erase
 
 
@@ -113,3 +114,104 @@ class UserErasureApi(APIView):
             project=request.user.project, user_id=payload.validated_data["user_id"]
         )
         return Response(result)
+
+
+class MetricsQuery(serializers.Serializer):
+    days = serializers.IntegerField(min_value=1, max_value=90, default=7)
+    by = serializers.ChoiceField(
+        choices=metrics.DIMENSIONS,
+        default="all",
+        help_text="Slice by this dimension; `all` is one series for all production traffic.",
+    )
+
+
+class RunTypeLatencyOutput(serializers.Serializer):
+    runs = serializers.IntegerField()
+    p50_ms = serializers.FloatField()
+    p95_ms = serializers.FloatField()
+
+
+class MetricsDayOutput(serializers.Serializer):
+    day = serializers.DateField()
+    traces = serializers.IntegerField()
+    thumbs_down_rate = serializers.FloatField(allow_null=True)
+    judged = serializers.IntegerField(help_text="Traces with explicit feedback or a judge score.")
+    success_rate = serializers.FloatField(allow_null=True, help_text="Successes / judged.")
+    latency_p50_ms = serializers.FloatField(allow_null=True, help_text="End to end (root run).")
+    latency_p95_ms = serializers.FloatField(allow_null=True)
+    latency_by_run_type = serializers.DictField(
+        child=RunTypeLatencyOutput(), help_text="Keys: llm, retriever, tool."
+    )
+    cost = serializers.FloatField()
+    cost_per_trace = serializers.FloatField(allow_null=True)
+    cost_per_success = serializers.FloatField(
+        allow_null=True, help_text="Cost per trace / success rate."
+    )
+    tokens_per_trace = serializers.FloatField(allow_null=True)
+    tokens_per_success = serializers.FloatField(allow_null=True)
+    tool_error_rate = serializers.FloatField(allow_null=True)
+    parse_error_rate = serializers.FloatField(allow_null=True)
+    empty_response_rate = serializers.FloatField(allow_null=True)
+    max_tokens_rate = serializers.FloatField(allow_null=True)
+    breaker_rate = serializers.FloatField(allow_null=True)
+    tool_calls_per_success = serializers.FloatField(allow_null=True)
+    redundant_call_rate = serializers.FloatField(allow_null=True)
+
+
+class MetricsSeriesOutput(serializers.Serializer):
+    value = serializers.CharField(allow_blank=True, help_text='"" = traffic without a value.')
+    traces = serializers.IntegerField()
+    days = MetricsDayOutput(many=True)
+
+
+class MetricsOutput(serializers.Serializer):
+    days = serializers.IntegerField()
+    by = serializers.CharField()
+    since = serializers.DateField()
+    series = MetricsSeriesOutput(many=True)
+
+
+class MetricsApi(APIView):
+    """Online metrics of production traffic per day and slice, from the periodic rollup."""
+
+    permission_classes = [scope_required("datasets:read")]
+
+    @extend_schema(
+        operation_id="metrics",
+        parameters=[MetricsQuery],
+        responses={200: MetricsOutput, **ERRORS},
+    )
+    def get(self, request):
+        query = MetricsQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        report = metrics.metrics_series(project=request.user.project, **query.validated_data)
+        return Response(MetricsOutput(report).data)
+
+
+class VersionSeenOutput(serializers.Serializer):
+    value = serializers.CharField(allow_blank=True)
+    traces = serializers.IntegerField()
+    share = serializers.FloatField(allow_null=True)
+    first_seen_at = serializers.DateTimeField(allow_null=True)
+    last_seen_at = serializers.DateTimeField(allow_null=True)
+
+
+class VersionsInProductionOutput(serializers.Serializer):
+    since = serializers.DateTimeField()
+    traces = serializers.IntegerField()
+    prompt_hashes = VersionSeenOutput(many=True)
+    model_ids = VersionSeenOutput(many=True)
+
+
+class VersionsInProductionApi(APIView):
+    """Prompt hashes and model ids seen in the last 24 hours: what is live right now."""
+
+    permission_classes = [scope_required("datasets:read")]
+
+    @extend_schema(
+        operation_id="versions_in_production",
+        responses={200: VersionsInProductionOutput, **ERRORS},
+    )
+    def get(self, request):
+        report = metrics.versions_in_production(project=request.user.project)
+        return Response(VersionsInProductionOutput(report).data)

@@ -345,6 +345,10 @@ def case_source(*, cluster, first_seen):
     """Where a promoted case came from (API.md): a drift sample, an auto-flag rule (the
     cluster's first event was raised by one), else a user's thumbs-down."""
     day = f"{first_seen:%Y-%m-%d}"
+    # The traffic-drift check names the day it drew the sample (triage.traffic_drift).
+    drawn = (cluster.score_breakdown or {}).get("source")
+    if isinstance(drawn, str) and drawn.startswith("drift-"):
+        return drawn
     if cluster.kind == Cluster.Kind.DRIFT_SAMPLE:
         return f"drift-{day}"
     first = cluster.events.order_by("created_at", "pk").values("source", "metadata").first()

@@ -6,7 +6,7 @@ from celery import shared_task
 
 from accounts.models import Project
 
-from . import clustering, job, proof, services, webhook_events
+from . import alerts, clustering, job, metrics, proof, services, traffic_drift, webhook_events
 
 logger = logging.getLogger(__name__)
 
@@ -61,3 +61,30 @@ def p0_alerts():
 @shared_task(name="triage.clusters_proof_check", acks_late=True)
 def clusters_proof_check(*, golden_set_id, case_ids):
     return proof.clusters_proof_check(golden_set_id=golden_set_id, case_ids=case_ids)
+
+
+@shared_task(name="triage.metrics_rollup")
+def metrics_rollup():
+    """Production-health rollup of this hour and the last, today and yesterday."""
+    return metrics.metrics_rollup_recent()
+
+
+@shared_task(name="triage.alerts_evaluate")
+def alerts_evaluate():
+    """Symptom alerts: one evaluation cycle for every project."""
+    return alerts.alerts_evaluate_all()
+
+
+@shared_task(name="triage.traffic_drift_check", acks_late=True)
+def traffic_drift_check(*, project_id):
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        logger.warning("triage.traffic_drift_check: project %s is gone", project_id)
+        return None
+    return traffic_drift.traffic_drift_check(project=project)
+
+
+@shared_task(name="triage.traffic_drift_all_projects")
+def traffic_drift_all_projects():
+    for project_id in Project.objects.values_list("pk", flat=True):
+        traffic_drift_check.delay(project_id=project_id)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, incident_views, incidents_api, views
+from . import api, health_views, incident_views, incidents_api, views
 
 app_name = "triage"
 urlpatterns = [
@@ -38,6 +38,12 @@ urlpatterns = [
         name="incident_postmortem",
     ),
     path("p/<slug:project_slug>/eval-debt/", incident_views.eval_debt_page, name="eval_debt"),
+    path("p/<slug:project_slug>/health/", health_views.health, name="health"),
+    path(
+        "p/<slug:project_slug>/overview/",
+        health_views.leadership_overview,
+        name="overview",
+    ),
     path("p/<slug:project_slug>/items/<int:pk>/", views.item_detail, name="item"),
     path("p/<slug:project_slug>/items/<int:pk>/heartbeat", views.item_heartbeat, name="heartbeat"),
     path("p/<slug:project_slug>/items/<int:pk>/skip", views.item_skip, name="skip"),
@@ -63,4 +69,10 @@ api_v1 = [
         name="incident-postmortem",
     ),
     path("eval-debt", incidents_api.EvalDebtApi.as_view(), name="eval-debt"),
+    path("metrics", api.MetricsApi.as_view(), name="metrics"),
+    path(
+        "versions-in-production",
+        api.VersionsInProductionApi.as_view(),
+        name="versions-in-production",
+    ),
 ]

@@ -23,6 +23,8 @@ class WebhookEndpoint(models.Model):
         "cluster.fixed",  # triage: every case of a cluster passes in holdout
         "incident.opened",  # triage
         "incident.closed",  # triage: its linked cases pass in holdout
+        "alert.firing",  # triage: a production-health symptom started (once per episode)
+        "alert.resolved",  # triage: … and ended
     ]
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")

@@ -196,3 +196,19 @@ def test_langchain_style_outputs_give_tokens_model_and_stop_reason():
     )
     assert (run["model"], run["stop_reason"]) == ("claude-3-5-sonnet", "length")
     assert (run["prompt_tokens"], run["completion_tokens"]) == (3, 4)
+
+
+def test_an_experiment_runs_reference_example_and_session_are_kept():
+    """Production-health metrics and auto-flags leave experiment runs out by this field."""
+    run = run_from_langsmith(
+        {
+            "id": "r",
+            "run_type": "chain",
+            "reference_example_id": "9f1c0d5e-0000-4000-8000-000000000001",
+            "session_name": "ci-refunds-1a2b",
+            "extra": {"metadata": {"prompt_hash": "p1"}},
+        }
+    )
+    assert run["reference_example_id"] == "9f1c0d5e-0000-4000-8000-000000000001"
+    assert run["session_name"] == "ci-refunds-1a2b"
+    assert run["extra"]["metadata"]["prompt_hash"] == "p1"

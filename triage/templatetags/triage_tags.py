@@ -9,7 +9,7 @@ from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
 
 from accounts.selectors import REVEAL_PII_PERMISSION
-from triage import ranking
+from triage import charts, ranking
 
 register = template.Library()
 
@@ -116,3 +116,9 @@ def pretty_json(value):
 def priority_filter(score):
     """A queue score without its severity floor (see triage.ranking)."""
     return ranking.priority(score)
+
+
+# Health pages: the figures as triage.charts formats them, "–" when there is none.
+register.filter("percent", charts.fmt_percent)
+register.filter("ms", charts.fmt_ms)
+register.filter("dollars", charts.fmt_dollars)

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('triage', '0007_project_in_accounts'),
+        ('triage', '0009_alerts'),
     ]
 
     operations = [

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('accounts', '0001_initial'),
         ('datasets', '0007_results'),
-        ('triage', '0008_cluster_proof'),
+        ('triage', '0010_cluster_proof'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0001_initial'),
-        ('feedback', '0007_accounts_moved_out'),
+        ('feedback', '0008_run_start_time_index'),
     ]
 
     operations = [
