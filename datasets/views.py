@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.selectors import membership_get
 
-from . import importing, selectors, services
+from . import importing, results, selectors, services
 from .forms import GoldenSetForm, ImportForm, PublishForm, TagMoveForm
 from .models import Case, GoldenSet
 
@@ -77,6 +77,9 @@ def _detail_context(request, membership, golden_set, **forms):
     ).get_page(request.GET.get("page"))
     versions = list(golden_set.versions.defer("body").select_related("published_by"))
     numbers = [v.number for v in versions]
+    latest = results.latest_results(golden_set, [c.case_id for c in page])
+    for case in page:
+        case.last_result = latest.get(case.case_id)
     return {
         "project": membership.project,
         "membership": membership,
@@ -86,6 +89,9 @@ def _detail_context(request, membership, golden_set, **forms):
         "statuses": Case.Status.values,
         "status_counts": selectors.case_status_counts(golden_set=golden_set),
         "versions": versions,
+        "results_runs": golden_set.results.select_related("version")
+        .defer("version__body")
+        .order_by("-pk")[:10],
         "time_to_eval": selectors.time_to_eval_summary(
             cases=golden_set.cases.filter(first_published_at__isnull=False),
             sla_hours=settings.TRIAGE_P0_SLA_HOURS,

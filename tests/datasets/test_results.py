@@ -122,3 +122,24 @@ def test_results_need_the_results_scope_and_the_right_project(project, version):
     missing = _post(ci, [{"case_id": "refunds-001", "passed": True}], ref="9")
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
     assert not ResultsRun.objects.exists()
+
+
+def test_the_golden_set_page_shows_pass_fail_per_case_and_per_run(ci, version, project, reviewer):
+    _post(ci, [
+        {"case_id": "refunds-001", "passed": True},
+        {"case_id": "refunds-002", "passed": False},
+    ], commit="abc1234def")  # fmt: skip
+    browser = Client()
+    browser.force_login(reviewer)
+
+    page = browser.get(f"/p/{project.slug}/golden-sets/refunds/").content.decode()
+
+    runs = page[page.index('id="results-runs"') : page.index("<h2>Cases</h2>")]
+    assert "v1" in runs and "abc1234def" in runs
+    assert '<td class="num good" data-label="Passed">1</td>' in runs
+    assert '<td class="num bad" data-label="Failed">1</td>' in runs
+    cases = page[page.index("<h2>Cases</h2>") :]
+    row = lambda case_id: cases[cases.index(f">{case_id}</a>") :].split("</tr>")[0]  # noqa: E731
+    assert ">passing</span>" in row("refunds-001")
+    assert ">failing</span>" in row("refunds-002")
+    assert "never run" in row("refunds-003")
