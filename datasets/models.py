@@ -147,7 +147,7 @@ class GoldenSetVersion(models.Model):
     tags = models.JSONField(default=list, blank=True)
     case_count = models.PositiveIntegerField()
     body = models.TextField(blank=True)
-    csv_digest = models.CharField(max_length=71, blank=True)  # cases.csv ETag, set when first read
+    csv_digest = models.CharField(max_length=71, blank=True)  # ETag of cases.csv
     notes = models.TextField(blank=True)
     published_at = models.DateTimeField(default=timezone.now)
     published_by = models.ForeignKey(

@@ -137,19 +137,26 @@ def _batched(pieces, size=500):
         yield "".join(batch)
 
 
-def version_digest(*, golden_set, number):
-    """sha256 of the JSONL body of version `number` (its revisions' stored lines) and its
-    case count, in one streamed pass."""
-    body, count = hashlib.sha256(), 0
-    for chunk in _range_texts(golden_set.pk, number, ["line"]):
-        body.update("".join(f"{line}\n" for _, line in chunk).encode())
+def version_digests(*, golden_set, number):
+    """sha256 of the JSONL and the CSV body of version `number` (its revisions' stored
+    text) and its case count, in one streamed pass."""
+    body = hashlib.sha256()
+    csv_body = hashlib.sha256(jsonl.csv_header().encode())
+    count = 0
+    for chunk in _range_texts(golden_set.pk, number, ["line", "csv_line"]):
+        body.update("".join(f"{line}\n" for _, line, _ in chunk).encode())
+        csv_body.update("".join(row for _, _, row in chunk).encode())
         count += len(chunk)
-    return {"digest": "sha256:" + body.hexdigest(), "case_count": count}
+    return {
+        "digest": "sha256:" + body.hexdigest(),
+        "csv_digest": "sha256:" + csv_body.hexdigest(),
+        "case_count": count,
+    }
 
 
 def version_csv_digest(*, version):
-    """The cases.csv ETag, computed on the first CSV request and kept: a publish reads
-    the version once (for the JSONL digest), not twice."""
+    """The cases.csv ETag: stored at publish; for versions published before it existed,
+    computed on the first CSV request and kept."""
     if not version.csv_digest:
         digest = hashlib.sha256()
         for chunk in version_csv_chunks(version=version):

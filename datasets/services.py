@@ -310,7 +310,7 @@ def golden_set_version_publish(*, golden_set, user, notes="", tags=()):
         )
         if latest and not changed:
             raise NothingChanged(f"Nothing changed since version {latest.number}.")
-        digests = selectors.version_digest(golden_set=golden_set, number=number)
+        digests = selectors.version_digests(golden_set=golden_set, number=number)
         if not digests["case_count"]:
             raise PublishError("This golden set has no active cases yet; promote one first.")
         if latest and latest.digest == digests["digest"]:
@@ -319,6 +319,7 @@ def golden_set_version_publish(*, golden_set, user, notes="", tags=()):
             golden_set=golden_set,
             number=number,
             digest=digests["digest"],
+            csv_digest=digests["csv_digest"],
             case_count=digests["case_count"],
             body="",
             notes=notes,
