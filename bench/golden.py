@@ -213,12 +213,14 @@ def bench_size(args, project, key, n, lead):
         a, b = export(args, key, f"{base}.{fmt}"), export(args, key, f"{base}.{fmt}")
         identical = a["sha256"] == b["sha256"]
         etag_ok = a["etag"] == f'"{expected_etag or a["sha256"]}"'
-        rate = n / a["seconds"]
-        print(f"export {fmt:5}         {a['seconds']:7.2f} s  {rate:10,.0f} cases/s  "
-              f"({rate / PHOENIX_DOWNLOAD:5.1f}× Phoenix download; target ≥ 5×)  "
-              f"{a['bytes'] / 1e6:6.1f} MB  peak RSS {a['rss_peak_mb']:.0f} MB "
-              f"(before export {a['rss_before_mb']:.0f} MB)  two exports identical: {identical}, "
-              f"matches {'digest' if fmt == 'jsonl' else 'ETag'}: {etag_ok}")  # fmt: skip
+        for label, run in (("1st", a), ("2nd", b)):
+            rate = n / run["seconds"]
+            print(f"export {fmt:5} ({label})   {run['seconds']:7.2f} s  {rate:10,.0f} cases/s  "
+                  f"({rate / PHOENIX_DOWNLOAD:5.1f}× Phoenix download; target ≥ 5×)  "
+                  f"{run['bytes'] / 1e6:6.1f} MB  peak RSS {run['rss_peak_mb']:.0f} MB "
+                  f"(before export {run['rss_before_mb']:.0f} MB)")  # fmt: skip
+        what = "the digest" if fmt == "jsonl" else "the body"
+        print(f"  two {fmt} exports identical: {identical}; ETag matches {what}: {etag_ok}")
 
     diff, s = timed(lambda: selectors.version_diff(golden_set=golden_set, old=v1, new=v2))
     print(f"diff v1→v2           {s:7.3f} s  (target ≤ 2 s)  {len(diff['changed'])} changed, "

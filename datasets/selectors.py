@@ -138,8 +138,8 @@ def _batched(pieces, size=500):
 
 
 def version_digests(*, golden_set, number):
-    """sha256 of the JSONL and CSV bodies of version `number` (from its revision ranges'
-    stored text) and its case count, in one streamed pass."""
+    """sha256 of the JSONL and the CSV body of version `number` (its revisions' stored
+    text) and its case count, in one streamed pass."""
     body = hashlib.sha256()
     csv_body = hashlib.sha256(jsonl.csv_header().encode())
     count = 0
@@ -155,7 +155,8 @@ def version_digests(*, golden_set, number):
 
 
 def version_csv_digest(*, version):
-    """The cases.csv ETag; computed once for versions published before it was stored."""
+    """The cases.csv ETag: stored at publish; for versions published before it existed,
+    computed on the first CSV request and kept."""
     if not version.csv_digest:
         digest = hashlib.sha256()
         for chunk in version_csv_chunks(version=version):

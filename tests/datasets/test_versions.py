@@ -119,7 +119,7 @@ def test_csv_and_jsonl_of_one_version_hold_the_same_cases(golden_set, lead):
         for row in rows
     ]
     assert from_csv == from_jsonl
-    assert version.csv_digest == jsonl.digest(_csv(version))
+    assert version.csv_digest == jsonl.digest(_csv(version))  # stored at publish
 
 
 def test_diff_of_a_version_with_itself_is_empty_and_field_level_otherwise(golden_set, lead):
