@@ -107,6 +107,7 @@ class QueueItem(models.Model):
     decision = models.CharField(max_length=32, choices=Decision.choices, blank=True)
     failure_mode = models.CharField(max_length=32, blank=True)  # the first of failure_modes
     failure_modes = models.JSONField(default=list, blank=True)
+    scores = models.JSONField(default=dict, blank=True)  # rubric field key → value
     criteria = models.TextField(blank=True)
     expected_output = models.TextField(blank=True)
     notes = models.TextField(blank=True)
@@ -217,6 +218,38 @@ class FailureMode(models.Model):
 
     def __str__(self):
         return self.slug
+
+
+class RubricField(models.Model):
+    """A score reviewers give beside the decision; leads configure them per project."""
+
+    class Kind(models.TextChoices):
+        CATEGORICAL = "categorical", "One of a list"
+        NUMERIC = "numeric", "A number in a range"
+        BOOLEAN = "boolean", "Yes / no"
+
+    project = models.ForeignKey(
+        "accounts.Project", on_delete=models.CASCADE, related_name="rubric_fields"
+    )
+    key = models.SlugField(max_length=40)
+    label = models.CharField(max_length=80)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    choices = models.JSONField(default=list, blank=True)  # categorical
+    min_value = models.IntegerField(null=True, blank=True)  # numeric
+    max_value = models.IntegerField(null=True, blank=True)
+    instructions = models.TextField(blank=True)
+    required = models.BooleanField(default=False)
+    # Archived fields leave the form; labels keep the scores they were given.
+    active = models.BooleanField(default=True)
+    position = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "key"], name="rubric_field_unique")
+        ]
+
+    def __str__(self):
+        return self.key
 
 
 class PiiMapping(models.Model):

@@ -12,7 +12,7 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from . import evidence, time_to_eval
-from .models import Cluster, ClusterFacet, FailureMode, QueueItem
+from .models import Cluster, ClusterFacet, FailureMode, QueueItem, RubricField
 
 QUEUE_PAGE_SIZE = 50
 DEFAULT_STATUS = QueueItem.Status.PENDING.value
@@ -235,6 +235,13 @@ def queue_item_titles(*, item_ids):
         "pk", "scrubbed__comments__0__text"
     )
     return {pk: text for pk, text in rows if text}
+
+
+def rubric_fields(*, project, active=True):
+    fields = RubricField.objects.filter(project=project)
+    if active is not None:
+        fields = fields.filter(active=active)
+    return list(fields.order_by("position", "pk"))
 
 
 def failure_mode_choices(*, project):

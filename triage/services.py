@@ -14,7 +14,7 @@ from datasets.models import Case
 from datasets.services import case_create
 from webhooks.services import webhook_emit
 
-from .models import Cluster, FailureMode, QueueItem
+from .models import Cluster, FailureMode, QueueItem, RubricField
 from .scrubbing import pii_rescrub
 from .webhook_events import queue_item_labelled_payload
 
@@ -267,8 +267,9 @@ def queue_item_label(
     criteria="",
     expected_output="",
     notes="",
+    scores=None,
 ):
-    """Save a label and release the lease.
+    """Save a label (with its rubric `scores`) and release the lease.
 
     Labelling needs the lease: `user` holds a live one, or the item is already labelled
     (a correction, guarded by its version). Refuses (StaleEdit) an edit based on a stale
@@ -295,6 +296,7 @@ def queue_item_label(
                 criteria=criteria,
                 expected_output=expected_output,
                 notes=notes,
+                scores=dict(scores or {}),
                 labelled_by=user,
                 labelled_at=now,
                 status=QueueItem.Status.LABELLED,
@@ -338,6 +340,43 @@ def failure_mode_create(*, project, label):
         project=project, slug=slug, defaults={"label": label[:80]}
     )
     return mode
+
+
+def rubric_field_create(
+    *, project, label, kind, choices=(), min_value=None, max_value=None, instructions="",
+    required=False,
+):  # fmt: skip
+    """A rubric score on the project's label form (re-creating an archived key revives it)."""
+    key = slugify(label).replace("-", "_")[:40]
+    if not key:
+        raise ValueError("A rubric field needs a name.")
+    choices = [c.strip()[:80] for c in choices if c.strip()]
+    if kind == RubricField.Kind.CATEGORICAL and len(set(choices)) < 2:
+        raise ValueError("A list needs at least two choices, separated by commas.")
+    if kind == RubricField.Kind.NUMERIC and (
+        min_value is None or max_value is None or min_value >= max_value
+    ):
+        raise ValueError("A range needs a minimum below its maximum.")
+    if kind not in RubricField.Kind.values:
+        raise ValueError(f"Unknown kind {kind!r}.")
+    values = {
+        "label": label[:80],
+        "kind": kind,
+        "choices": list(dict.fromkeys(choices)) if kind == RubricField.Kind.CATEGORICAL else [],
+        "min_value": min_value if kind == RubricField.Kind.NUMERIC else None,
+        "max_value": max_value if kind == RubricField.Kind.NUMERIC else None,
+        "instructions": instructions,
+        "required": required,
+        "active": True,
+        "position": RubricField.objects.filter(project=project).count(),
+    }
+    field, _ = RubricField.objects.update_or_create(project=project, key=key, defaults=values)
+    return field
+
+
+def rubric_field_archive(*, project, key):
+    """Take a field off the label form; labels keep the scores already given."""
+    return bool(RubricField.objects.filter(project=project, key=key).update(active=False))
 
 
 def queue_item_default_input(item):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, views
+from . import api, rubric_views, views
 
 app_name = "triage"
 urlpatterns = [
@@ -15,6 +15,13 @@ urlpatterns = [
         name="triage_run_status",
     ),
     path("p/<slug:project_slug>/weekly/", views.weekly, name="weekly"),
+    path("p/<slug:project_slug>/rubric/", rubric_views.rubric, name="rubric"),
+    path(
+        "p/<slug:project_slug>/rubric/<slug:key>/archive",
+        rubric_views.rubric_archive,
+        name="rubric_archive",
+    ),
+    path("p/<slug:project_slug>/labels.jsonl", rubric_views.labels_export, name="labels_export"),
     path("p/<slug:project_slug>/time-to-eval/", views.time_to_eval, name="time_to_eval"),
     path("p/<slug:project_slug>/items/<int:pk>/", views.item_detail, name="item"),
     path("p/<slug:project_slug>/items/<int:pk>/heartbeat", views.item_heartbeat, name="heartbeat"),

@@ -171,11 +171,19 @@ def _item(request, project_slug, pk):
 
 
 def _label_form(membership, item, data=None):
+    rubric = selectors.rubric_fields(project=membership.project)
+    scores = {
+        f"score_{f.key}": ("yes" if v else "no") if f.kind == "boolean" else v
+        for f in rubric
+        if (v := item.scores.get(f.key)) is not None
+    }
     return LabelForm(
         data,
         failure_modes=selectors.failure_mode_choices(project=membership.project),
         can_add_modes=membership.can_publish,
+        rubric=rubric,
         initial={
+            **scores,
             "version": item.version,
             "decision": item.decision,
             "failure_modes": item.failure_modes
@@ -317,6 +325,7 @@ def item_label(request, project_slug, pk):
                 criteria=data["criteria"],
                 expected_output=data["expected_output"],
                 notes=data["notes"],
+                scores=form.rubric_scores(),
             )
         except services.StaleEdit as exc:
             status, error, conflict = 409, str(exc), True
