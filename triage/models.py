@@ -252,6 +252,27 @@ class RubricField(models.Model):
         return self.key
 
 
+class ItemComment(models.Model):
+    """A reviewers' discussion note on an item: threaded one level, may @mention members."""
+
+    item = models.ForeignKey(QueueItem, on_delete=models.CASCADE, related_name="discussion")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies"
+    )
+    body = models.TextField()  # scrubbed with the item's placeholders
+    mentioned = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["item", "created_at"], name="item_comment_idx")]
+
+    def __str__(self):
+        return f"comment {self.pk} on item {self.item_id}"
+
+
 class PiiMapping(models.Model):
     """Placeholder → original value, encrypted at rest. Only revealed with `reveal_pii`."""
 

@@ -12,7 +12,14 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from . import evidence, time_to_eval
-from .models import Cluster, ClusterFacet, FailureMode, QueueItem, RubricField
+from .models import (
+    Cluster,
+    ClusterFacet,
+    FailureMode,
+    ItemComment,
+    QueueItem,
+    RubricField,
+)
 
 QUEUE_PAGE_SIZE = 50
 DEFAULT_STATUS = QueueItem.Status.PENDING.value
@@ -235,6 +242,29 @@ def queue_item_titles(*, item_ids):
         "pk", "scrubbed__comments__0__text"
     )
     return {pk: text for pk, text in rows if text}
+
+
+def item_discussion(*, item):
+    """Top-level comments, oldest first, each with its replies."""
+    comments = list(
+        ItemComment.objects.filter(item=item)
+        .select_related("author")
+        .prefetch_related("mentioned")
+        .order_by("created_at", "pk")
+    )
+    threads = [c for c in comments if c.parent_id is None]
+    for thread in threads:
+        thread.thread_replies = [c for c in comments if c.parent_id == thread.pk]
+    return threads
+
+
+def mentions_for(*, project, user, limit=5):
+    """The latest comments that mention `user` in this project (the queue lists them)."""
+    return list(
+        ItemComment.objects.filter(item__project=project, mentioned=user)
+        .select_related("author", "item")
+        .order_by("-created_at", "-pk")[:limit]
+    )
 
 
 def rubric_fields(*, project, active=True):

@@ -2,6 +2,7 @@
 and promoting a labelled item into a golden-set case."""
 
 import functools
+import re
 from datetime import timedelta
 
 from django.conf import settings
@@ -14,7 +15,7 @@ from datasets.models import Case
 from datasets.services import case_create
 from webhooks.services import webhook_emit
 
-from .models import Cluster, FailureMode, QueueItem, RubricField
+from .models import Cluster, FailureMode, ItemComment, QueueItem, RubricField
 from .scrubbing import pii_rescrub
 from .webhook_events import queue_item_labelled_payload
 
@@ -377,6 +378,42 @@ def rubric_field_create(
 def rubric_field_archive(*, project, key):
     """Take a field off the label form; labels keep the scores already given."""
     return bool(RubricField.objects.filter(project=project, key=key).update(active=False))
+
+
+MENTION = re.compile(r"(?<![\w@])@([\w.+-]+)")
+COMMENT_MAX = 4000
+
+
+def item_comment_create(*, item, author, body, members, parent=None):
+    """A discussion comment on `item`; `@username` of a project member mentions them.
+
+    Replies thread one level deep (a reply to a reply joins the same thread). The text is
+    scrubbed with the item's placeholders, mentions excepted, so a pasted original never
+    reaches other reviewers and "@lena" is not mistaken for a name to hide.
+    """
+    body = body.strip()[:COMMENT_MAX]
+    if not body:
+        raise ValueError("Write something first.")
+    if parent is not None:
+        if parent.item_id != item.pk:
+            raise ValueError("That comment belongs to another item.")
+        parent = parent.parent or parent
+    by_name = {m.username: m for m in members}
+    parts = MENTION.split(body)  # text, name, text, name, …, text
+    texts = [parts[i] for i in range(0, len(parts), 2)]
+    scrubbed = pii_rescrub(item=item, values=texts) if any(t.strip() for t in texts) else texts
+    out, mentioned = [], []
+    for i, part in enumerate(parts):
+        if i % 2 == 0:
+            out.append(scrubbed[i // 2])
+        elif part in by_name:
+            out.append(f"@{part}")
+            mentioned.append(by_name[part])
+        else:  # not a member: plain text, scrubbed like the rest
+            out.append("@" + pii_rescrub(item=item, values=[part])[0])
+    comment = ItemComment.objects.create(item=item, author=author, parent=parent, body="".join(out))
+    comment.mentioned.set({m.pk: m for m in mentioned}.values())
+    return comment
 
 
 def queue_item_default_input(item):

@@ -55,6 +55,7 @@ def queue(request, project_slug):
         "items": items,
         "next_url": f"?{filters.as_query(after=next_cursor)}" if next_cursor else "",
         "progress": selectors.reviewer_progress(project=project),
+        "mentions": selectors.mentions_for(project=project, user=request.user),
         "sort_urls": {s: f"?{filters.sorted_by(s).as_query()}" for s in selectors.SORTS},
         "counts": selectors.queue_status_counts(
             project=project, filters=filters, user=request.user
@@ -234,6 +235,7 @@ def _item_context(request, membership, item, label_form=None, promote_form=None)
             },
         ),
         "cases": item.cases.select_related("golden_set"),
+        "discussion": selectors.item_discussion(item=item),
         "nav": "queue",
     }
 
@@ -350,6 +352,26 @@ def item_label(request, project_slug, pk):
     context = _item_context(request, membership, item, label_form=form)
     context["label_conflict"] = bool(error) and conflict
     return render(request, "triage/item.html", context, status=status)
+
+
+@login_required
+@require_POST
+def item_comment(request, project_slug, pk):
+    membership, item = _item(request, project_slug, pk)
+    parent = None
+    if request.POST.get("parent", "").isdigit():
+        parent = item.discussion.filter(pk=request.POST["parent"]).first()
+    try:
+        services.item_comment_create(
+            item=item,
+            author=request.user,
+            body=request.POST.get("body", ""),
+            members=[m.user for m in project_members(project=membership.project)],
+            parent=parent,
+        )
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    return redirect(reverse("triage:item", args=[project_slug, pk]) + "#discussion")
 
 
 @login_required

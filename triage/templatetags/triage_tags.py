@@ -13,6 +13,7 @@ from triage import ranking
 
 register = template.Library()
 
+_MENTION = re.compile(r"(?<![\w@])@([\w.+-]+)")
 _ESCAPED_PLACEHOLDER = re.compile(r"&lt;([A-Z][A-Z_]*_\d+)&gt;")
 
 
@@ -116,3 +117,19 @@ def pretty_json(value):
 def priority_filter(score):
     """A queue score without its severity floor (see triage.ranking)."""
     return ranking.priority(score)
+
+
+@register.filter
+def mentions_marked(html, comment):
+    """After pii_marked (escaped): `@name` of the comment's mentioned members in bold."""
+    names = {user.username for user in comment.mentioned.all()}
+
+    def mark(match):
+        name = match.group(1)
+        return (
+            f'<strong class="mention">@{name}</strong>'
+            if escape(name) == name and name in names
+            else match.group(0)
+        )
+
+    return mark_safe(_MENTION.sub(mark, str(html)))
