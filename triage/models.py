@@ -252,6 +252,35 @@ class RubricField(models.Model):
         return self.key
 
 
+class SecondReview(models.Model):
+    """An independent second decision on a labelled P0 item (TRIAGE_P0_SECOND_REVIEW)."""
+
+    item = models.ForeignKey(QueueItem, on_delete=models.CASCADE, related_name="second_reviews")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    decision = models.CharField(max_length=32, choices=QueueItem.Decision.choices)
+    # The first label it was compared with (a later relabel is a new comparison).
+    first_decision = models.CharField(max_length=32, choices=QueueItem.Decision.choices)
+    first_version = models.IntegerField()
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "reviewer", "first_version"], name="second_review_once"
+            )
+        ]
+
+    def __str__(self):
+        return f"second review of item {self.item_id} by {self.reviewer_id}"
+
+    @property
+    def agrees(self):
+        return self.decision == self.first_decision
+
+
 class ItemComment(models.Model):
     """A reviewers' discussion note on an item: threaded one level, may @mention members."""
 

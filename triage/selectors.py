@@ -19,6 +19,7 @@ from .models import (
     ItemComment,
     QueueItem,
     RubricField,
+    SecondReview,
 )
 
 QUEUE_PAGE_SIZE = 50
@@ -154,7 +155,16 @@ def queue_items(*, project, filters=QueueFilters(), user=None, after=None, limit
 
     Returns (items, next_cursor). Keyset, not OFFSET: page 1000 costs what page 1 costs.
     """
-    items = QueueItem.objects.filter(project=project).select_related("cluster", "claimed_by")
+    items = (
+        QueueItem.objects.filter(project=project)
+        .select_related("cluster", "claimed_by")
+        .annotate(
+            # A labelled P0 waits for its second review (the queue shows a pill).
+            second_reviewed=Exists(
+                SecondReview.objects.filter(item=OuterRef("pk"), first_version=OuterRef("version"))
+            )
+        )
+    )
     if filters.status:
         items = items.filter(status=filters.status)
     items = _apply_filters(items, project=project, filters=filters, user=user)

@@ -15,7 +15,14 @@ from datasets.models import Case
 from datasets.services import case_create
 from webhooks.services import webhook_emit
 
-from .models import Cluster, FailureMode, ItemComment, QueueItem, RubricField
+from .models import (
+    Cluster,
+    FailureMode,
+    ItemComment,
+    QueueItem,
+    RubricField,
+    SecondReview,
+)
 from .scrubbing import pii_rescrub
 from .webhook_events import queue_item_labelled_payload
 
@@ -378,6 +385,33 @@ def rubric_field_create(
 def rubric_field_archive(*, project, key):
     """Take a field off the label form; labels keep the scores already given."""
     return bool(RubricField.objects.filter(project=project, key=key).update(active=False))
+
+
+def second_review_record(*, item, user, decision, note=""):
+    """A second, independent decision on a labelled P0 item, compared with its label.
+
+    Not by the reviewer who labelled it; once per reviewer and label version (recording
+    again returns the first one).
+    """
+    if not getattr(settings, "TRIAGE_P0_SECOND_REVIEW", True):
+        raise ValueError("Second reviews are turned off for this deployment.")
+    if item.status != QueueItem.Status.LABELLED or not item.decision:
+        raise ValueError("Only a labelled item gets a second review.")
+    if not item.cluster.is_p0:
+        raise ValueError("Second reviews are for P0 items.")
+    if item.labelled_by_id == user.pk:
+        raise ValueError("A second review is someone else's: you labelled this item.")
+    if decision not in QueueItem.Decision.values:
+        raise ValueError("Choose a decision.")
+    if note:
+        (note,) = pii_rescrub(item=item, values=[note])
+    review, _ = SecondReview.objects.get_or_create(
+        item=item,
+        reviewer=user,
+        first_version=item.version,
+        defaults={"decision": decision, "first_decision": item.decision, "note": note},
+    )
+    return review
 
 
 MENTION = re.compile(r"(?<![\w@])@([\w.+-]+)")

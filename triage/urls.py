@@ -28,6 +28,11 @@ urlpatterns = [
     path("p/<slug:project_slug>/items/<int:pk>/skip", views.item_skip, name="skip"),
     path("p/<slug:project_slug>/items/<int:pk>/claim", views.item_claim, name="claim"),
     path("p/<slug:project_slug>/items/<int:pk>/comments", views.item_comment, name="comment"),
+    path(
+        "p/<slug:project_slug>/items/<int:pk>/second-review",
+        views.item_second_review,
+        name="second_review",
+    ),
     path("p/<slug:project_slug>/items/<int:pk>/take-over", views.item_take_over, name="take_over"),
     path(
         "p/<slug:project_slug>/items/<int:pk>/pii/<str:token>",

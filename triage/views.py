@@ -236,6 +236,7 @@ def _item_context(request, membership, item, label_form=None, promote_form=None)
         ),
         "cases": item.cases.select_related("golden_set"),
         "discussion": selectors.item_discussion(item=item),
+        **_second_review_context(request, item),
         "nav": "queue",
     }
 
@@ -352,6 +353,49 @@ def item_label(request, project_slug, pk):
     context = _item_context(request, membership, item, label_form=form)
     context["label_conflict"] = bool(error) and conflict
     return render(request, "triage/item.html", context, status=status)
+
+
+def _second_review_context(request, item):
+    wanted = (
+        getattr(settings, "TRIAGE_P0_SECOND_REVIEW", True)
+        and item.cluster.is_p0
+        and item.status == QueueItem.Status.LABELLED
+    )
+    if not wanted:
+        return {"second_review_wanted": False}
+    reviews = list(
+        item.second_reviews.filter(first_version=item.version).select_related("reviewer")
+    )
+    return {
+        "second_review_wanted": True,
+        "second_reviews": reviews,
+        "can_second_review": item.labelled_by_id != request.user.pk
+        and all(r.reviewer_id != request.user.pk for r in reviews),
+        "decisions": QueueItem.Decision.choices,
+    }
+
+
+@login_required
+@require_POST
+def item_second_review(request, project_slug, pk):
+    _, item = _item(request, project_slug, pk)
+    try:
+        review = services.second_review_record(
+            item=item,
+            user=request.user,
+            decision=request.POST.get("decision", ""),
+            note=request.POST.get("note", ""),
+        )
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            "Second review saved: you agree."
+            if review.agrees
+            else "Second review saved: you differ from the first label.",
+        )
+    return redirect(reverse("triage:item", args=[project_slug, pk]) + "#second-review")
 
 
 @login_required

@@ -63,3 +63,46 @@ def test_a_reply_to_another_items_comment_is_refused(project, reviewer):
         assert "another item" in str(exc)
     else:
         raise AssertionError("a cross-item reply was accepted")
+
+
+def test_a_labelled_p0_gets_a_second_review_with_agreement_shown(project, reviewer, lead):
+    item = make_item(project, category="unsafe")  # a P0 category
+    rico, lena = client_for(reviewer), client_for(lead)
+    rico.post(f"/p/{project.slug}/items/{item.pk}/claim")
+    rico.post(
+        f"/p/{project.slug}/items/{item.pk}/label", {"version": "1", "decision": "add_to_eval"}
+    )
+    queue = lena.get(f"/p/{project.slug}/queue/?status=labelled").content.decode()
+    assert "2nd review" in queue
+    # Not by the first labeller.
+    page = rico.get(f"/p/{project.slug}/items/{item.pk}/").content.decode()
+    assert 'id="second-review"' in page and 'id="second-review-form"' not in page
+    refused = rico.post(
+        f"/p/{project.slug}/items/{item.pk}/second-review", {"decision": "known_issue"}, follow=True
+    )
+    assert "you labelled this item" in refused.content.decode()
+
+    response = lena.post(
+        f"/p/{project.slug}/items/{item.pk}/second-review",
+        {"decision": "known_issue", "note": "Same as the bleach one"},
+        follow=True,
+    )
+    html = response.content.decode()
+    assert "Second review saved: you differ from the first label." in html
+    assert "<strong>lena</strong>: Known issue — differs from rico's Add to eval" in html
+    review = item.second_reviews.get()
+    assert (review.decision, review.first_decision, review.agrees) == (
+        "known_issue",
+        "add_to_eval",
+        False,
+    )
+    assert 'id="second-review-form"' not in html  # once per reviewer
+    queue = lena.get(f"/p/{project.slug}/queue/?status=labelled").content.decode()
+    assert "2nd review" not in queue
+
+
+def test_p1_items_get_no_second_review(project, reviewer, lead):
+    item = make_item(project, category="wrong", status="labelled", decision="known_issue",
+                     labelled_by=reviewer)  # fmt: skip
+    page = client_for(lead).get(f"/p/{project.slug}/items/{item.pk}/").content.decode()
+    assert 'id="second-review"' not in page
