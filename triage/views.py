@@ -487,7 +487,9 @@ def weekly(request, project_slug):
             else None,
             "groups": selectors.weekly_triage(project=membership.project, week_start=week_start),
             "in_review": QueueItem.objects.filter(
-                project=membership.project, status=QueueItem.Status.CLAIMED
+                project=membership.project,
+                status=QueueItem.Status.CLAIMED,
+                lease_expires_at__gt=timezone.now(),
             )
             .select_related("cluster", "claimed_by")
             .order_by("-score", "-pk")[:50],

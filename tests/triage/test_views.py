@@ -442,6 +442,18 @@ def test_an_expired_lease_no_longer_shows_as_claimed(project, reviewer, lead):
     assert "is reviewing" not in page and "Claim this item" in page
 
 
+def test_queue_and_weekly_do_not_show_a_run_out_lease_as_claimed(project, reviewer, lead):
+    item = make_item(
+        project, status="claimed", claimed_by=lead, lease_expires_at=timezone.now() - timedelta(1)
+    )
+    client = client_for(reviewer)
+    queue = client.get(f"/p/{project.slug}/queue/?status=all").content.decode()
+    row = queue.split(f'data-item="{item.pk}"', 1)[1].split("</tr>", 1)[0]
+    assert '<span class="status s-pending">pending</span>' in row and "lease ran out" in row
+    weekly = client.get(f"/p/{project.slug}/weekly/").content.decode()
+    assert "Nobody is reviewing right now." in weekly
+
+
 def test_item_page_is_never_stored_so_back_shows_the_current_lease(project, reviewer):
     item = make_item(project)
     response = client_for(reviewer).get(f"/p/{project.slug}/items/{item.pk}/")
