@@ -542,3 +542,12 @@ def test_leads_act_on_ticked_items_and_leave_held_or_labelled_ones_alone(project
         f"/p/{project.slug}/queue/bulk", {"items": [other.pk], "action": "skip"}
     )
     assert response.status_code == 403
+
+
+def test_a_trace_without_runs_says_so(project, reviewer):
+    item = make_item(project)
+    item.scrubbed = {**item.scrubbed, "traces": [{"trace_id": "t9", "runs": []}]}
+    item.save()
+    html = client_for(reviewer).get(f"/p/{project.slug}/items/{item.pk}/").content.decode()
+    assert "The trace arrived without runs" in html
+    assert "This trace has no runs yet" in html
