@@ -134,6 +134,13 @@ def test_back_after_skip_shows_the_current_lease_and_the_waterfall_has_colours(
     expect(page.locator(".lease-chip")).to_have_count(0)
     expect(page.get_by_role("button", name="Claim this item")).to_be_visible()
 
+    # On an item nobody holds, c claims this one (opened from the queue with j/k, Enter).
+    page.keyboard.press("c")
+    expect(page.locator(".lease-chip")).to_contain_text("You hold this item")
+    assert QueueItem.objects.get(pk=items[0].pk).status == "claimed"
+    page.keyboard.press("s")
+    expect(page.locator(".msg.info")).to_contain_text("Skipped")
+
     # Claim, skip, claim hands out the next item, not the skipped one.
     page.goto(f"{live_server.url}/p/{project.slug}/queue/")
     page.keyboard.press("c")
