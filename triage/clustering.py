@@ -315,11 +315,12 @@ def _clusters_insert(project_id, new_clusters):
         copy_rows(
             Cluster._meta.db_table,
             ["id", "project_id", "fingerprint", "category", "status", "event_count", "top_tier",
-             "score", "score_breakdown", "created_at", "minhash", "kind", "queue_reason"],
+             "score", "score_breakdown", "created_at", "minhash", "kind", "queue_reason",
+             "fixed_commit"],
             (
                 (cid, project_id, fp, category, Cluster.Status.OPEN, 0, "", 0.0, "{}", now,
                  dedupe.signature_bytes(sig) if sig is not None else None, Cluster.Kind.ISSUE,
-                 "")
+                 "", "")
                 for cid, fp, category, sig in new_clusters
             ),
         )  # fmt: skip

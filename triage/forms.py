@@ -2,7 +2,7 @@ import json
 
 from django import forms
 
-from .models import QueueItem
+from .models import QueueItem, RubricField
 
 
 class LabelForm(forms.Form):
@@ -23,11 +23,60 @@ class LabelForm(forms.Form):
     expected_output = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
 
-    def __init__(self, *args, failure_modes=(), can_add_modes=False, **kwargs):
+    def __init__(self, *args, failure_modes=(), can_add_modes=False, rubric=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["failure_modes"].choices = list(failure_modes)
         if not can_add_modes:
             del self.fields["new_failure_mode"]
+        self.rubric = list(rubric)
+        for field in self.rubric:
+            self.fields[f"score_{field.key}"] = rubric_form_field(field)
+
+    def rubric_fields(self):
+        return [self[f"score_{field.key}"] for field in self.rubric]
+
+    def rubric_scores(self):
+        """{key: value} of the rubric fields the reviewer filled in."""
+        scores = {}
+        for field in self.rubric:
+            value = self.cleaned_data.get(f"score_{field.key}")
+            if value in (None, ""):
+                continue
+            scores[field.key] = value == "yes" if field.kind == "boolean" else value
+        return scores
+
+
+def rubric_form_field(field):
+    """The form field for one project rubric field (instructions shown as help text)."""
+    common = {"label": field.label, "required": field.required, "help_text": field.instructions}
+    if field.kind == "numeric":
+        return forms.IntegerField(
+            min_value=field.min_value,
+            max_value=field.max_value,
+            widget=forms.NumberInput(attrs={"min": field.min_value, "max": field.max_value}),
+            **common,
+        )
+    if field.kind == "boolean":
+        choices = [("", "—"), ("yes", "Yes"), ("no", "No")]
+    else:
+        choices = [("", "—")] + [(c, c) for c in field.choices]
+    return forms.ChoiceField(choices=choices, **common)
+
+
+class RubricFieldForm(forms.Form):
+    label = forms.CharField(max_length=80, label="Name")
+    kind = forms.ChoiceField(choices=RubricField.Kind.choices)
+    choices = forms.CharField(
+        required=False,
+        label="Choices",
+        help_text="For a list: comma-separated, e.g. low, medium, high.",
+    )
+    min_value = forms.IntegerField(required=False, label="Minimum")
+    max_value = forms.IntegerField(required=False, label="Maximum")
+    instructions = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text="Shown to reviewers."
+    )
+    required = forms.BooleanField(required=False, label="Reviewers must fill it in")
 
 
 class JSONTextField(forms.CharField):

@@ -111,6 +111,7 @@ class QueueItem(models.Model):
     decision = models.CharField(max_length=32, choices=Decision.choices, blank=True)
     failure_mode = models.CharField(max_length=32, blank=True)  # the first of failure_modes
     failure_modes = models.JSONField(default=list, blank=True)
+    scores = models.JSONField(default=dict, blank=True)  # rubric field key → value
     criteria = models.TextField(blank=True)
     expected_output = models.TextField(blank=True)
     notes = models.TextField(blank=True)
@@ -221,6 +222,88 @@ class FailureMode(models.Model):
 
     def __str__(self):
         return self.slug
+
+
+class RubricField(models.Model):
+    """A score reviewers give beside the decision; leads configure them per project."""
+
+    class Kind(models.TextChoices):
+        CATEGORICAL = "categorical", "One of a list"
+        NUMERIC = "numeric", "A number in a range"
+        BOOLEAN = "boolean", "Yes / no"
+
+    project = models.ForeignKey(
+        "accounts.Project", on_delete=models.CASCADE, related_name="rubric_fields"
+    )
+    key = models.SlugField(max_length=40)
+    label = models.CharField(max_length=80)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    choices = models.JSONField(default=list, blank=True)  # categorical
+    min_value = models.IntegerField(null=True, blank=True)  # numeric
+    max_value = models.IntegerField(null=True, blank=True)
+    instructions = models.TextField(blank=True)
+    required = models.BooleanField(default=False)
+    # Archived fields leave the form; labels keep the scores they were given.
+    active = models.BooleanField(default=True)
+    position = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "key"], name="rubric_field_unique")
+        ]
+
+    def __str__(self):
+        return self.key
+
+
+class SecondReview(models.Model):
+    """An independent second decision on a labelled P0 item (TRIAGE_P0_SECOND_REVIEW)."""
+
+    item = models.ForeignKey(QueueItem, on_delete=models.CASCADE, related_name="second_reviews")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    decision = models.CharField(max_length=32, choices=QueueItem.Decision.choices)
+    # The first label it was compared with (a later relabel is a new comparison).
+    first_decision = models.CharField(max_length=32, choices=QueueItem.Decision.choices)
+    first_version = models.IntegerField()
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "reviewer", "first_version"], name="second_review_once"
+            )
+        ]
+
+    def __str__(self):
+        return f"second review of item {self.item_id} by {self.reviewer_id}"
+
+    @property
+    def agrees(self):
+        return self.decision == self.first_decision
+
+
+class ItemComment(models.Model):
+    """A reviewers' discussion note on an item: threaded one level, may @mention members."""
+
+    item = models.ForeignKey(QueueItem, on_delete=models.CASCADE, related_name="discussion")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies"
+    )
+    body = models.TextField()  # scrubbed with the item's placeholders
+    mentioned = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["item", "created_at"], name="item_comment_idx")]
+
+    def __str__(self):
+        return f"comment {self.pk} on item {self.item_id}"
 
 
 class PiiMapping(models.Model):

@@ -12,7 +12,15 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from . import evidence, time_to_eval
-from .models import Cluster, ClusterFacet, FailureMode, QueueItem
+from .models import (
+    Cluster,
+    ClusterFacet,
+    FailureMode,
+    ItemComment,
+    QueueItem,
+    RubricField,
+    SecondReview,
+)
 
 QUEUE_PAGE_SIZE = 50
 DEFAULT_STATUS = QueueItem.Status.PENDING.value
@@ -147,7 +155,16 @@ def queue_items(*, project, filters=QueueFilters(), user=None, after=None, limit
 
     Returns (items, next_cursor). Keyset, not OFFSET: page 1000 costs what page 1 costs.
     """
-    items = QueueItem.objects.filter(project=project).select_related("cluster", "claimed_by")
+    items = (
+        QueueItem.objects.filter(project=project)
+        .select_related("cluster", "claimed_by")
+        .annotate(
+            # A labelled P0 waits for its second review (the queue shows a pill).
+            second_reviewed=Exists(
+                SecondReview.objects.filter(item=OuterRef("pk"), first_version=OuterRef("version"))
+            )
+        )
+    )
     if filters.status:
         items = items.filter(status=filters.status)
     items = _apply_filters(items, project=project, filters=filters, user=user)
@@ -235,6 +252,36 @@ def queue_item_titles(*, item_ids):
         "pk", "scrubbed__comments__0__text"
     )
     return {pk: text for pk, text in rows if text}
+
+
+def item_discussion(*, item):
+    """Top-level comments, oldest first, each with its replies."""
+    comments = list(
+        ItemComment.objects.filter(item=item)
+        .select_related("author")
+        .prefetch_related("mentioned")
+        .order_by("created_at", "pk")
+    )
+    threads = [c for c in comments if c.parent_id is None]
+    for thread in threads:
+        thread.thread_replies = [c for c in comments if c.parent_id == thread.pk]
+    return threads
+
+
+def mentions_for(*, project, user, limit=5):
+    """The latest comments that mention `user` in this project (the queue lists them)."""
+    return list(
+        ItemComment.objects.filter(item__project=project, mentioned=user)
+        .select_related("author", "item")
+        .order_by("-created_at", "-pk")[:limit]
+    )
+
+
+def rubric_fields(*, project, active=True):
+    fields = RubricField.objects.filter(project=project)
+    if active is not None:
+        fields = fields.filter(active=active)
+    return list(fields.order_by("position", "pk"))
 
 
 def failure_mode_choices(*, project):

@@ -2,6 +2,7 @@
 and promoting a labelled item into a golden-set case."""
 
 import functools
+import re
 from datetime import timedelta
 
 from django.conf import settings
@@ -15,7 +16,14 @@ from datasets.services import case_create
 from webhooks.services import webhook_emit
 
 from .incidents import open_incidents_for_cluster
-from .models import Cluster, FailureMode, QueueItem
+from .models import (
+    Cluster,
+    FailureMode,
+    ItemComment,
+    QueueItem,
+    RubricField,
+    SecondReview,
+)
 from .scrubbing import pii_rescrub
 from .webhook_events import queue_item_labelled_payload
 
@@ -268,8 +276,9 @@ def queue_item_label(
     criteria="",
     expected_output="",
     notes="",
+    scores=None,
 ):
-    """Save a label and release the lease.
+    """Save a label (with its rubric `scores`) and release the lease.
 
     Labelling needs the lease: `user` holds a live one, or the item is already labelled
     (a correction, guarded by its version). Refuses (StaleEdit) an edit based on a stale
@@ -296,6 +305,7 @@ def queue_item_label(
                 criteria=criteria,
                 expected_output=expected_output,
                 notes=notes,
+                scores=dict(scores or {}),
                 labelled_by=user,
                 labelled_at=now,
                 status=QueueItem.Status.LABELLED,
@@ -356,6 +366,106 @@ def case_source(*, cluster, first_seen):
     if first and first["source"] != "explicit" and isinstance(rule, str) and slugify(rule):
         return f"auto-flag-{slugify(rule)[:40]}-{day}"
     return f"thumbs-down-{day}"
+
+
+def rubric_field_create(
+    *, project, label, kind, choices=(), min_value=None, max_value=None, instructions="",
+    required=False,
+):  # fmt: skip
+    """A rubric score on the project's label form (re-creating an archived key revives it)."""
+    key = slugify(label).replace("-", "_")[:40]
+    if not key:
+        raise ValueError("A rubric field needs a name.")
+    choices = [c.strip()[:80] for c in choices if c.strip()]
+    if kind == RubricField.Kind.CATEGORICAL and len(set(choices)) < 2:
+        raise ValueError("A list needs at least two choices, separated by commas.")
+    if kind == RubricField.Kind.NUMERIC and (
+        min_value is None or max_value is None or min_value >= max_value
+    ):
+        raise ValueError("A range needs a minimum below its maximum.")
+    if kind not in RubricField.Kind.values:
+        raise ValueError(f"Unknown kind {kind!r}.")
+    values = {
+        "label": label[:80],
+        "kind": kind,
+        "choices": list(dict.fromkeys(choices)) if kind == RubricField.Kind.CATEGORICAL else [],
+        "min_value": min_value if kind == RubricField.Kind.NUMERIC else None,
+        "max_value": max_value if kind == RubricField.Kind.NUMERIC else None,
+        "instructions": instructions,
+        "required": required,
+        "active": True,
+        "position": RubricField.objects.filter(project=project).count(),
+    }
+    field, _ = RubricField.objects.update_or_create(project=project, key=key, defaults=values)
+    return field
+
+
+def rubric_field_archive(*, project, key):
+    """Take a field off the label form; labels keep the scores already given."""
+    return bool(RubricField.objects.filter(project=project, key=key).update(active=False))
+
+
+def second_review_record(*, item, user, decision, note=""):
+    """A second, independent decision on a labelled P0 item, compared with its label.
+
+    Not by the reviewer who labelled it; once per reviewer and label version (recording
+    again returns the first one).
+    """
+    if not getattr(settings, "TRIAGE_P0_SECOND_REVIEW", True):
+        raise ValueError("Second reviews are turned off for this deployment.")
+    if item.status != QueueItem.Status.LABELLED or not item.decision:
+        raise ValueError("Only a labelled item gets a second review.")
+    if not item.cluster.is_p0:
+        raise ValueError("Second reviews are for P0 items.")
+    if item.labelled_by_id == user.pk:
+        raise ValueError("A second review is someone else's: you labelled this item.")
+    if decision not in QueueItem.Decision.values:
+        raise ValueError("Choose a decision.")
+    if note:
+        (note,) = pii_rescrub(item=item, values=[note])
+    review, _ = SecondReview.objects.get_or_create(
+        item=item,
+        reviewer=user,
+        first_version=item.version,
+        defaults={"decision": decision, "first_decision": item.decision, "note": note},
+    )
+    return review
+
+
+MENTION = re.compile(r"(?<![\w@])@([\w.+-]+)")
+COMMENT_MAX = 4000
+
+
+def item_comment_create(*, item, author, body, members, parent=None):
+    """A discussion comment on `item`; `@username` of a project member mentions them.
+
+    Replies thread one level deep (a reply to a reply joins the same thread). The text is
+    scrubbed with the item's placeholders, mentions excepted, so a pasted original never
+    reaches other reviewers and "@lena" is not mistaken for a name to hide.
+    """
+    body = body.strip()[:COMMENT_MAX]
+    if not body:
+        raise ValueError("Write something first.")
+    if parent is not None:
+        if parent.item_id != item.pk:
+            raise ValueError("That comment belongs to another item.")
+        parent = parent.parent or parent
+    by_name = {m.username: m for m in members}
+    parts = MENTION.split(body)  # text, name, text, name, …, text
+    texts = [parts[i] for i in range(0, len(parts), 2)]
+    scrubbed = pii_rescrub(item=item, values=texts) if any(t.strip() for t in texts) else texts
+    out, mentioned = [], []
+    for i, part in enumerate(parts):
+        if i % 2 == 0:
+            out.append(scrubbed[i // 2])
+        elif part in by_name:
+            out.append(f"@{part}")
+            mentioned.append(by_name[part])
+        else:  # not a member: plain text, scrubbed like the rest
+            out.append("@" + pii_rescrub(item=item, values=[part])[0])
+    comment = ItemComment.objects.create(item=item, author=author, parent=parent, body="".join(out))
+    comment.mentioned.set({m.pk: m for m in mentioned}.values())
+    return comment
 
 
 def queue_item_default_input(item):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, health_views, incident_views, incidents_api, views
+from . import api, health_views, incident_views, incidents_api, rubric_views, views
 
 app_name = "triage"
 urlpatterns = [
@@ -15,6 +15,13 @@ urlpatterns = [
         name="triage_run_status",
     ),
     path("p/<slug:project_slug>/weekly/", views.weekly, name="weekly"),
+    path("p/<slug:project_slug>/rubric/", rubric_views.rubric, name="rubric"),
+    path(
+        "p/<slug:project_slug>/rubric/<slug:key>/archive",
+        rubric_views.rubric_archive,
+        name="rubric_archive",
+    ),
+    path("p/<slug:project_slug>/labels.jsonl", rubric_views.labels_export, name="labels_export"),
     path("p/<slug:project_slug>/time-to-eval/", views.time_to_eval, name="time_to_eval"),
     path("p/<slug:project_slug>/incidents/", incident_views.incident_list, name="incidents"),
     path(
@@ -48,6 +55,12 @@ urlpatterns = [
     path("p/<slug:project_slug>/items/<int:pk>/heartbeat", views.item_heartbeat, name="heartbeat"),
     path("p/<slug:project_slug>/items/<int:pk>/skip", views.item_skip, name="skip"),
     path("p/<slug:project_slug>/items/<int:pk>/claim", views.item_claim, name="claim"),
+    path("p/<slug:project_slug>/items/<int:pk>/comments", views.item_comment, name="comment"),
+    path(
+        "p/<slug:project_slug>/items/<int:pk>/second-review",
+        views.item_second_review,
+        name="second_review",
+    ),
     path("p/<slug:project_slug>/items/<int:pk>/take-over", views.item_take_over, name="take_over"),
     path(
         "p/<slug:project_slug>/items/<int:pk>/pii/<str:token>",

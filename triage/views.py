@@ -55,6 +55,7 @@ def queue(request, project_slug):
         "items": items,
         "next_url": f"?{filters.as_query(after=next_cursor)}" if next_cursor else "",
         "progress": selectors.reviewer_progress(project=project),
+        "mentions": selectors.mentions_for(project=project, user=request.user),
         "sort_urls": {s: f"?{filters.sorted_by(s).as_query()}" for s in selectors.SORTS},
         "counts": selectors.queue_status_counts(
             project=project, filters=filters, user=request.user
@@ -171,11 +172,19 @@ def _item(request, project_slug, pk):
 
 
 def _label_form(membership, item, data=None):
+    rubric = selectors.rubric_fields(project=membership.project)
+    scores = {
+        f"score_{f.key}": ("yes" if v else "no") if f.kind == "boolean" else v
+        for f in rubric
+        if (v := item.scores.get(f.key)) is not None
+    }
     return LabelForm(
         data,
         failure_modes=selectors.failure_mode_choices(project=membership.project),
         can_add_modes=membership.can_publish,
+        rubric=rubric,
         initial={
+            **scores,
             "version": item.version,
             "decision": item.decision,
             "failure_modes": item.failure_modes
@@ -226,6 +235,8 @@ def _item_context(request, membership, item, label_form=None, promote_form=None)
             },
         ),
         "cases": item.cases.select_related("golden_set"),
+        "discussion": selectors.item_discussion(item=item),
+        **_second_review_context(request, item),
         "nav": "queue",
     }
 
@@ -317,6 +328,7 @@ def item_label(request, project_slug, pk):
                 criteria=data["criteria"],
                 expected_output=data["expected_output"],
                 notes=data["notes"],
+                scores=form.rubric_scores(),
             )
         except services.StaleEdit as exc:
             status, error, conflict = 409, str(exc), True
@@ -341,6 +353,69 @@ def item_label(request, project_slug, pk):
     context = _item_context(request, membership, item, label_form=form)
     context["label_conflict"] = bool(error) and conflict
     return render(request, "triage/item.html", context, status=status)
+
+
+def _second_review_context(request, item):
+    wanted = (
+        getattr(settings, "TRIAGE_P0_SECOND_REVIEW", True)
+        and item.cluster.is_p0
+        and item.status == QueueItem.Status.LABELLED
+    )
+    if not wanted:
+        return {"second_review_wanted": False}
+    reviews = list(
+        item.second_reviews.filter(first_version=item.version).select_related("reviewer")
+    )
+    return {
+        "second_review_wanted": True,
+        "second_reviews": reviews,
+        "can_second_review": item.labelled_by_id != request.user.pk
+        and all(r.reviewer_id != request.user.pk for r in reviews),
+        "decisions": QueueItem.Decision.choices,
+    }
+
+
+@login_required
+@require_POST
+def item_second_review(request, project_slug, pk):
+    _, item = _item(request, project_slug, pk)
+    try:
+        review = services.second_review_record(
+            item=item,
+            user=request.user,
+            decision=request.POST.get("decision", ""),
+            note=request.POST.get("note", ""),
+        )
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            "Second review saved: you agree."
+            if review.agrees
+            else "Second review saved: you differ from the first label.",
+        )
+    return redirect(reverse("triage:item", args=[project_slug, pk]) + "#second-review")
+
+
+@login_required
+@require_POST
+def item_comment(request, project_slug, pk):
+    membership, item = _item(request, project_slug, pk)
+    parent = None
+    if request.POST.get("parent", "").isdigit():
+        parent = item.discussion.filter(pk=request.POST["parent"]).first()
+    try:
+        services.item_comment_create(
+            item=item,
+            author=request.user,
+            body=request.POST.get("body", ""),
+            members=[m.user for m in project_members(project=membership.project)],
+            parent=parent,
+        )
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    return redirect(reverse("triage:item", args=[project_slug, pk]) + "#discussion")
 
 
 @login_required
@@ -412,7 +487,9 @@ def weekly(request, project_slug):
             else None,
             "groups": selectors.weekly_triage(project=membership.project, week_start=week_start),
             "in_review": QueueItem.objects.filter(
-                project=membership.project, status=QueueItem.Status.CLAIMED
+                project=membership.project,
+                status=QueueItem.Status.CLAIMED,
+                lease_expires_at__gt=timezone.now(),
             )
             .select_related("cluster", "claimed_by")
             .order_by("-score", "-pk")[:50],

@@ -45,7 +45,9 @@
       case "j": move(1); break;
       case "k": move(-1); break;
       case "Enter": if (!sel) return; window.location = sel.dataset.href; break;
-      case "c": submit("claim-form"); break;
+      case "c":  // on an item nobody holds: claim this one; elsewhere: the next one
+        submit(document.getElementById("claim-item-form") ? "claim-item-form" : "claim-form");
+        break;
       case "s": submit("skip-form"); break;
       case "p": {
         const p = document.getElementById("promote-form");

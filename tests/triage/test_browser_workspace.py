@@ -1,5 +1,7 @@
 """The reviewer's daily loop in Chromium: keyboard only, two reviewers on one item, Back."""
 
+import json
+
 import pytest
 from playwright.sync_api import expect
 
@@ -132,6 +134,13 @@ def test_back_after_skip_shows_the_current_lease_and_the_waterfall_has_colours(
     expect(page.locator(".lease-chip")).to_have_count(0)
     expect(page.get_by_role("button", name="Claim this item")).to_be_visible()
 
+    # On an item nobody holds, c claims this one (opened from the queue with j/k, Enter).
+    page.keyboard.press("c")
+    expect(page.locator(".lease-chip")).to_contain_text("You hold this item")
+    assert QueueItem.objects.get(pk=items[0].pk).status == "claimed"
+    page.keyboard.press("s")
+    expect(page.locator(".msg.info")).to_contain_text("Skipped")
+
     # Claim, skip, claim hands out the next item, not the skipped one.
     page.goto(f"{live_server.url}/p/{project.slug}/queue/")
     page.keyboard.press("c")
@@ -199,3 +208,37 @@ def test_trace_first_at_1440_and_no_sideways_scroll_at_390(browser, live_server,
         < phone.locator("#label-card").bounding_box()["y"]
     )
     phone.context.close()
+
+
+def test_rubric_configured_then_used_then_exported(browser, live_server, project):
+    MembershipFactory(project=project, role="lead", user__username="lena")
+    (item,) = hostile_queue(project, n=1)
+    page = new_page(browser)
+    log_in(page, live_server, "lena")
+    page.get_by_role("link", name="Label form").click()
+    page.get_by_label("Name").fill("Harm")
+    page.get_by_label("Kind").select_option("categorical")
+    page.get_by_label("Choices").fill("none, minor, severe")
+    page.get_by_label("Instructions").fill("How bad could acting on the answer be?")
+    page.get_by_role("button", name="Add to the label form").click()
+    expect(page.locator(".msg.success")).to_contain_text("Added “Harm” to the label form.")
+
+    page.goto(f"{live_server.url}/p/{project.slug}/queue/")
+    page.keyboard.press("c")
+    page.wait_for_url(f"**/items/{item.pk}/")
+    expect(page.locator("#label-form")).to_contain_text("How bad could acting on the answer be?")
+    page.keyboard.press("2")
+    page.get_by_label("Harm").select_option("severe")
+    page.get_by_role("button", name="Save label").click()
+    expect(page.locator(".msg.success")).to_contain_text("Label saved.")
+    item.refresh_from_db()
+    assert item.scores == {"harm": "severe"}
+
+    export = page.request.get(f"{live_server.url}/p/{project.slug}/labels.jsonl")
+    row = json.loads(export.text().splitlines()[0])
+    assert (row["item_id"], row["decision"], row["scores"]) == (
+        item.pk,
+        "known_issue",
+        {"harm": "severe"},
+    )
+    page.context.close()

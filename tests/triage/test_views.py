@@ -442,6 +442,18 @@ def test_an_expired_lease_no_longer_shows_as_claimed(project, reviewer, lead):
     assert "is reviewing" not in page and "Claim this item" in page
 
 
+def test_queue_and_weekly_do_not_show_a_run_out_lease_as_claimed(project, reviewer, lead):
+    item = make_item(
+        project, status="claimed", claimed_by=lead, lease_expires_at=timezone.now() - timedelta(1)
+    )
+    client = client_for(reviewer)
+    queue = client.get(f"/p/{project.slug}/queue/?status=all").content.decode()
+    row = queue.split(f'data-item="{item.pk}"', 1)[1].split("</tr>", 1)[0]
+    assert '<span class="status s-pending">pending</span>' in row and "lease ran out" in row
+    weekly = client.get(f"/p/{project.slug}/weekly/").content.decode()
+    assert "Nobody is reviewing right now." in weekly
+
+
 def test_item_page_is_never_stored_so_back_shows_the_current_lease(project, reviewer):
     item = make_item(project)
     response = client_for(reviewer).get(f"/p/{project.slug}/items/{item.pk}/")
@@ -530,3 +542,12 @@ def test_leads_act_on_ticked_items_and_leave_held_or_labelled_ones_alone(project
         f"/p/{project.slug}/queue/bulk", {"items": [other.pk], "action": "skip"}
     )
     assert response.status_code == 403
+
+
+def test_a_trace_without_runs_says_so(project, reviewer):
+    item = make_item(project)
+    item.scrubbed = {**item.scrubbed, "traces": [{"trace_id": "t9", "runs": []}]}
+    item.save()
+    html = client_for(reviewer).get(f"/p/{project.slug}/items/{item.pk}/").content.decode()
+    assert "The trace arrived without runs" in html
+    assert "This trace has no runs yet" in html

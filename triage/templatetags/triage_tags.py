@@ -13,6 +13,7 @@ from triage import charts, ranking
 
 register = template.Library()
 
+_MENTION = re.compile(r"(?<![\w@])@([\w.+-]+)")
 _ESCAPED_PLACEHOLDER = re.compile(r"&lt;([A-Z][A-Z_]*_\d+)&gt;")
 
 
@@ -122,3 +123,19 @@ def priority_filter(score):
 register.filter("percent", charts.fmt_percent)
 register.filter("ms", charts.fmt_ms)
 register.filter("dollars", charts.fmt_dollars)
+
+
+@register.filter
+def mentions_marked(html, comment):
+    """After pii_marked (escaped): `@name` of the comment's mentioned members in bold."""
+    names = {user.username for user in comment.mentioned.all()}
+
+    def mark(match):
+        name = match.group(1)
+        return (
+            f'<strong class="mention">@{name}</strong>'
+            if escape(name) == name and name in names
+            else match.group(0)
+        )
+
+    return mark_safe(_MENTION.sub(mark, str(html)))
