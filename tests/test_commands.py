@@ -118,6 +118,8 @@ def test_periodic_once_runs_every_scheduled_task_in_process(project, reviewer, i
     # The nightly job ran too: the swept complaint is in the queue.
     assert QueueItem.objects.filter(cluster=lost.cluster, status="pending").exists()
     assert TriageRun.objects.filter(project=project, kind="triage", status="done").count() == 1
+    # …and the weekly traffic-drift check, which keeps its report as a run of its own kind.
+    assert TriageRun.objects.filter(project=project, kind="traffic_drift").count() == 1
 
 
 def test_periodic_loop_runs_each_task_when_its_schedule_comes_round(

@@ -5,10 +5,10 @@ Per time window: one statement builds a temporary table of the window's producti
 one more the durations of their llm/retriever/tool runs; then two aggregate statements per
 slice dimension read those. The runs are read once per window, not once per dimension.
 
-Percentiles are exact nearest-rank values computed in SQL on both databases with window
-functions (ROW_NUMBER / COUNT over the slice, then the first row whose rank reaches
-ceil(q·n)); that is what PostgreSQL's percentile_disc does, and SQLite has no
-percentile function, so one formulation serves both. No sampling: the sort is per bucket.
+Percentiles are exact nearest-rank values computed in SQL on both databases, no sampling:
+PostgreSQL's percentile_disc, and on SQLite (no percentile function) the same rank from
+window functions (ROW_NUMBER / COUNT over the slice, the first row whose rank reaches
+ceil(q·n)). The tests assert the same values on both.
 
 A trace belongs to the window its root run started in; child runs are counted when they
 start inside the same window (a trace straddling midnight loses its late children to the

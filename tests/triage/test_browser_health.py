@@ -98,6 +98,14 @@ def _no_sideways_scroll(page):
     assert width <= page.viewport_size["width"], f"page is {width}px wide"
 
 
+def _nav(page, name):
+    """Follow a top-bar link; on a phone the nav is folded behind its Menu button."""
+    toggle = page.locator("[data-nav-toggle]")
+    if toggle.is_visible():
+        toggle.click()
+    page.locator("#main-nav").get_by_role("link", name=name).click()
+
+
 def _shot(page, name):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
@@ -109,7 +117,7 @@ def test_health_and_overview_pages_render_charts_with_values(
 ):
     page = _logged_in(browser, live_server, width, height)
 
-    page.get_by_role("link", name="Health").click()
+    _nav(page, "Health")
     expect(page.get_by_role("heading", name="Production health")).to_be_visible()
     success = page.locator("#chart-success")
     expect(success.get_by_role("img", name="Task success rate")).to_be_visible()
@@ -127,7 +135,7 @@ def test_health_and_overview_pages_render_charts_with_values(
     _no_sideways_scroll(page)
     _shot(page, f"health-by-prompt-{width}")
 
-    page.get_by_role("link", name="Overview").click()
+    _nav(page, "Overview")
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     expect(page.locator("#chart-coverage .legend-label")).to_have_text(["refunds"])
     expect(page.locator("#o-cost")).to_have_text("$0.0225")

@@ -47,6 +47,11 @@ def test_health_page_draws_each_chart_with_its_values_in_text(client, lead, traf
     assert 'class="legend-value">2,000 ms<' in latency and "4,000 ms" in latency
     assert 'class="legend-value">25.0 %<' in _chart(html, "breaker")
     assert "<code>p1</code>" in html and "<code>m1</code>" in html  # versions in production
+    start = html.index('id="run-types"')
+    steps = html[start : html.index("</details>", start)]
+    cell = r'<td class="num">([^<]+)</td>'
+    rows = re.findall(rf"<tr><td>(\w+)</td>{cell}{cell}{cell}</tr>", steps)
+    assert rows == [("llm", "3", "800 ms", "1,500 ms"), ("tool", "2", "100 ms", "300 ms")]
 
 
 def test_health_page_sliced_by_prompt_hash_shows_the_failing_prompt(client, lead, traffic):
