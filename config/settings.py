@@ -229,6 +229,11 @@ TRIAGE_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("TRIAGE_WEBHOOK_MAX_ATTEMPTS", 
 TRIAGE_WEBHOOK_DISABLE_AFTER = int(os.environ.get("TRIAGE_WEBHOOK_DISABLE_AFTER", 20))
 # A fixed cluster that gets new complaints within this many days is re-opened (regressed).
 TRIAGE_FIXED_REOPEN_DAYS = int(os.environ.get("TRIAGE_FIXED_REOPEN_DAYS", 14))
+# The weekly lap: production-sourced cases the team aims to add each week (low, high).
+TRIAGE_WEEKLY_CASE_TARGET = (
+    int(os.environ.get("TRIAGE_WEEKLY_CASES_MIN", 5)),
+    int(os.environ.get("TRIAGE_WEEKLY_CASES_MAX", 10)),
+)
 # `p0.sla_at_risk` goes out when a P0 has this many hours left without a published case.
 TRIAGE_SLA_ALERT_HOURS = float(os.environ.get("TRIAGE_SLA_ALERT_HOURS", 24))
 TRIAGE_P0_ALERTS_PER_RUN = 500  # alerts emitted per 5-minute run at most, most urgent first

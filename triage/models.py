@@ -75,6 +75,8 @@ class QueueItem(models.Model):
         KNOWN_ISSUE = "known_issue", "Known issue"
         EXPECTED = "expected_behaviour", "Expected behaviour"
         NEEDS_PRODUCT = "needs_product_decision", "Needs product decision"
+        FIX_NOW = "fix_now", "Fix now"  # the weekly meeting's call: an engineer takes it
+        WONT_FIX = "wont_fix", "Won't fix"
 
     # Built-in failure modes; projects add their own (FailureMode rows).
     FAILURE_MODES = [
@@ -460,7 +462,7 @@ class Incident(models.Model):
     opened_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    # The 30-day check: did the cases catch a repeat? A lead confirms what the data says.
+    # The 30-day check (did its cases catch a repeat?), as a lead confirmed it.
     repeat_check_confirmed_at = models.DateTimeField(null=True, blank=True)
     repeat_check_confirmed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -469,9 +471,6 @@ class Incident(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["project", "status"], name="incident_status_idx")]
-
-    def __str__(self):
-        return f"incident {self.pk}: {self.title}"
 
 
 class IncidentEvent(models.Model):

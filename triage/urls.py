@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, health_views, incident_views, incidents_api, rubric_views, views
+from . import api, health_views, incident_views, incidents_api, rubric_views, views, weekly_views
 
 app_name = "triage"
 urlpatterns = [
@@ -14,7 +14,12 @@ urlpatterns = [
         views.triage_run_status,
         name="triage_run_status",
     ),
-    path("p/<slug:project_slug>/weekly/", views.weekly, name="weekly"),
+    path("p/<slug:project_slug>/weekly/", weekly_views.weekly, name="weekly"),
+    path(
+        "p/<slug:project_slug>/weekly/items/<int:pk>/label",
+        weekly_views.weekly_label,
+        name="weekly_label",
+    ),
     path("p/<slug:project_slug>/rubric/", rubric_views.rubric, name="rubric"),
     path(
         "p/<slug:project_slug>/rubric/<slug:key>/archive",

@@ -1,7 +1,7 @@
 """Reviewer pages. Every action is a plain form post; htmx (when present) swaps partials."""
 
 import logging
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
@@ -460,42 +460,6 @@ def item_promote(request, project_slug, pk):
         request, f"Promoted as {case.case_id} (draft until the next published version)."
     )
     return redirect(reverse("datasets:detail", args=[project_slug, golden_set.slug]))
-
-
-@login_required
-def weekly(request, project_slug):
-    """The weekly triage meeting: what was decided this week, by decision and owner."""
-    membership = membership_get(user=request.user, project_slug=project_slug)
-    today = timezone.localdate()
-    try:
-        day = datetime.strptime(request.GET.get("week", ""), "%Y-%m-%d").date()
-    except ValueError:
-        day = today
-    monday = day - timedelta(days=day.weekday())
-    week_start = timezone.make_aware(datetime.combine(monday, time.min))
-    return render(
-        request,
-        "triage/weekly.html",
-        {
-            "project": membership.project,
-            "projects": _projects(request.user),
-            "membership": membership,
-            "week_start": monday,
-            "prev_week": monday - timedelta(days=7),
-            "next_week": monday + timedelta(days=7)
-            if monday + timedelta(days=7) <= today
-            else None,
-            "groups": selectors.weekly_triage(project=membership.project, week_start=week_start),
-            "in_review": QueueItem.objects.filter(
-                project=membership.project,
-                status=QueueItem.Status.CLAIMED,
-                lease_expires_at__gt=timezone.now(),
-            )
-            .select_related("cluster", "claimed_by")
-            .order_by("-score", "-pk")[:50],
-            "nav": "weekly",
-        },
-    )
 
 
 @login_required
