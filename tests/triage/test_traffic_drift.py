@@ -134,7 +134,7 @@ def test_the_latest_drift_report_is_on_the_health_page(client, project, mix, lea
 
     html = client.get("/p/acme/health/").content.decode()
 
-    section = html[html.index('id="traffic-drift"') : html.index('id="versions"')]
+    section = html[html.index('id="traffic-drift"') : html.index('id="versions-in-production"')]
     assert "<strong>order shipping status</strong> — 30.0 % of traffic, 0.0 % of eval" in section
     assert "4 live queries sampled" in section
     assert '<td>de</td><td class="num">30.0 %</td><td class="num">0.0 %</td>' in section
