@@ -26,20 +26,24 @@ def _lead(request, project_slug):
     return membership
 
 
+def _n(count, word):
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def _chart(hours):
     """Hourly complaint bars for an inline SVG (values also shown in text)."""
     top = max((h["complaints"] for h in hours), default=0) or 1
     width = max(len(hours), 1)
     return {
-        "width": width * 10,
+        "width": max(width * 10, 240),
         "height": CHART_HEIGHT,
         "bars": [
             {
                 "x": i * 10,
                 "h": round(CHART_HEIGHT * h["complaints"] / top, 1),
                 "y": round(CHART_HEIGHT - CHART_HEIGHT * h["complaints"] / top, 1),
-                "label": f"{h['hour']:%m-%d %H}:00 — {h['complaints']} complaints, "
-                f"{h['traces']} traces",
+                "label": f"{h['hour']:%m-%d %H}:00 — {_n(h['complaints'], 'complaint')}, "
+                f"{_n(h['traces'], 'trace')}",
             }
             for i, h in enumerate(hours)
         ],
@@ -166,6 +170,7 @@ def incident_postmortem(request, project_slug, pk):
     body = render_to_string("triage/postmortem.md", incidents.postmortem_context(incident))
     response = HttpResponse(body, content_type="text/markdown; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="incident-{pk}-postmortem.md"'
+    response["X-Content-Type-Options"] = "nosniff"
     return response
 
 

@@ -211,6 +211,7 @@ class IncidentPostmortemApi(APIView):
         body = render_to_string("triage/postmortem.md", incidents.postmortem_context(incident))
         response = HttpResponse(body, content_type="text/markdown; charset=utf-8")
         response["Content-Disposition"] = f'inline; filename="incident-{pk}-postmortem.md"'
+        response["X-Content-Type-Options"] = "nosniff"  # text, never sniffed as HTML
         return response
 
 
