@@ -21,6 +21,11 @@ def membership_get(*, user, project_slug):
     return membership
 
 
+def user_projects(*, user):
+    """The projects a user is a member of, for the project switcher."""
+    return [m.project for m in user.memberships.select_related("project").order_by("project__slug")]
+
+
 def project_members(*, project):
     return list(
         Membership.objects.filter(project=project).select_related("user").order_by("user__username")

@@ -4,7 +4,7 @@
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
-from accounts.selectors import membership_get
+from accounts.selectors import membership_get, user_projects
 
 from . import alerts, metrics, metrics_sql, overview
 from .models import TriageRun
@@ -19,9 +19,6 @@ SLICE_CHOICES = (
     ("feature_flag", "Feature flag"),
 )
 
-
-def _projects(user):
-    return [m.project for m in user.memberships.select_related("project").order_by("project__slug")]
 
 
 def _choice(value, allowed, default):
@@ -39,7 +36,7 @@ def health(request, project_slug):
     versions = metrics.versions_in_production(project=project)
     context = {
         "project": project,
-        "projects": _projects(request.user),
+        "projects": user_projects(user=request.user),
         "membership": membership,
         "nav": "health",
         "days": days,
@@ -73,7 +70,7 @@ def leadership_overview(request, project_slug):
     project = membership.project
     context = {
         "project": project,
-        "projects": _projects(request.user),
+        "projects": user_projects(user=request.user),
         "membership": membership,
         "nav": "overview",
         "totals": overview.latest_totals(project=project),

@@ -16,15 +16,20 @@ def process_feedback(*, event_ids):
     return clustering.feedback_process(event_ids=event_ids)
 
 
+def _project(project_id, task):
+    """The project a task was queued for, or None (logged) if it was deleted since."""
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        logger.warning("%s: project %s is gone", task, project_id)
+    return project
+
+
 # acks_late + reject-on-worker-lost: a worker killed mid-run hands the task to another,
 # which carries on from the last committed batch (the job is idempotent).
 @shared_task(name="triage.run_job", acks_late=True)
 def run_job(*, project_id, triage_run_id=None):
-    project = Project.objects.filter(pk=project_id).first()
-    if project is None:
-        logger.warning("triage.run_job: project %s is gone", project_id)
-        return None
-    return job.triage_job_execute(project=project, triage_run_id=triage_run_id)
+    project = _project(project_id, "triage.run_job")
+    return job.triage_job_execute(project=project, triage_run_id=triage_run_id) if project else None
 
 
 @shared_task(name="triage.run_all_projects")
@@ -35,11 +40,8 @@ def run_all_projects():
 
 @shared_task(name="triage.drift_check", acks_late=True)
 def drift_check(*, project_id):
-    project = Project.objects.filter(pk=project_id).first()
-    if project is None:
-        logger.warning("triage.drift_check: project %s is gone", project_id)
-        return None
-    return job.drift_check(project=project)
+    project = _project(project_id, "triage.drift_check")
+    return job.drift_check(project=project) if project else None
 
 
 @shared_task(name="triage.drift_all_projects")
@@ -77,11 +79,8 @@ def alerts_evaluate():
 
 @shared_task(name="triage.traffic_drift_check", acks_late=True)
 def traffic_drift_check(*, project_id):
-    project = Project.objects.filter(pk=project_id).first()
-    if project is None:
-        logger.warning("triage.traffic_drift_check: project %s is gone", project_id)
-        return None
-    return traffic_drift.traffic_drift_check(project=project)
+    project = _project(project_id, "triage.traffic_drift_check")
+    return traffic_drift.traffic_drift_check(project=project) if project else None
 
 
 @shared_task(name="triage.traffic_drift_all_projects")

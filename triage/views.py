@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.selectors import membership_get, project_members
+from accounts.selectors import membership_get, project_members, user_projects
 from datasets import services as dataset_services
 from datasets.models import GoldenSet
 
@@ -35,9 +35,6 @@ def home(request):
     return redirect("triage:queue", project_slug=membership.project.slug)
 
 
-def _projects(user):
-    return [m.project for m in user.memberships.select_related("project").order_by("project__slug")]
-
 
 @login_required
 def queue(request, project_slug):
@@ -50,7 +47,7 @@ def queue(request, project_slug):
     )
     context = {
         "project": project,
-        "projects": _projects(request.user),
+        "projects": user_projects(user=request.user),
         "membership": membership,
         "items": items,
         "next_url": f"?{filters.as_query(after=next_cursor)}" if next_cursor else "",
@@ -207,7 +204,7 @@ def _item_context(request, membership, item, label_form=None, promote_form=None)
     mine = item.lease_live and item.claimed_by_id == request.user.pk
     return {
         "project": membership.project,
-        "projects": _projects(request.user),
+        "projects": user_projects(user=request.user),
         "membership": membership,
         "item": item,
         "cluster": item.cluster,

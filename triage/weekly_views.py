@@ -10,11 +10,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.selectors import membership_get, project_members
+from accounts.selectors import membership_get, project_members, user_projects
 
 from . import agenda, selectors
 from .models import QueueItem
-from .views import _projects
 
 
 @login_required
@@ -33,7 +32,7 @@ def weekly(request, project_slug):
         "triage/weekly.html",
         {
             "project": membership.project,
-            "projects": _projects(request.user),
+            "projects": user_projects(user=request.user),
             "membership": membership,
             "week_start": monday,
             "prev_week": monday - timedelta(days=7),
