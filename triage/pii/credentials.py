@@ -17,6 +17,12 @@ _TRAILING = ".:!?"
 _MIN_KEYWORD_VALUE = 6
 
 _KV_VALUE = r"[\"']?([^\s\"'`,;]{" + str(_MIN_KEYWORD_VALUE) + ",})"
+_PASSWORD_WORD = (
+    r"(?:new\s+|old\s+|current\s+|temporary\s+|temp\s+)?"
+    r"(?:password|passwort|passcode|passphrase|passwd|pwd|pw|pin(?:\s*code)?)"
+)
+# Rules whose value is a password (typed PASSWORD; every other rule's is a SECRET).
+PASSWORD_RULES = {"password_value", "password_in_words"}
 # Our own rules: (name, regex, group whose start marks the secret).
 OWN_RULES = [
     ("openai_or_anthropic_key", r"\bsk-(?:ant-|proj-|svcacct-)?[A-Za-z0-9_\-]{16,}", 0),
@@ -39,8 +45,21 @@ OWN_RULES = [
         "key_value",
         r"(?i)\b(?:api[_\- ]?key|apikey|access[_\- ]?key|access[_\- ]?token|auth[_\- ]?token"
         r"|refresh[_\- ]?token|id[_\- ]?token|secret[_\- ]?key|client[_\- ]?secret"
-        r"|private[_\- ]?key"
-        r"|password|passwd|passphrase|pwd|token|secret)[\"']?\s*(?:=>|:=|[:=])\s*" + _KV_VALUE,
+        r"|private[_\- ]?key|token|secret)[\"']?\s*(?:=>|:=|[:=])\s*" + _KV_VALUE,
+        1,
+    ),
+    # "password: hunter22", "pwd=…": any value of 4+ characters.
+    (
+        "password_value",
+        rf"(?i)\b{_PASSWORD_WORD}[\"']?\s*(?:=>|:=|[:=])\s*[\"']?([^\s\"'`,;]{{4,}})",
+        1,
+    ),
+    # "my password is Hunter2!Secret": the value must look like one (see _looks_like_password)
+    # so "my password is wrong" stays.
+    (
+        "password_in_words",
+        rf"(?i)\b{_PASSWORD_WORD}\s+(?:is|was|would\s+be|=)\s*[:\-]?\s*"
+        r"(?:still\s+|now\s+)?[\"'`]?([^\s\"'`,;]{4,})",
         1,
     ),
     (
@@ -97,8 +116,17 @@ def _group_span(match, group):
     return match.span()
 
 
+def _looks_like_password(value):
+    """Not an ordinary word: a digit, a symbol or a capital inside ("Hunter2!Secret")."""
+    return any(not c.isalpha() for c in value) or any(c.isupper() for c in value[1:])
+
+
 def find_secrets(text):
-    """Sorted, non-overlapping (start, end, rule) spans of credentials in `text`."""
+    """Sorted, non-overlapping (start, end, rule) spans of credentials in `text`.
+
+    Where two rules cover the same stretch, the earlier rule's name is kept (ours come
+    first), so a password named as one stays in PASSWORD_RULES.
+    """
     found = []
     for name, regex, group in rules():
         for match in regex.finditer(text):
@@ -110,6 +138,11 @@ def find_secrets(text):
                 end = start + 1
             start, end = _widen(text, start, end, multiline=name == "private_key_block")
             if name in ("KeywordDetector", "key_value") and end - start < _MIN_KEYWORD_VALUE:
+                continue
+            quoted = start > 0 and text[start - 1] in "\"'`"
+            if name == "password_in_words" and not (
+                quoted or _looks_like_password(text[start:end])
+            ):
                 continue
             found.append((start, end, name))
     merged = []

@@ -16,8 +16,22 @@ COMMON_WORDS = set(
     hunter fisher mason ford hall park bay lee may sunny happy honey candy crystal pearl ruby
     amber jade jasmine olive iris daisy holly heather autumn april van de la le del di da von
     ten ter du des dos das den der el al bot chat user admin test demo order card account help
-    support team service customer client thanks regards best dear hello hola ciao""".split()
+    support team service customer client thanks regards best dear hello hola ciao age""".split()
 )
+# Words that open a greeting, an apology or a sign-off and are never part of the name after
+# them: "Sorry Maria Gonzalez" is "Sorry <PERSON_1>".
+GREETINGS = {"sorry", "hi", "hiya", "hello", "hey", "heya", "dear", "thanks", "thank", "thx",
+             "cheers", "regards", "welcome", "congrats", "congratulations", "ok",
+             "okay", "yes", "no", "please", "bye", "goodbye", "good", "morning", "afternoon",
+             "evening", "apologies", "oh", "ah", "well", "attn", "greetings", "yo", "howdy",
+             "hallo", "hola", "ciao", "bonjour", "salut", "hej", "moin", "ps", "fyi", "re",
+             "fwd", "sincerely", "best", "kind", "warm", "so", "great", "sure"}  # fmt: skip
+# Business words and abbreviations the NER takes for names ("Invoice VAT"): a PERSON span
+# made only of these and acronyms is no person.
+NOT_NAMES = {"invoice", "invoices", "vat", "tax", "gst", "hst", "receipt", "refund", "order",
+             "account", "customer", "client", "support", "billing", "payment", "sku", "id",
+             "api", "crm", "hr", "pdf", "csv", "faq", "iban", "eori", "ein", "tin", "ssn",
+             "url", "sla", "kpi", "ceo", "cto", "cfo", "it", "qa", "ui", "ux"}  # fmt: skip
 PARTICLES = {"van", "de", "la", "le", "del", "di", "da", "von", "ten", "ter", "du", "des",
              "dos", "das", "den", "der", "el", "al", "y", "zu", "op"}  # fmt: skip
 NAME_POS = {"PROPN", "NOUN", "X", "ADJ"}
@@ -52,6 +66,35 @@ def _fold(word):
 
 def _is_first_name(word):
     return all(_fold(part) in first_names() for part in word.split("-") if part)
+
+
+def _is_acronym(token):
+    return token.is_alpha and token.text.isupper() and len(token.text) <= 5
+
+
+def name_bounds(doc, start, end):
+    """The name inside a PERSON span as (start, end), or None when it holds no name.
+
+    Leading greetings and interjections are cut off ("Sorry Maria Gonzalez" → "Maria
+    Gonzalez"), so the same person gets the same placeholder wherever they are greeted;
+    a span of business words and acronyms ("Invoice VAT", "HR") is dropped.
+    """
+    span = doc.char_span(start, end, alignment_mode="expand")
+    if span is None:
+        return start, end
+    tokens = list(span)
+    while tokens and (
+        tokens[0].lower_ in GREETINGS
+        or tokens[0].is_punct
+        or (tokens[0].pos_ == "INTJ" and not _is_first_name(tokens[0].text))
+    ):
+        tokens.pop(0)
+    words = [t for t in tokens if t.is_alpha]
+    if not words or all(
+        (t.lower_ in NOT_NAMES or _is_acronym(t)) and not _is_first_name(t.text) for t in words
+    ):
+        return None
+    return max(start, tokens[0].idx), end
 
 
 def find_names(doc):

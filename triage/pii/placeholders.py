@@ -27,6 +27,7 @@ class Placeholders:
         self._counts = Counter()
         self.originals = {}  # placeholder → first original spelling seen
         self._known = set()  # placeholders that were already stored when we were built
+        self._upcoming = {}  # full names later in the batch: normalized → original
 
     @classmethod
     def from_originals(cls, originals):
@@ -54,6 +55,14 @@ class Placeholders:
         """{placeholder: original} assigned since `from_originals` (to be stored)."""
         return {p: v for p, v in self.originals.items() if p not in self._known}
 
+    def expect(self, found):
+        """Full names about to be numbered ([(entity_type, value)] in text order), so a
+        surname seen first ("Smith called. John Smith …") gets the full name's number."""
+        for entity_type, value in found:
+            normalized = _normalize_value(entity_type, value)
+            if entity_type == "PERSON" and " " in normalized:
+                self._upcoming.setdefault(normalized, value)
+
     def placeholder_for(self, entity_type, value):
         key = (entity_type, _normalize_value(entity_type, value))
         if key not in self._by_key:
@@ -67,15 +76,15 @@ class Placeholders:
         return self._by_key[key]
 
     def _person_alias(self, entity_type, normalized):
-        """ "Smith" after "John Smith" is the same person (only when unambiguous)."""
+        """ "Smith" and "John Smith" are the same person (only when unambiguous)."""
         if entity_type != "PERSON" or " " in normalized:
             return None
-        matches = {
-            placeholder
-            for (kind, known), placeholder in self._by_key.items()
-            if kind == "PERSON" and " " in known and normalized in known.split()
-        }
-        return matches.pop() if len(matches) == 1 else None
+        known = {k for kind, k in self._by_key if kind == "PERSON"} | set(self._upcoming)
+        matches = {k for k in known if " " in k and normalized in k.split()}
+        if len(matches) != 1:
+            return None
+        (full,) = matches
+        return self.placeholder_for("PERSON", self._upcoming.get(full, full))
 
 
 def _replace(text, spans, placeholders):
@@ -93,12 +102,24 @@ def _replace(text, spans, placeholders):
     return "".join(out)
 
 
-def scrub_texts(texts, placeholders):
-    """Scrub a batch of strings; numbering runs left to right, text by text."""
+def _expect(placeholders, texts, spans_per_text):
+    placeholders.expect(
+        (entity_type, text[start:end])
+        for text, spans in zip(texts, spans_per_text, strict=True)
+        for start, end, entity_type in spans
+    )
+
+
+def scrub_texts(texts, placeholders, entities=None):
+    """Scrub a batch of strings; numbering runs by first appearance, text by text.
+
+    `entities`: the types that count as personal data (default TRIAGE_PII_ENTITIES).
+    """
     texts = list(texts)
+    detected = analyze_texts(texts, entities)
+    _expect(placeholders, texts, detected)
     return [
-        _replace(text, spans, placeholders)
-        for text, spans in zip(texts, analyze_texts(texts), strict=True)
+        _replace(text, spans, placeholders) for text, spans in zip(texts, detected, strict=True)
     ]
 
 
@@ -147,7 +168,7 @@ def _outside_placeholders(text, spans):
     return out
 
 
-def rescrub_texts(texts, placeholders):
+def rescrub_texts(texts, placeholders, entities=None):
     """Scrub text a reviewer typed or pasted, against a case's existing placeholders.
 
     Placeholders already in the text stay as they are; a known original becomes the
@@ -156,11 +177,12 @@ def rescrub_texts(texts, placeholders):
     texts = list(texts)
     for text in texts:
         placeholders.reserve(text)
-    out = []
-    for text, detected in zip(texts, analyze_texts(texts), strict=True):
+    resolved = []
+    for text, detected in zip(texts, analyze_texts(texts, entities), strict=True):
         spans = [(s, e, t, 0.5) for s, e, t in detected] + _known_value_spans(text, placeholders)
-        out.append(_replace(text, _resolve(_outside_placeholders(text, spans)), placeholders))
-    return out
+        resolved.append(_resolve(_outside_placeholders(text, spans)))
+    _expect(placeholders, texts, resolved)
+    return [_replace(t, spans, placeholders) for t, spans in zip(texts, resolved, strict=True)]
 
 
 def _string_leaves(value, path=()):
@@ -184,7 +206,7 @@ def _set_path(root, path, new_value):
     return root
 
 
-def scrub_json(values, placeholders, scrub=scrub_texts):
+def scrub_json(values, placeholders, scrub=scrub_texts, entities=None):
     """Scrub every string leaf of each JSON value (dicts, lists of chat messages, …).
 
     Presidio's BatchAnalyzerEngine.analyze_dict fails on lists of dicts, so we walk the
@@ -193,7 +215,7 @@ def scrub_json(values, placeholders, scrub=scrub_texts):
     """
     values = [copy.deepcopy(v) for v in values]
     leaves = [(i, path, text) for i, v in enumerate(values) for path, text in _string_leaves(v)]
-    scrubbed = scrub([text for _, _, text in leaves], placeholders)
+    scrubbed = scrub([text for _, _, text in leaves], placeholders, entities)
     for (i, path, _), new_text in zip(leaves, scrubbed, strict=True):
         values[i] = _set_path(values[i], path, new_text)
     return values

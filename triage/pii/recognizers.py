@@ -10,7 +10,8 @@ from functools import lru_cache
 from django.conf import settings
 
 from . import credentials
-from .names import find_names, first_names, is_capitalised_common_word
+from .birthdates import find_dates_of_birth
+from .names import _is_first_name, find_names, first_names, is_capitalised_common_word
 from .places import (
     _NUMBER,
     _TOWN,
@@ -19,6 +20,7 @@ from .places import (
     LEADING_STREET_TYPES,
     STREET_SUFFIXES,
     USPS_SUFFIXES,
+    countries,
     find_places,
     gazetteer,
 )
@@ -41,7 +43,7 @@ NER_IGNORED = [
     "LANGUAGE",
 ]
 # Bumped whenever recognizers change, so cached spans from older rules are not reused.
-RECOGNIZERS_VERSION = "5"
+RECOGNIZERS_VERSION = "6"
 
 
 def _ner_false_positive(span, entity_type):
@@ -57,7 +59,9 @@ def _config():
     return {
         "model": settings.TRIAGE_SPACY_MODEL,
         "threshold": settings.TRIAGE_PII_SCORE_THRESHOLD,
-        "entities": list(settings.TRIAGE_PII_ENTITIES),
+        # Everything is detected; which types count as personal data is applied per call
+        # (analysis.analyze_texts), so one engine and one span cache serve every project.
+        "entities": list(settings.TRIAGE_PII_ENTITY_TYPES),
         "phone_regions": list(settings.TRIAGE_PII_PHONE_REGIONS),
     }
 
@@ -79,7 +83,11 @@ def _recognizers(config):
         PatternRecognizer,
         RecognizerResult,
     )
-    from presidio_analyzer.predefined_recognizers import PhoneRecognizer, SpacyRecognizer
+    from presidio_analyzer.predefined_recognizers import (
+        PhoneRecognizer,
+        SpacyRecognizer,
+        UsSsnRecognizer,
+    )
 
     class SentenceAwareSpacyRecognizer(SpacyRecognizer):
         """spaCy's NER without ordinary words it took for names (is_capitalised_common_word)."""
@@ -89,23 +97,49 @@ def _recognizers(config):
             if not results:
                 return results
             spans = {(e.start_char, e.end_char): e for e in nlp_artifacts.entities}
-            return [
+            results = [
                 r
                 for r in results
                 if (r.start, r.end) not in spans
                 or not _ner_false_positive(spans[(r.start, r.end)], r.entity_type)
             ]
+            for r in results:
+                # The small model also calls "Malawi" a person; "Jordan" may well be one.
+                name = text[r.start : r.end]
+                if name in countries() and (
+                    r.entity_type == "LOCATION"
+                    or (r.entity_type == "PERSON" and not _is_first_name(name))
+                ):
+                    r.entity_type = "COUNTRY"
+            return results
 
     class SecretsRecognizer(LocalRecognizer):
-        """API keys, tokens and passwords (see triage.pii.credentials)."""
+        """API keys, tokens (SECRET) and passwords (PASSWORD): see triage.pii.credentials."""
 
         def load(self):
             credentials.rules()
 
         def analyze(self, text, entities, nlp_artifacts=None):
             return [
-                RecognizerResult("SECRET", start, end, 0.95)
-                for start, end, _ in credentials.find_secrets(text)
+                RecognizerResult(
+                    "PASSWORD" if rule in credentials.PASSWORD_RULES else "SECRET",
+                    start,
+                    end,
+                    0.95,
+                )
+                for start, end, rule in credentials.find_secrets(text)
+            ]
+
+    class DateOfBirthRecognizer(LocalRecognizer):
+        """A date after "born on", "DOB:", "date of birth", … (see triage.pii.birthdates)."""
+
+        def load(self):
+            pass
+
+        def analyze(self, text, entities, nlp_artifacts=None):
+            return [
+                RecognizerResult("DATE_OF_BIRTH", start, end, 0.9)
+                for start, end in find_dates_of_birth(text)
             ]
 
     class NameRecognizer(LocalRecognizer):
@@ -133,7 +167,9 @@ def _recognizers(config):
                 return []
             # Below spaCy's 0.85, so where both fire on the same words NER's type wins.
             return [
-                RecognizerResult("LOCATION", start, end, 0.6)
+                RecognizerResult(
+                    "COUNTRY" if text[start:end] in countries() else "LOCATION", start, end, 0.6
+                )
                 for start, end in find_places(nlp_artifacts.tokens)
             ]
 
@@ -143,6 +179,19 @@ def _recognizers(config):
         def validate_result(self, pattern_text):
             digits = re.sub(r"\D", "", pattern_text)
             return 13 <= len(digits) <= 19 and _luhn(digits)
+
+    class SsnRecognizer(UsSsnRecognizer):
+        """Presidio's SSN rules without its list of sample numbers.
+
+        "123-45-6789" and "078-05-1120" are rejected as examples from forms; a user who
+        types one as theirs still means an SSN, and it would otherwise be typed a phone.
+        """
+
+        def invalidate_result(self, pattern_text):
+            digits = re.sub(r"\D", "", pattern_text)
+            if digits in {"123456789", "078051120"}:
+                return False
+            return super().invalidate_result(pattern_text)
 
     class LenientPhoneRecognizer(PhoneRecognizer):
         """POSSIBLE leniency: users' numbers need not sit in libphonenumber's known ranges.
@@ -159,9 +208,11 @@ def _recognizers(config):
 
     return [
         SentenceAwareSpacyRecognizer(name="SentenceAwareSpacyRecognizer"),
-        SecretsRecognizer(supported_entities=["SECRET"], name="SecretsRecognizer"),
+        SecretsRecognizer(supported_entities=["SECRET", "PASSWORD"], name="SecretsRecognizer"),
+        DateOfBirthRecognizer(supported_entities=["DATE_OF_BIRTH"], name="DateOfBirthRecognizer"),
+        SsnRecognizer(),
         NameRecognizer(supported_entities=["PERSON"], name="NameRecognizer"),
-        GazetteerRecognizer(supported_entities=["LOCATION"], name="GazetteerRecognizer"),
+        GazetteerRecognizer(supported_entities=["LOCATION", "COUNTRY"], name="GazetteerRecognizer"),
         AnyCardRecognizer(
             supported_entity="CREDIT_CARD",
             name="AnyCardRecognizer",
@@ -248,6 +299,7 @@ def build_analyzer(config):
     ).create_engine()
     engine = AnalyzerEngine(nlp_engine=nlp_engine, supported_languages=["en"])
     engine.registry.remove_recognizer("PhoneRecognizer")
+    engine.registry.remove_recognizer("UsSsnRecognizer")  # replaced by SsnRecognizer
     engine.registry.remove_recognizer("SpacyRecognizer")  # replaced by the guarded one
     # The registry's IGNORECASE makes "it to ES30…" start a match at "it" (Italy), fail the
     # checksum and lose the real IBAN; IBANs are upper case.
