@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -6,16 +7,39 @@ from django.utils import timezone
 # accounts/migrations/0001_initial.py), only the code moved.
 
 
+def validate_pii_entities(value):
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise ValidationError('A list of entity types, e.g. ["PERSON", "EMAIL_ADDRESS"].')
+    unknown = sorted(set(value) - set(settings.TRIAGE_PII_ENTITY_TYPES))
+    if unknown:
+        raise ValidationError(
+            f"Unknown entity types {unknown}; known: {settings.TRIAGE_PII_ENTITY_TYPES}."
+        )
+
+
 class Project(models.Model):
     slug = models.SlugField(unique=True)
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(default=timezone.now)
+    # Which detected types count as personal data here; empty: TRIAGE_PII_ENTITIES.
+    pii_entities = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_pii_entities],
+        help_text="Entity types scrubbed as personal data, e.g. add COUNTRY to hide "
+        "countries too. Empty: the TRIAGE_PII_ENTITIES setting.",
+    )
 
     class Meta:
         db_table = "feedback_project"
 
     def __str__(self):
         return self.slug
+
+    @property
+    def pii_entity_types(self):
+        """The entity types scrubbed as personal data in this project."""
+        return list(self.pii_entities or settings.TRIAGE_PII_ENTITIES)
 
 
 class Membership(models.Model):

@@ -8,6 +8,7 @@ task's arguments are searched for each original value.
 
 import json
 import logging
+import re
 
 import pytest
 import requests
@@ -37,6 +38,8 @@ PII = {
     "openai_key": "sk-proj-Q8aYt3LkP0wZr7VbN2mXc5Jd",
     "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJtYXJpYSJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ",
     "password": "Tr0ub4dor&3x",
+    "password_in_words": "Hunter2!Secret",
+    "date_of_birth": "12/03/1985",
     "user_id": "maria-777@corp",
 }
 QUESTION = (
@@ -134,7 +137,9 @@ def _loop(live_server, project, lead):
             "trace_id": "t1",
             "rating": "down",
             "category": "billing",
-            "comment": f"Wrong! {PII['name']} here, {PII['email']}, card {PII['card']}",
+            "comment": f"Wrong! {PII['name']} here, {PII['email']}, card {PII['card']}. "
+            f"I was born on {PII['date_of_birth']} and my password is "
+            f"{PII['password_in_words']}",
             "customer_tier": "enterprise",
             "user_id": PII["user_id"],
             "created_at": "2026-11-20T10:01:00Z",
@@ -176,6 +181,12 @@ def _loop(live_server, project, lead):
     item = QueueItem.objects.get(pk=response.url.rstrip("/").rsplit("/", 1)[1])
     page = browser.get(response.url).content.decode()
     assert "&lt;PERSON_1&gt;" in page and "&lt;EMAIL_ADDRESS_1&gt;" in page
+    # The comment's date of birth and password; "Sorry" stays and the greeted person is
+    # the same <PERSON_1> as in the comments.
+    placeholder = r"<mark[^>]*>(?:<button[^>]*>)?&lt;{}&gt;"
+    assert re.search(r"born on " + placeholder.format("DATE_OF_BIRTH_1"), page)
+    assert re.search(r"my password is " + placeholder.format(r"PASSWORD_\d"), page)
+    assert re.search(r"Sorry " + placeholder.format("PERSON_1"), page)
     _assert_clean("the item page", page)
 
     response = browser.post(

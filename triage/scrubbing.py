@@ -80,6 +80,7 @@ def queue_item_scrub(*, item):
                 *([v["name"], v["inputs"], v["outputs"], v["error"]] for v in run_views),
             ],
             placeholders,
+            entities=item.project.pii_entity_types,
         )
         for view, (name, inputs, outputs, error) in zip(run_views, texts, strict=True):
             view.update(name=name, inputs=inputs, outputs=outputs, error=error)
@@ -144,7 +145,9 @@ def pii_rescrub(*, item, values):
     """
     with transaction.atomic():
         placeholders = _item_placeholders(item)
-        scrubbed = scrub_json(values, placeholders, scrub=rescrub_texts)
+        scrubbed = scrub_json(
+            values, placeholders, scrub=rescrub_texts, entities=item.project.pii_entity_types
+        )
         _pii_mappings_store(item, placeholders.added())
     return scrubbed
 

@@ -6,10 +6,15 @@ import subprocess
 import sys
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from config.log_filters import scrub_line
+from tests.factories import FeedbackEventFactory, ProjectFactory
+from triage.models import Cluster, PiiMapping, QueueItem
+from triage.pii import encryption
 from triage.pii.analysis import _resolve
 from triage.pii.placeholders import Placeholders, scrub_texts
+from triage.scrubbing import queue_item_scrub
 
 
 def _scrub(*texts, entities=None):
@@ -177,3 +182,37 @@ def test_placeholders_are_numbered_by_first_appearance_one_number_per_person():
         "<PERSON_2>": "Anna Berg",
         "<PERSON_3>": "Peter Olsen",
     }
+
+
+# --- per project ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_project_that_counts_countries_as_personal_data_gets_them_scrubbed(project):
+    strict = ProjectFactory(slug="strict", pii_entities=[*project.pii_entity_types, "COUNTRY"])
+    comment = "Sorry Maria Gonzalez here, we ship to Canada and the VAT is wrong."
+    items = {}
+    for p in (project, strict):
+        cluster = Cluster.objects.create(project=p, fingerprint="country", event_count=1)
+        FeedbackEventFactory(project=p, cluster=cluster, comment=comment)
+        items[p.slug] = queue_item_scrub(item=QueueItem.objects.create(project=p, cluster=cluster))
+
+    default_text = items[project.slug].scrubbed["comments"][0]["text"]
+    strict_text = items["strict"].scrubbed["comments"][0]["text"]
+    assert default_text == "Sorry <PERSON_1> here, we ship to Canada and the VAT is wrong."
+    assert strict_text == "Sorry <PERSON_1> here, we ship to <COUNTRY_1> and the VAT is wrong."
+    country = PiiMapping.objects.get(queue_item=items["strict"], placeholder="<COUNTRY_1>")
+    assert country.entity_type == "COUNTRY"
+    assert encryption.decrypt(bytes(country.original_encrypted)) == "Canada"
+    assert not PiiMapping.objects.filter(queue_item=items[project.slug], entity_type="COUNTRY")
+
+
+@pytest.mark.django_db
+def test_a_projects_entity_types_must_be_known(project):
+    project.pii_entities = ["PERSON", "NAMES"]
+    with pytest.raises(ValidationError) as error:
+        project.full_clean()
+    assert "pii_entities" in error.value.message_dict
+    assert "NAMES" in str(error.value.message_dict["pii_entities"])
+    project.pii_entities = ["PERSON", "COUNTRY"]
+    project.full_clean()
