@@ -104,7 +104,8 @@ def gazetteer():
 COUNTRY_ALIASES = {"USA", "U.S.A.", "US", "U.S.", "America", "United States of America",
                    "UK", "U.K.", "Britain", "Great Britain", "England", "Scotland", "Wales",
                    "Northern Ireland", "Holland", "Netherlands", "the Netherlands", "The Bahamas",
-                   "The Gambia", "UAE", "Czechia", "Russia",
+                   "The Gambia", "Swaziland", "Timor-Leste", "East Timor", "Burma",
+                   "Czech Republic", "Slovak Republic", "UAE", "Czechia", "Russia",
                    "South Korea", "North Korea", "Vietnam", "Ivory Coast"}  # fmt: skip
 
 
