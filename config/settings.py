@@ -6,6 +6,7 @@ Production: DATABASE_URL (PostgreSQL) and REDIS_URL (broker, rate limits) switch
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -60,6 +61,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -85,6 +87,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: turns a login refused for lockout into the locked-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -122,6 +126,30 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+# Login throttling (django-axes) for the reviewer and the admin login alike: after
+# TRIAGE_LOGIN_FAILURE_LIMIT wrong passwords for one username from one client IP, that pair
+# is locked out for TRIAGE_LOGIN_COOLOFF_MINUTES (a further failure restarts the wait). Any
+# username counts, existing or not, so the lockout tells nothing about who has an account.
+# Attempts are rows in the database: every process (and both shapes) sees the same count.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("TRIAGE_LOGIN_FAILURE_LIMIT", 5))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("TRIAGE_LOGIN_COOLOFF_MINUTES", 15)))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_CALLABLE = "accounts.login_throttle.lockout_response"
+# Client IP: REMOTE_ADDR, or with TRIAGE_PROXY_COUNT reverse proxies in front the address the
+# outermost one appended to X-Forwarded-For (accounts.login_throttle; a spoofed header is
+# ignored).
+TRIAGE_PROXY_COUNT = int(os.environ.get("TRIAGE_PROXY_COUNT", 0))
+AXES_CLIENT_IP_CALLABLE = "accounts.login_throttle.client_ip"
+# The admin's URL prefix. The default stays the well-known "admin/" (the path is not a
+# secret in an open-source default; the lockout above is the protection); set it to
+# something private to keep scanners off the admin login.
+TRIAGE_ADMIN_PATH = os.environ.get("TRIAGE_ADMIN_PATH", "admin/").strip("/") + "/"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "triage:home"  # picks the user's first project
 LOGOUT_REDIRECT_URL = "login"
@@ -315,7 +343,7 @@ TRIAGE_ALERT_EMAILS = [a for a in os.environ.get("TRIAGE_ALERT_EMAILS", "").spli
 # Where an alert's example trace opens: {public} is TRIAGE_PUBLIC_URL, {trace_id} the trace
 # (point it at your tracing UI; the default is the runs of the trace in Triage's admin).
 TRIAGE_TRACE_URL = os.environ.get(
-    "TRIAGE_TRACE_URL", "{public}/admin/feedback/run/?trace_id={trace_id}"
+    "TRIAGE_TRACE_URL", "{public}/" + TRIAGE_ADMIN_PATH + "feedback/run/?trace_id={trace_id}"
 )
 TRIAGE_LEASE_SECONDS = int(os.environ.get("TRIAGE_LEASE_SECONDS", 15 * 60))
 # Status counts on the queue page are cached this long (counting 1 M rows is not free).

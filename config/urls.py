@@ -35,7 +35,7 @@ urlpatterns = [
         RedirectView.as_view(url=f"/{settings.STATIC_URL.lstrip('/')}triage/favicon.svg"),
     ),
     path("metrics", prometheus.metrics, name="prometheus-metrics"),
-    path("admin/", admin.site.urls),
+    path(settings.TRIAGE_ADMIN_PATH, admin.site.urls),
     path("p/<slug:project_slug>/golden-sets/", include("datasets.urls")),
     path("p/<slug:project_slug>/attachments/", include("feedback.urls")),
     path("", include("triage.urls")),
