@@ -6,10 +6,12 @@ Production: DATABASE_URL (PostgreSQL) and REDIS_URL (broker, rate limits) switch
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -51,6 +53,22 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRIAGE_HTTPS el
 SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 0))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+# Content-Security-Policy on every response (django-csp): scripts and styles only from our
+# own static files (htmx is served from there too), no inline script, style or event
+# handler, no plugins, no framing. The API docs page widens style-src (config/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 # Submitting the domain to browsers' HSTS preload list is the operator's call, not ours.
 SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
@@ -61,6 +79,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -76,6 +95,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "accounts.errors.ApiBodyLimitMiddleware",
     "accounts.errors.ApiErrorShapeMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -86,6 +106,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: turns a login refused for lockout into the locked-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -123,6 +145,30 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+# Login throttling (django-axes) for the reviewer and the admin login alike: after
+# TRIAGE_LOGIN_FAILURE_LIMIT wrong passwords for one username from one client IP, that pair
+# is locked out for TRIAGE_LOGIN_COOLOFF_MINUTES (a further failure restarts the wait). Any
+# username counts, existing or not, so the lockout tells nothing about who has an account.
+# Attempts are rows in the database: every process (and both shapes) sees the same count.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("TRIAGE_LOGIN_FAILURE_LIMIT", 5))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("TRIAGE_LOGIN_COOLOFF_MINUTES", 15)))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_CALLABLE = "accounts.login_throttle.lockout_response"
+# Client IP: REMOTE_ADDR, or with TRIAGE_PROXY_COUNT reverse proxies in front the address the
+# outermost one appended to X-Forwarded-For (accounts.login_throttle; a spoofed header is
+# ignored).
+TRIAGE_PROXY_COUNT = int(os.environ.get("TRIAGE_PROXY_COUNT", 0))
+AXES_CLIENT_IP_CALLABLE = "accounts.login_throttle.client_ip"
+# The admin's URL prefix. The default stays the well-known "admin/" (the path is not a
+# secret in an open-source default; the lockout above is the protection); set it to
+# something private to keep scanners off the admin login.
+TRIAGE_ADMIN_PATH = os.environ.get("TRIAGE_ADMIN_PATH", "admin/").strip("/") + "/"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "triage:home"  # picks the user's first project
 LOGOUT_REDIRECT_URL = "login"
@@ -316,7 +362,7 @@ TRIAGE_ALERT_EMAILS = [a for a in os.environ.get("TRIAGE_ALERT_EMAILS", "").spli
 # Where an alert's example trace opens: {public} is TRIAGE_PUBLIC_URL, {trace_id} the trace
 # (point it at your tracing UI; the default is the runs of the trace in Triage's admin).
 TRIAGE_TRACE_URL = os.environ.get(
-    "TRIAGE_TRACE_URL", "{public}/admin/feedback/run/?trace_id={trace_id}"
+    "TRIAGE_TRACE_URL", "{public}/" + TRIAGE_ADMIN_PATH + "feedback/run/?trace_id={trace_id}"
 )
 TRIAGE_LEASE_SECONDS = int(os.environ.get("TRIAGE_LEASE_SECONDS", 15 * 60))
 # Status counts on the queue page are cached this long (counting 1 M rows is not free).

@@ -5,6 +5,7 @@ import io
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.http import HttpRequest
 from django.test import Client
 
 from accounts.models import Membership, Project
@@ -37,13 +38,13 @@ def test_add_member_creates_the_user_prints_the_password_once_and_it_logs_in(mon
     password = out.split("password: ")[1].split()[0]
     membership = Membership.objects.get(user__username="ana", project__slug="acme")
     assert membership.role == "lead" and membership.can_publish
-    assert Client().login(username="ana", password=password)
+    assert Client().login(request=HttpRequest(), username="ana", password=password)
 
     # Again, as a reviewer: the role changes, the password does not, nothing is printed.
     again = _run("add_member", "--project", "acme", "--username", "ana", "--role", "reviewer")
     assert "password" not in again
     assert Membership.objects.get(user__username="ana").role == "reviewer"
-    assert Client().login(username="ana", password=password)
+    assert Client().login(request=HttpRequest(), username="ana", password=password)
 
 
 def test_add_member_takes_the_password_from_the_environment(monkeypatch):

@@ -5,6 +5,7 @@ import io
 
 import pytest
 from django.core.management import call_command
+from django.http import HttpRequest
 from django.test import Client
 
 from datasets.models import GoldenSetVersion
@@ -46,7 +47,7 @@ def test_seed_demo_builds_the_loop_and_is_idempotent():
     assert body["ETag"] == f'"sha256:{hashlib.sha256(content).hexdigest()}"'
     assert PiiMapping.objects.exists()
     browser = Client()
-    assert browser.login(username="lead", password="triage-demo")
+    assert browser.login(request=HttpRequest(), username="lead", password="triage-demo")
     page = browser.get("/p/demo/queue/").content.decode()
     for value in DEMO_PII:
         assert value.encode() not in content
