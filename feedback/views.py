@@ -20,13 +20,15 @@ def attachment_download(request, project_slug, pk):
     """A binary attachment of one of the project's runs, for members who may see originals.
 
     It is unscrubbed production data (a photo, a PDF), so like revealing a placeholder it
-    needs `triage.reveal_pii`, and each download is logged. Text attachments are never
+    needs `triage.reveal_pii` and the lead/admin role in this project, and each download is
+    logged. Text attachments are never
     served (404). The download is forced (never rendered here) and sandboxed.
     """
     membership = membership_get(user=request.user, project_slug=project_slug)
     if not membership_can_reveal_pii(membership=membership):
         raise PermissionDenied(
-            "Downloading an original attachment needs the reveal_pii permission."
+            "Downloading an original attachment needs the reveal_pii permission "
+            "and the lead role in this project."
         )
     attachment = get_object_or_404(
         RunAttachment, pk=pk, run__project=membership.project, is_text=False

@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Prefetch
 
-from accounts.selectors import REVEAL_PII_PERMISSION
+from accounts.selectors import membership_can_reveal_pii
 from feedback.models import Run, RunAttachment
 
 from .models import PiiMapping, PiiRevealAudit, QueueItem
@@ -149,13 +149,20 @@ def pii_rescrub(*, item, values):
     return scrubbed
 
 
-def pii_reveal(*, item, placeholder, user):
+def pii_reveal(*, item, placeholder, membership):
     """The original value behind `placeholder` on this item; every reveal is audited.
 
-    Raises PermissionDenied without `triage.reveal_pii`; returns None for an unknown one.
+    `membership` is the user's membership in the item's project: raises PermissionDenied
+    unless it may reveal there (membership_can_reveal_pii); returns None for an unknown
+    placeholder.
     """
-    if not user.has_perm(REVEAL_PII_PERMISSION):
-        raise PermissionDenied("Revealing PII needs the reveal_pii permission.")
+    if membership.project_id != item.project_id or not membership_can_reveal_pii(
+        membership=membership
+    ):
+        raise PermissionDenied(
+            "Revealing PII needs the reveal_pii permission and the lead role in this project."
+        )
+    user = membership.user
     mapping = item.pii_mappings.filter(placeholder=placeholder).first()
     if mapping is None:
         return None

@@ -377,6 +377,60 @@ def test_reveal_is_scoped_to_the_users_projects(project, other_project):
     assert not PiiRevealAudit.objects.exists()
 
 
+@pytest.mark.django_db
+def test_reveal_depends_on_the_role_in_the_items_project(project, other_project):
+    """A lead of B holding the (global) reveal permission is only a reviewer in A."""
+    item_a = queue_item_scrub(item=_item_with_pii(project))
+    cluster_b = Cluster.objects.create(project=other_project, fingerprint="b", event_count=1)
+    FeedbackEventFactory(
+        project=other_project, cluster=cluster_b, comment="I'm Maria Gonzalez, call me."
+    )
+    item_b = queue_item_scrub(
+        item=QueueItem.objects.create(project=other_project, cluster=cluster_b)
+    )
+    lena = MembershipFactory(project=other_project, role="lead", user__username="lena").user
+    MembershipFactory(project=project, role="reviewer", user=lena)
+    _grant_reveal(lena)
+    browser = Client()
+    browser.force_login(lena)
+
+    # In A (reviewer): the placeholder is highlighted but no reveal control, and a forged
+    # post is refused without revealing or auditing anything.
+    page = browser.get(f"/p/{project.slug}/items/{item_a.pk}/").content.decode()
+    assert '<mark class="pii"' in page and "&lt;PERSON_1&gt;" in page
+    assert "pii-reveal" not in page.replace('id="pii-reveal-form"', "")
+    refused = browser.post(
+        f"/p/{project.slug}/items/{item_a.pk}/pii/PERSON_1", headers={"HX-Request": "true"}
+    )
+    assert refused.status_code == 403
+    assert b"Maria" not in refused.content and b"Gonzalez" not in refused.content
+    assert not PiiRevealAudit.objects.exists()
+
+    # In B (lead): the control is there and the reveal works, audited.
+    url = f"/p/{other_project.slug}/items/{item_b.pk}/pii/PERSON_1"
+    page = browser.get(f"/p/{other_project.slug}/items/{item_b.pk}/").content.decode()
+    assert f'hx-post="{url}"' in page
+    revealed = browser.post(url, headers={"HX-Request": "true"})
+    assert revealed.status_code == 200 and b"Maria Gonzalez" in revealed.content
+    assert list(PiiRevealAudit.objects.values_list("queue_item_id", "user_id")) == [
+        (item_b.pk, lena.pk)
+    ]
+
+
+@pytest.mark.django_db
+def test_a_superuser_reveals_only_where_their_role_allows(project):
+    item = queue_item_scrub(item=_item_with_pii(project))
+    root = MembershipFactory(project=project, role="reviewer", user__username="root").user
+    root.is_superuser = True
+    root.save()
+    browser = Client()
+    browser.force_login(root)
+    url = f"/p/{project.slug}/items/{item.pk}/pii/PERSON_1"
+    assert browser.post(url).status_code == 403
+    root.memberships.update(role="admin")
+    assert b"Maria Gonzalez" in browser.post(url).content
+
+
 # --- logs --------------------------------------------------------------------------------
 
 
