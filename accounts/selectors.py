@@ -1,8 +1,11 @@
 """Reads for who may do what: a user's membership in a project."""
 
-from django.http import Http404
+from datetime import datetime, time, timedelta
 
-from .models import Membership
+from django.http import Http404
+from django.utils import timezone
+
+from .models import AuditEntry, Membership, Project
 
 # Declared by the triage app (QueueItem.Meta.permissions); checked here so every app asks
 # the same question the same way.
@@ -59,3 +62,43 @@ def user_can_reveal_pii(*, user, project_slug):
         .first()
     )
     return membership_can_reveal_pii(membership=membership)
+
+
+def audit_projects(*, user):
+    """The projects whose audit log `user` may read: every project for staff, the projects
+    they are an admin of otherwise (empty: no access)."""
+    if user.is_staff or user.is_superuser:
+        return Project.objects.order_by("slug")
+    return Project.objects.filter(
+        memberships__user=user, memberships__role=Membership.Role.ADMIN
+    ).order_by("slug")
+
+
+def audit_entries(*, user, project_slug="", actor="", action="", since=None, until=None):
+    """Audit entries `user` may read, newest first, filtered. Staff also see entries with
+    no project (e.g. a key created from the command line for a project since deleted).
+    `since`/`until` are dates, both inclusive (days in the current time zone)."""
+    entries = AuditEntry.objects.order_by("-at", "-pk")
+    if not (user.is_staff or user.is_superuser):
+        entries = entries.filter(project__in=audit_projects(user=user))
+    if project_slug:
+        entries = entries.filter(project__slug=project_slug)
+    if actor:
+        entries = entries.filter(actor=actor)
+    if action:
+        entries = entries.filter(action=action)
+    # Ranges on `at` itself (not at__date) so the (…, at) indexes serve them.
+    if since:
+        entries = entries.filter(at__gte=_day_start(since))
+    if until:
+        entries = entries.filter(at__lt=_day_start(until + timedelta(days=1)))
+    return entries.select_related("project")
+
+
+def _day_start(day):
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def audit_actions():
+    """The action names recorded so far, for the filter's choices."""
+    return list(AuditEntry.objects.order_by("action").values_list("action", flat=True).distinct())

@@ -36,6 +36,7 @@ urlpatterns = [
     ),
     path("metrics", prometheus.metrics, name="prometheus-metrics"),
     path("admin/", admin.site.urls),
+    path("audit/", include("accounts.urls")),
     path("p/<slug:project_slug>/golden-sets/", include("datasets.urls")),
     path("p/<slug:project_slug>/attachments/", include("feedback.urls")),
     path("", include("triage.urls")),

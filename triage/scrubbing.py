@@ -7,10 +7,11 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Prefetch
 
+from accounts.audit import audit_record
 from accounts.selectors import membership_can_reveal_pii
 from feedback.models import Run, RunAttachment
 
-from .models import PiiMapping, PiiRevealAudit, QueueItem
+from .models import PiiMapping, QueueItem
 from .pii import encryption
 from .pii.analysis import analyze_texts
 from .pii.placeholders import Placeholders, _string_leaves, rescrub_texts, scrub_json
@@ -166,7 +167,7 @@ def pii_reveal(*, item, placeholder, membership):
     mapping = item.pii_mappings.filter(placeholder=placeholder).first()
     if mapping is None:
         return None
-    PiiRevealAudit.objects.create(queue_item=item, placeholder=placeholder, user=user)
+    audit_record(action="pii.reveal", target=item, actor=user, details={"placeholder": placeholder})
     logger.info("user %s revealed %s on queue item %s", user.pk, placeholder, item.pk)
     return encryption.decrypt(mapping.original_encrypted)
 

@@ -6,11 +6,12 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
 
+from accounts.models import AuditEntry
 from bench.pii_eval import PATTERNED, evaluate, make_corpus
 from config.log_filters import ScrubPiiFilter, scrub_line
 from feedback.services import user_id_pseudonymize
 from tests.factories import FeedbackEventFactory, MembershipFactory, RunFactory
-from triage.models import Cluster, PiiMapping, PiiRevealAudit, QueueItem
+from triage.models import Cluster, PiiMapping, QueueItem
 from triage.pii import analysis, credentials, encryption
 from triage.pii.placeholders import Placeholders, rescrub_texts, scrub_json, scrub_texts
 from triage.scrubbing import queue_item_scrub
@@ -330,7 +331,7 @@ def test_reviewer_without_permission_sees_no_reveal_control_and_gets_403(project
     response = browser.post(f"/p/{project.slug}/items/{item.pk}/pii/PERSON_1")
     assert response.status_code == 403
     assert b"Maria" not in response.content
-    assert not PiiRevealAudit.objects.exists()
+    assert not AuditEntry.objects.filter(action="pii.reveal").exists()
 
 
 @pytest.mark.django_db
@@ -356,12 +357,12 @@ def test_reveal_swaps_in_the_original_and_writes_an_audit_row(project, lead):
         and b"Maria Gonzalez" in plain.content
     )
 
-    audits = list(PiiRevealAudit.objects.order_by("pk"))
-    assert [(a.user, a.queue_item_id, a.placeholder) for a in audits] == [
-        (lead, item.pk, "<PERSON_1>"),
-        (lead, item.pk, "<PERSON_1>"),
+    audits = list(AuditEntry.objects.filter(action="pii.reveal").order_by("pk"))
+    assert [(a.actor_user, a.target_id, a.details, a.project_id) for a in audits] == [
+        (lead, str(item.pk), {"placeholder": "<PERSON_1>"}, project.pk),
+        (lead, str(item.pk), {"placeholder": "<PERSON_1>"}, project.pk),
     ]
-    assert all(a.revealed_at for a in audits)
+    assert all(a.at and a.ip == "127.0.0.1" for a in audits)
     assert browser.post(f"/p/{project.slug}/items/{item.pk}/pii/PERSON_9").status_code == 404
     assert browser.get(url).status_code == 405
 
@@ -374,7 +375,7 @@ def test_reveal_is_scoped_to_the_users_projects(project, other_project):
     browser = Client()
     browser.force_login(outsider)
     assert browser.post(f"/p/{project.slug}/items/{item.pk}/pii/PERSON_1").status_code == 404
-    assert not PiiRevealAudit.objects.exists()
+    assert not AuditEntry.objects.filter(action="pii.reveal").exists()
 
 
 @pytest.mark.django_db
@@ -404,7 +405,7 @@ def test_reveal_depends_on_the_role_in_the_items_project(project, other_project)
     )
     assert refused.status_code == 403
     assert b"Maria" not in refused.content and b"Gonzalez" not in refused.content
-    assert not PiiRevealAudit.objects.exists()
+    assert not AuditEntry.objects.filter(action="pii.reveal").exists()
 
     # In B (lead): the control is there and the reveal works, audited.
     url = f"/p/{other_project.slug}/items/{item_b.pk}/pii/PERSON_1"
@@ -412,8 +413,9 @@ def test_reveal_depends_on_the_role_in_the_items_project(project, other_project)
     assert f'hx-post="{url}"' in page
     revealed = browser.post(url, headers={"HX-Request": "true"})
     assert revealed.status_code == 200 and b"Maria Gonzalez" in revealed.content
-    assert list(PiiRevealAudit.objects.values_list("queue_item_id", "user_id")) == [
-        (item_b.pk, lena.pk)
+    reveals = AuditEntry.objects.filter(action="pii.reveal")
+    assert list(reveals.values_list("target_id", "actor_user_id", "project_id")) == [
+        (str(item_b.pk), lena.pk, other_project.pk)
     ]
 
 
