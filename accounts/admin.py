@@ -3,7 +3,7 @@ from django.db import transaction
 
 from . import services
 from .auth import revocations
-from .models import ApiKey, Membership, Project
+from .models import ApiKey, AuditEntry, Membership, Project
 
 
 @admin.register(Project)
@@ -41,3 +41,22 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         super().delete_queryset(request, queryset)
         transaction.on_commit(revocations.announce)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """Read-only: the audit log is written by audit_record alone, never edited."""
+
+    list_display = ("at", "project", "actor", "action", "target_type", "target_id", "ip")
+    list_filter = ("action", "project")
+    search_fields = ("actor", "target_id")
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

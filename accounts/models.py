@@ -88,3 +88,50 @@ class ApiKey(models.Model):
 
     def has_scope(self, scope):
         return scope in self.scopes or "admin" in self.scopes
+
+
+class AuditEntry(models.Model):
+    """One reviewer, lead, API-key or CLI action: who, when, what, in which project, from
+    where. Written by accounts.audit.audit_record in the action's own transaction.
+
+    `actor` is a label kept as text (username, `api-key:<prefix>`, `cli`) so the row still
+    says who after a user or key is deleted; the foreign keys serve filtering. `details`
+    holds identifiers and enums only, never free text a user typed (it may hold PII).
+    """
+
+    at = models.DateTimeField(default=timezone.now)
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor = models.CharField(max_length=160)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    actor_api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=64)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        verbose_name_plural = "audit entries"
+        # The audit page's queries: newest first, per project, per actor, per action.
+        indexes = [
+            models.Index(fields=["-at"], name="audit_at_idx"),
+            models.Index(fields=["project", "-at"], name="audit_project_at_idx"),
+            models.Index(fields=["actor", "-at"], name="audit_actor_at_idx"),
+            models.Index(fields=["action", "-at"], name="audit_action_at_idx"),
+            models.Index(fields=["target_type", "target_id"], name="audit_target_idx"),
+        ]
+
+    def __str__(self):
+        target = f"{self.target_type} {self.target_id}".strip()
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action} {target}"

@@ -52,6 +52,10 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRIAGE_HTTPS else None
 SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 0))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+# How many reverse proxies of ours sit in front and append to X-Forwarded-For: the audit
+# log's and the login throttle's client address is the entry that many hops from the right (0: REMOTE_ADDR only,
+# the header is ignored because a client can write anything into it).
+TRIAGE_PROXY_COUNT = int(os.environ.get("TRIAGE_PROXY_COUNT", 0))
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 # Content-Security-Policy on every response (django-csp): scripts and styles only from our
 # own static files (htmx is served from there too), no inline script, style or event
@@ -106,6 +110,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "accounts.audit.AuditContextMiddleware",
     # Last: turns a login refused for lockout into the locked-out page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -160,11 +165,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_LOCKOUT_CALLABLE = "accounts.login_throttle.lockout_response"
-# Client IP: REMOTE_ADDR, or with TRIAGE_PROXY_COUNT reverse proxies in front the address the
-# outermost one appended to X-Forwarded-For (accounts.login_throttle; a spoofed header is
-# ignored).
-TRIAGE_PROXY_COUNT = int(os.environ.get("TRIAGE_PROXY_COUNT", 0))
-AXES_CLIENT_IP_CALLABLE = "accounts.login_throttle.client_ip"
+AXES_CLIENT_IP_CALLABLE = "accounts.audit.client_ip"  # honours TRIAGE_PROXY_COUNT
 # The admin's URL prefix. The default stays the well-known "admin/" (the path is not a
 # secret in an open-source default; the lockout above is the protection); set it to
 # something private to keep scanners off the admin login.

@@ -44,6 +44,7 @@ urlpatterns = [
     ),
     path("metrics", prometheus.metrics, name="prometheus-metrics"),
     path(settings.TRIAGE_ADMIN_PATH, admin.site.urls),
+    path("audit/", include("accounts.urls")),
     path("p/<slug:project_slug>/golden-sets/", include("datasets.urls")),
     path("p/<slug:project_slug>/attachments/", include("feedback.urls")),
     path("", include("triage.urls")),

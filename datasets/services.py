@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from accounts.audit import audit_record
 from webhooks.services import public_url, webhook_emit
 
 from . import jsonl, selectors
@@ -201,6 +202,14 @@ def _revisions_materialise(golden_set, latest):
         stale.filter(first_version__gt=latest).update(first_version=None)
 
 
+# A status change is a retire, a quarantine or a restore in the audit log.
+CASE_STATUS_ACTIONS = {
+    Case.Status.RETIRED: "case.retire",
+    Case.Status.QUARANTINED: "case.quarantine",
+    Case.Status.ACTIVE: "case.restore",
+}
+
+
 def case_update(*, case, changes, user, scrub=True, via=""):
     """Apply `changes` (any of CASE_FIELDS, values already validated) as a new revision.
 
@@ -237,6 +246,10 @@ def case_update(*, case, changes, user, scrub=True, via=""):
         _revision_of(
             case, revision=case.revision, changed=changed, user=user, latest=latest, via=via
         ).save()
+        action = CASE_STATUS_ACTIONS.get(case.status) if "status" in changed else "case.update"
+        details = {"case_id": case.case_id, "revision": case.revision, "fields": changed}
+        project = case.golden_set.project_id
+        audit_record(action=action, target=case, project=project, actor=user, details=details)
     return case
 
 
@@ -286,6 +299,8 @@ def cases_import(*, golden_set, rows, user, via=""):
                 )
                 created += 1
             case_ids.append(case.case_id)
+        details = {"golden_set": golden_set.slug, "created": created, "updated": updated}
+        audit_record(action="cases.import", target=golden_set, actor=user, details=details)
     return {"created": created, "updated": updated, "case_ids": case_ids}
 
 
@@ -326,7 +341,7 @@ def golden_set_version_publish(*, golden_set, user, notes="", tags=()):
             published_by=user,
         )
         for tag in tags:
-            golden_set_version_tag(version=version, tag=tag)
+            golden_set_version_tag(version=version, tag=tag, user=user)
         webhook_emit(
             project=golden_set.project,
             event="golden_set.version_published",
@@ -335,6 +350,14 @@ def golden_set_version_publish(*, golden_set, user, notes="", tags=()):
         Case.objects.filter(
             golden_set=golden_set, status=Case.Status.ACTIVE, first_published_at__isnull=True
         ).update(first_published_at=version.published_at, first_published_version=version)
+        details = {"golden_set": golden_set.slug, "number": number, "tags": tags}
+        audit_record(
+            action="golden_set.publish",
+            target=version,
+            project=golden_set.project_id,
+            actor=user,
+            details=details,
+        )
     return version
 
 
@@ -348,17 +371,35 @@ def tag_validate(tag):
     return tag
 
 
-def golden_set_version_tag(*, version, tag):
-    """Point `tag` (e.g. `prod`) at this version; a tag names one version per set."""
+def golden_set_version_tag(*, version, tag, user=None):
+    """Point `tag` (e.g. `prod`) at this version; a tag names one version per set.
+
+    `user`: who moved it, for the audit log (default: the request's user or API key).
+    """
     tag = tag_validate(tag)
     with transaction.atomic():
+        moved_from = None
         for other in version.golden_set.versions.exclude(pk=version.pk).select_for_update():
             if tag in other.tags:
                 other.tags = [t for t in other.tags if t != tag]
                 other.save(update_fields=["tags"])
+                moved_from = other.number
         if tag not in version.tags:
             version.tags = [*version.tags, tag]
             version.save(update_fields=["tags"])
+            details = {
+                "golden_set": version.golden_set.slug,
+                "tag": tag,
+                "number": version.number,
+                "from_number": moved_from,
+            }
+            audit_record(
+                action="golden_set.tag",
+                target=version,
+                project=version.golden_set.project_id,
+                actor=user,
+                details=details,
+            )
     return version
 
 

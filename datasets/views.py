@@ -153,7 +153,9 @@ def golden_set_tag_move(request, project_slug, slug):
     form = TagMoveForm(request.POST, versions=numbers)
     if form.is_valid():
         version = golden_set.versions.get(number=form.cleaned_data["version"])
-        services.golden_set_version_tag(version=version, tag=form.cleaned_data["tag"])
+        services.golden_set_version_tag(
+            version=version, tag=form.cleaned_data["tag"], user=request.user
+        )
         messages.success(
             request, f"Tag {form.cleaned_data['tag']} now points at v{version.number}."
         )

@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 
+from accounts.audit import audit_record
 from accounts.selectors import membership_can_reveal_pii, membership_get
 
 from .models import RunAttachment
@@ -20,18 +21,22 @@ def attachment_download(request, project_slug, pk):
     """A binary attachment of one of the project's runs, for members who may see originals.
 
     It is unscrubbed production data (a photo, a PDF), so like revealing a placeholder it
-    needs `triage.reveal_pii`, and each download is logged. Text attachments are never
+    needs `triage.reveal_pii` and the lead/admin role in this project, and each download is
+    logged and audited. Text attachments are never
     served (404). The download is forced (never rendered here) and sandboxed.
     """
     membership = membership_get(user=request.user, project_slug=project_slug)
     if not membership_can_reveal_pii(membership=membership):
         raise PermissionDenied(
-            "Downloading an original attachment needs the reveal_pii permission."
+            "Downloading an original attachment needs the reveal_pii permission "
+            "and the lead role in this project."
         )
     attachment = get_object_or_404(
         RunAttachment, pk=pk, run__project=membership.project, is_text=False
     )
     logger.info("user %s downloaded run attachment %s", request.user.pk, attachment.pk)
+    # A GET under autocommit: the row is written before the bytes go out.
+    audit_record(action="attachment.download", target=attachment, project=membership.project)
     extension = mimetypes.guess_extension(attachment.content_type) or ".bin"
     response = HttpResponse(bytes(attachment.content), content_type=attachment.content_type)
     response["Content-Disposition"] = f'attachment; filename="attachment-{pk}{extension}"'

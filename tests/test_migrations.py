@@ -87,3 +87,36 @@ def test_a_database_at_the_old_layout_migrates_forward_with_every_row_intact(
     ct_after = ContentType.objects.get_for_model(Project)
     assert ct_before is not None and ct_after.pk == ct_before.pk
     assert not ContentType.objects.filter(app_label="feedback", model="project").exists()
+
+
+def test_reveal_audit_rows_move_into_the_audit_log_and_back(django_user_model):
+    """triage 0016 folds PiiRevealAudit into accounts.AuditEntry, keeping every row."""
+    old = _migrate([("accounts", "0001_initial"), ("triage", "0015_weekly_decisions")])
+    user = old.get_model("auth", "User").objects.create(username="lena")
+    project = old.get_model("accounts", "Project").objects.create(slug="acme", name="Acme")
+    cluster = old.get_model("triage", "Cluster").objects.create(
+        project=project, fingerprint="fp", event_count=1
+    )
+    item = old.get_model("triage", "QueueItem").objects.create(project=project, cluster=cluster)
+    at = timezone.now().replace(microsecond=0)
+    reveals = old.get_model("triage", "PiiRevealAudit").objects
+    reveals.create(queue_item=item, placeholder="<PERSON_1>", user=user, revealed_at=at)
+    reveals.create(queue_item=item, placeholder="<EMAIL_ADDRESS_1>", user=user, revealed_at=at)
+
+    _migrate(_latest())
+
+    from accounts.models import AuditEntry
+
+    rows = AuditEntry.objects.order_by("pk")
+    assert [
+        (r.action, r.actor, r.actor_user_id, r.project_id, r.target_type, r.target_id, r.at)
+        for r in rows
+    ] == [("pii.reveal", "lena", user.pk, project.pk, "queueitem", str(item.pk), at)] * 2
+    assert [r.details for r in rows] == [
+        {"placeholder": "<PERSON_1>"},
+        {"placeholder": "<EMAIL_ADDRESS_1>"},
+    ]
+
+    back = _migrate([("triage", "0015_weekly_decisions")])
+    assert back.get_model("triage", "PiiRevealAudit").objects.count() == 2
+    _migrate(_latest())

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Alert, AlertRule, Cluster, PiiRevealAudit, QueueItem
+from .models import Alert, AlertRule, Cluster, QueueItem
 
 
 @admin.register(Cluster)
@@ -14,11 +14,6 @@ class QueueItemAdmin(admin.ModelAdmin):
     list_display = ("id", "project", "status", "score", "claimed_by", "decision")
     list_filter = ("status", "decision")
     exclude = ("scrubbed",)
-
-
-@admin.register(PiiRevealAudit)
-class PiiRevealAuditAdmin(admin.ModelAdmin):
-    list_display = ("queue_item", "placeholder", "user", "revealed_at")
 
 
 @admin.register(AlertRule)

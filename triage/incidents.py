@@ -12,6 +12,7 @@ from django.db.models.functions import TruncHour
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.audit import audit_record
 from datasets.models import CaseResult
 from datasets.results import latest_results
 from feedback.models import FeedbackEvent
@@ -95,6 +96,12 @@ def incident_open(*, project, user, clusters=(), cases=(), **fields):
         incident.cases.add(*cases)
         _timeline(incident, f"Opened ({incident.severity}).", user, at=incident.opened_at)
         _announce(incident, "incident.opened")
+        details = {
+            "severity": incident.severity,
+            "cluster_ids": [c.pk for c in clusters],
+            "case_ids": [c.pk for c in cases],
+        }
+        audit_record(action="incident.open", target=incident, actor=user, details=details)
     return incident
 
 
@@ -108,9 +115,11 @@ def incident_prefill_from_item(*, item, now=None):
     )
     comments = (item.scrubbed or {}).get("comments") or []
     day = now - timedelta(hours=24)
-    traffic = production_runs(project_id=item.project_id).filter(
-        parent_run_id="", start_time__gte=day
-    ).count()
+    traffic = (
+        production_runs(project_id=item.project_id)
+        .filter(parent_run_id="", start_time__gte=day)
+        .count()
+    )
     complained = FeedbackEvent.objects.filter(cluster=cluster, created_at__gte=day).count()
     first = (comments[0]["text"] if comments else "")[:120]
     return {
@@ -136,6 +145,7 @@ def incident_update(*, incident, user, clusters=(), cases=(), note="", status=No
     with transaction.atomic():
         Incident.objects.select_for_update().filter(pk=incident.pk).first()
         incident.refresh_from_db()
+        status_before = incident.status
         for name, value in values.items():
             setattr(incident, name, value)
         incident.clusters.add(*clusters)
@@ -153,7 +163,25 @@ def incident_update(*, incident, user, clusters=(), cases=(), note="", status=No
             incident.status, incident.mitigated_at = Incident.Status.MITIGATED, now
             _timeline(incident, "Mitigated.", user)
         incident.save()
+        action = _incident_update_action(incident, status_before, clusters or cases, note)
+        details = {
+            "fields": sorted(values),  # names only: the values are free text
+            "cluster_ids": [c.pk for c in clusters],
+            "case_ids": [c.pk for c in cases],
+            "note": bool(note),
+            "status": incident.status,
+        }
+        audit_record(action=action, target=incident, actor=user, details=details)
     return incident
+
+
+def _incident_update_action(incident, status_before, linked, note):
+    """One audit action per update call, named for the weightiest change it made."""
+    if incident.status != status_before:
+        return f"incident.{'close' if incident.status == Incident.Status.CLOSED else 'mitigate'}"
+    if linked:
+        return "incident.link"
+    return "incident.note" if note else "incident.edit"
 
 
 def incident_proof(incident):
@@ -243,12 +271,14 @@ def incident_repeat_check(incident, now=None):
 
 def incident_repeat_confirm(*, incident, user, note=""):
     (note,) = _scrub([note])
-    Incident.objects.filter(pk=incident.pk).update(
-        repeat_check_confirmed_at=timezone.now(), repeat_check_confirmed_by=user,
-        repeat_check_note=note,
-    )  # fmt: skip
-    incident.refresh_from_db()
-    _timeline(incident, f"30-day check confirmed. {note}".strip(), user)
+    with transaction.atomic():
+        Incident.objects.filter(pk=incident.pk).update(
+            repeat_check_confirmed_at=timezone.now(), repeat_check_confirmed_by=user,
+            repeat_check_note=note,
+        )  # fmt: skip
+        incident.refresh_from_db()
+        _timeline(incident, f"30-day check confirmed. {note}".strip(), user)
+        audit_record(action="incident.repeat_confirm", target=incident, actor=user)
     return incident
 
 

@@ -324,13 +324,6 @@ class PiiMapping(models.Model):
         ]
 
 
-class PiiRevealAudit(models.Model):
-    queue_item = models.ForeignKey(QueueItem, on_delete=models.CASCADE, related_name="+")
-    placeholder = models.CharField(max_length=64)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    revealed_at = models.DateTimeField(default=timezone.now)
-
-
 class ClusterFingerprint(models.Model):
     """Every exact fingerprint seen → its cluster, so exact duplicates skip MinHash."""
 

@@ -7,10 +7,11 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Prefetch
 
-from accounts.selectors import REVEAL_PII_PERMISSION
+from accounts.audit import audit_record
+from accounts.selectors import membership_can_reveal_pii
 from feedback.models import Run, RunAttachment
 
-from .models import PiiMapping, PiiRevealAudit, QueueItem
+from .models import PiiMapping, QueueItem
 from .pii import encryption
 from .pii.analysis import analyze_texts
 from .pii.placeholders import Placeholders, _string_leaves, rescrub_texts, scrub_json
@@ -152,17 +153,24 @@ def pii_rescrub(*, item, values):
     return scrubbed
 
 
-def pii_reveal(*, item, placeholder, user):
+def pii_reveal(*, item, placeholder, membership):
     """The original value behind `placeholder` on this item; every reveal is audited.
 
-    Raises PermissionDenied without `triage.reveal_pii`; returns None for an unknown one.
+    `membership` is the user's membership in the item's project: raises PermissionDenied
+    unless it may reveal there (membership_can_reveal_pii); returns None for an unknown
+    placeholder.
     """
-    if not user.has_perm(REVEAL_PII_PERMISSION):
-        raise PermissionDenied("Revealing PII needs the reveal_pii permission.")
+    if membership.project_id != item.project_id or not membership_can_reveal_pii(
+        membership=membership
+    ):
+        raise PermissionDenied(
+            "Revealing PII needs the reveal_pii permission and the lead role in this project."
+        )
+    user = membership.user
     mapping = item.pii_mappings.filter(placeholder=placeholder).first()
     if mapping is None:
         return None
-    PiiRevealAudit.objects.create(queue_item=item, placeholder=placeholder, user=user)
+    audit_record(action="pii.reveal", target=item, actor=user, details={"placeholder": placeholder})
     logger.info("user %s revealed %s on queue item %s", user.pk, placeholder, item.pk)
     return encryption.decrypt(mapping.original_encrypted)
 

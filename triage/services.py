@@ -11,6 +11,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.text import slugify
 
+from accounts.audit import audit_record
 from datasets.models import Case
 from datasets.services import case_create
 from webhooks.services import webhook_emit
@@ -110,10 +111,14 @@ def queue_item_claim_next(*, project, user):
     until = _lease_until(now)
     if connection.features.has_select_for_update_skip_locked:
         params = {"project": project.pk, "user": user.pk, "now": now, "until": until}
-        with connection.cursor() as cur:
-            cur.execute(_claim_next_sql(), params)
-            row = cur.fetchone()
-        return QueueItem.from_db(connection.alias, CLAIM_FIELDS, row) if row else None
+        with transaction.atomic():
+            with connection.cursor() as cur:
+                cur.execute(_claim_next_sql(), params)
+                row = cur.fetchone()
+            item = QueueItem.from_db(connection.alias, CLAIM_FIELDS, row) if row else None
+            if item is not None and item.lease_expires_at == until:  # new lease, not a held one
+                audit_record(action="queue_item.claim", target=item, actor=user)
+        return item
 
     # SQLite: writers are serialized, so no row locks; a conditional UPDATE that changed
     # exactly one row means the claim is ours, and a loser of the race tries the next one.
@@ -128,11 +133,14 @@ def queue_item_claim_next(*, project, user):
     for status in (QueueItem.Status.PENDING, QueueItem.Status.SKIPPED):
         waiting = mine.filter(status=status).order_by(*QUEUE_ORDER)
         for candidate_id in waiting.values_list("pk", flat=True)[:50]:
-            won = QueueItem.objects.filter(pk=candidate_id, status=status).update(
-                status=QueueItem.Status.CLAIMED, claimed_by=user, lease_expires_at=until
-            )
-            if won == 1:
-                return mine.get(pk=candidate_id)
+            with transaction.atomic():
+                won = QueueItem.objects.filter(pk=candidate_id, status=status).update(
+                    status=QueueItem.Status.CLAIMED, claimed_by=user, lease_expires_at=until
+                )
+                if won == 1:
+                    item = mine.get(pk=candidate_id)
+                    audit_record(action="queue_item.claim", target=item, actor=user)
+                    return item
     return None
 
 
@@ -149,13 +157,15 @@ def queue_item_claim(*, item, user):
     One conditional UPDATE: of two reviewers pressing "Claim" at once exactly one wins.
     """
     now = timezone.now()
-    return bool(
-        QueueItem.objects.filter(
+    with transaction.atomic():
+        won = QueueItem.objects.filter(
             _claimable(now) | Q(status=QueueItem.Status.CLAIMED, claimed_by=user), pk=item.pk
         ).update(
             status=QueueItem.Status.CLAIMED, claimed_by=user, lease_expires_at=_lease_until(now)
         )
-    )
+        if won:
+            audit_record(action="queue_item.claim", target=item, actor=user)
+    return bool(won)
 
 
 def queue_item_take_over(*, item, user):
@@ -164,8 +174,10 @@ def queue_item_take_over(*, item, user):
     The caller checks the lead's role. Labelled items are not taken over: re-labelling one
     is a versioned edit, not a lease.
     """
-    return bool(
-        QueueItem.objects.filter(
+    with transaction.atomic():
+        previous = QueueItem.objects.filter(pk=item.pk).values_list("claimed_by_id", flat=True)
+        previous = previous.first()
+        won = QueueItem.objects.filter(
             pk=item.pk,
             status__in=[
                 QueueItem.Status.CLAIMED,
@@ -173,7 +185,10 @@ def queue_item_take_over(*, item, user):
                 QueueItem.Status.SKIPPED,
             ],
         ).update(status=QueueItem.Status.CLAIMED, claimed_by=user, lease_expires_at=_lease_until())
-    )
+        if won:
+            details = {"from_user_id": previous}
+            audit_record(action="queue_item.take_over", target=item, actor=user, details=details)
+    return bool(won)
 
 
 def queue_item_heartbeat(*, item, user):
@@ -193,11 +208,13 @@ def queue_item_skip(*, item, user):
     so "claim, skip, claim" hands the reviewer the next item, not the same one, and the
     queue's "skipped" count says how many were passed over.
     """
-    return bool(
-        QueueItem.objects.filter(
+    with transaction.atomic():
+        skipped = QueueItem.objects.filter(
             pk=item.pk, status=QueueItem.Status.CLAIMED, claimed_by=user
         ).update(status=QueueItem.Status.SKIPPED, claimed_by=None, lease_expires_at=None)
-    )
+        if skipped:
+            audit_record(action="queue_item.skip", target=item, actor=user)
+    return bool(skipped)
 
 
 # --- bulk actions (leads) ----------------------------------------------------------------
@@ -213,19 +230,27 @@ def _bulk_rows(*, project, item_ids, now):
 def queue_items_assign(*, project, item_ids, member):
     """Hold the items for `member` (they open them from "Claimed"; the heartbeat renews)."""
     now = timezone.now()
-    return _bulk_rows(project=project, item_ids=item_ids, now=now).update(
-        status=QueueItem.Status.CLAIMED,
-        claimed_by=member,
-        lease_expires_at=now + timedelta(hours=ASSIGN_HOURS),
-    )
+    with transaction.atomic():
+        changed = _bulk_rows(project=project, item_ids=item_ids, now=now).update(
+            status=QueueItem.Status.CLAIMED,
+            claimed_by=member,
+            lease_expires_at=now + timedelta(hours=ASSIGN_HOURS),
+        )
+        details = {"item_ids": sorted(item_ids), "member_id": member.pk, "changed": changed}
+        audit_record(action="queue_items.assign", target=project, details=details)
+    return changed
 
 
 def queue_items_skip(*, project, item_ids):
     """Move the items behind every pending one (see `queue_item_skip`)."""
     now = timezone.now()
-    return _bulk_rows(project=project, item_ids=item_ids, now=now).update(
-        status=QueueItem.Status.SKIPPED, claimed_by=None, lease_expires_at=None
-    )
+    with transaction.atomic():
+        changed = _bulk_rows(project=project, item_ids=item_ids, now=now).update(
+            status=QueueItem.Status.SKIPPED, claimed_by=None, lease_expires_at=None
+        )
+        details = {"item_ids": sorted(item_ids), "changed": changed}
+        audit_record(action="queue_items.skip", target=project, details=details)
+    return changed
 
 
 def queue_items_mark_known_issue(*, project, item_ids, user):
@@ -256,6 +281,8 @@ def queue_items_mark_known_issue(*, project, item_ids, user):
                 event="queue_item.labelled",
                 payload=queue_item_labelled_payload(item),
             )
+        details = {"item_ids": sorted(i.pk for i in labelled), "changed": changed}
+        audit_record(action="queue_items.known_issue", target=project, actor=user, details=details)
     return changed
 
 
@@ -332,6 +359,8 @@ def queue_item_label(
         if decision == QueueItem.Decision.KNOWN_ISSUE:
             Cluster.objects.filter(pk=item.cluster_id).update(status=Cluster.Status.KNOWN_ISSUE)
         item.refresh_from_db()
+        details = {"decision": decision, "failure_modes": failure_modes, "version": item.version}
+        audit_record(action="queue_item.label", target=item, actor=user, details=details)
         webhook_emit(
             project=item.project,
             event="queue_item.labelled",
@@ -423,12 +452,18 @@ def second_review_record(*, item, user, decision, note=""):
         raise ValueError("Choose a decision.")
     if note:
         (note,) = pii_rescrub(item=item, values=[note])
-    review, _ = SecondReview.objects.get_or_create(
-        item=item,
-        reviewer=user,
-        first_version=item.version,
-        defaults={"decision": decision, "first_decision": item.decision, "note": note},
-    )
+    with transaction.atomic():
+        review, created = SecondReview.objects.get_or_create(
+            item=item,
+            reviewer=user,
+            first_version=item.version,
+            defaults={"decision": decision, "first_decision": item.decision, "note": note},
+        )
+        if created:
+            details = {"decision": decision, "first_decision": item.decision}
+            audit_record(
+                action="queue_item.second_review", target=item, actor=user, details=details
+            )
     return review
 
 
@@ -463,8 +498,13 @@ def item_comment_create(*, item, author, body, members, parent=None):
             mentioned.append(by_name[part])
         else:  # not a member: plain text, scrubbed like the rest
             out.append("@" + pii_rescrub(item=item, values=[part])[0])
-    comment = ItemComment.objects.create(item=item, author=author, parent=parent, body="".join(out))
-    comment.mentioned.set({m.pk: m for m in mentioned}.values())
+    with transaction.atomic():
+        comment = ItemComment.objects.create(
+            item=item, author=author, parent=parent, body="".join(out)
+        )
+        comment.mentioned.set({m.pk: m for m in mentioned}.values())
+        details = {"comment_id": comment.pk}  # the text stays out: it is free text
+        audit_record(action="queue_item.comment", target=item, actor=author, details=details)
     return comment
 
 
@@ -523,4 +563,6 @@ def queue_item_promote(
         )
         if incident:
             incident.cases.add(case)
+        details = {"case_id": case.case_id, "golden_set": golden_set.slug}
+        audit_record(action="queue_item.promote", target=item, actor=user, details=details)
         return case

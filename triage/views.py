@@ -12,7 +12,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.selectors import membership_get, project_members, user_projects
+from accounts.selectors import (
+    membership_can_reveal_pii,
+    membership_get,
+    project_members,
+    user_projects,
+)
 from datasets import services as dataset_services
 from datasets.models import GoldenSet
 
@@ -33,7 +38,6 @@ def home(request):
     if membership is None:
         return render(request, "triage/no_project.html")
     return redirect("triage:queue", project_slug=membership.project.slug)
-
 
 
 @login_required
@@ -214,6 +218,7 @@ def _item_context(request, membership, item, label_form=None, promote_form=None)
         "sla_hours_left": selectors.sla_hours_left(item.cluster),
         "sla_hours": settings.TRIAGE_P0_SLA_HOURS,
         "mine": mine,
+        "can_reveal_pii": membership_can_reveal_pii(membership=membership),
         # Labelling needs the lease; a labelled item may be corrected (version-guarded).
         "can_label": mine or item.status == QueueItem.Status.LABELLED,
         "held_by_other": item.lease_live and not mine,
@@ -464,14 +469,15 @@ def item_promote(request, project_slug, pk):
 def pii_reveal(request, project_slug, pk, token):
     """Swap one placeholder for its original (htmx), or show it on a page (plain POST).
 
-    Only users with `triage.reveal_pii`; every reveal is audited (see scrubbing.pii_reveal).
+    Only leads/admins of this project with `triage.reveal_pii`; every reveal is audited
+    (see scrubbing.pii_reveal).
     """
     from django.http import Http404
 
     membership = membership_get(user=request.user, project_slug=project_slug)
     item = get_object_or_404(QueueItem, pk=pk, project=membership.project)
     placeholder = f"<{token}>"
-    value = scrubbing.pii_reveal(item=item, placeholder=placeholder, user=request.user)
+    value = scrubbing.pii_reveal(item=item, placeholder=placeholder, membership=membership)
     if value is None:
         raise Http404("No such placeholder on this item.")
     context = {"project": membership.project, "item": item, "placeholder": placeholder}

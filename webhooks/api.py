@@ -97,22 +97,20 @@ class WebhookDetailApi(APIView):
         operation_id="webhooks_update",
         request=WebhookUpdateInput,
         responses={200: WebhookOutput, **ERRORS},
-        description="`{\"active\": true}` re-enables an endpoint disabled after failing.",
+        description='`{"active": true}` re-enables an endpoint disabled after failing.',
     )
     def patch(self, request, pk):
         endpoint = _endpoint_for(request, pk)
         data = WebhookUpdateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        if data.validated_data["active"]:
-            endpoint = services.webhook_endpoint_enable(endpoint=endpoint)
-        else:
-            endpoint.active = False
-            endpoint.save(update_fields=["active"])
+        endpoint = services.webhook_endpoint_active_set(
+            endpoint=endpoint, active=data.validated_data["active"]
+        )
         return Response(WebhookOutput(endpoint).data)
 
     @extend_schema(operation_id="webhooks_delete", responses={204: None, **ERRORS})
     def delete(self, request, pk):
-        _endpoint_for(request, pk).delete()
+        services.webhook_endpoint_delete(endpoint=_endpoint_for(request, pk))
         return Response(status=204)
 
 

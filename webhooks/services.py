@@ -25,6 +25,8 @@ from django.db.models import F
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
+from accounts.audit import audit_record
+
 from .models import WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
@@ -75,10 +77,34 @@ def webhook_endpoint_create(*, project, url, events):
     """Returns the endpoint and its signing secret (shown once)."""
     # Standard Webhooks' format: whsec_ + base64 of the key bytes.
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-    endpoint = WebhookEndpoint.objects.create(
-        project=project, url=url, events=sorted(set(events)), secret=secret
-    )
+    with transaction.atomic():
+        endpoint = WebhookEndpoint.objects.create(
+            project=project, url=url, events=sorted(set(events)), secret=secret
+        )
+        details = {"host": urlsplit(url).hostname, "events": endpoint.events}
+        audit_record(action="webhook.create", target=endpoint, details=details)
     return endpoint, secret
+
+
+def webhook_endpoint_active_set(*, endpoint, active):
+    """Turn an endpoint off, or back on (an endpoint disabled after failing starts its
+    failure count again)."""
+    with transaction.atomic():
+        if active:
+            WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+                active=True, disabled_at=None, consecutive_failures=0
+            )
+        else:
+            WebhookEndpoint.objects.filter(pk=endpoint.pk).update(active=False)
+        audit_record(action="webhook.update", target=endpoint, details={"active": active})
+    endpoint.refresh_from_db()
+    return endpoint
+
+
+def webhook_endpoint_delete(*, endpoint):
+    with transaction.atomic():
+        audit_record(action="webhook.delete", target=endpoint)
+        endpoint.delete()
 
 
 def webhook_emit(*, project, event, payload):
@@ -228,15 +254,6 @@ def _endpoint_health_record(endpoint, ok, now):
         active=True,
         consecutive_failures__gte=settings.TRIAGE_WEBHOOK_DISABLE_AFTER,
     ).update(active=False, disabled_at=now)
-
-
-def webhook_endpoint_enable(*, endpoint):
-    """Re-enable an endpoint that was disabled after failing; its count starts again."""
-    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
-        active=True, disabled_at=None, consecutive_failures=0
-    )
-    endpoint.refresh_from_db()
-    return endpoint
 
 
 def webhook_due_ids(*, now=None):

@@ -154,7 +154,8 @@ def test_reviewers_download_binary_attachments_and_see_only_metadata_of_text(
     item = _queue_item_for(project, root_id)
     receipt = RunAttachment.objects.get(name="receipt")
     transcript = RunAttachment.objects.get(name="transcript")
-    reviewer = MembershipFactory(project=project, user__username="rico").user
+    membership = MembershipFactory(project=project, role="lead", user__username="rico")
+    reviewer = membership.user
     client = Client()
     client.force_login(reviewer)
     page = f"/p/{project.slug}/items/{item.pk}/"
@@ -184,7 +185,7 @@ def test_reviewers_download_binary_attachments_and_see_only_metadata_of_text(
     assert client.get(f"/p/{project.slug}/attachments/{transcript.pk}").status_code == 404
 
     outsider = Client()
-    otto = MembershipFactory(project=other_project, user__username="otto").user
+    otto = MembershipFactory(project=other_project, role="lead", user__username="otto").user
     otto.user_permissions.add(Permission.objects.get(codename="reveal_pii"))
     outsider.force_login(otto)
     assert outsider.get(link).status_code == 404  # not a member of the run's project
@@ -192,3 +193,31 @@ def test_reviewers_download_binary_attachments_and_see_only_metadata_of_text(
     assert outsider.get(elsewhere).status_code == 404  # the run is not in their project
     anonymous = Client().get(link)
     assert anonymous.status_code == 302 and "/accounts/login/" in anonymous["Location"]
+
+
+def test_attachment_download_depends_on_the_role_in_the_runs_project(
+    ls_client, project, other_project
+):
+    """The reveal permission is global; a lead elsewhere is only a reviewer here."""
+    root_id = _trace_with_attachments(ls_client)
+    item = _queue_item_for(project, root_id)
+    receipt = RunAttachment.objects.get(name="receipt")
+    run_b = RunFactory(project=other_project, run_id="b-run", trace_id="b-run")
+    own = RunAttachment.objects.create(
+        run=run_b, name="own", content_type="image/png", size=len(PNG), is_text=False, content=PNG
+    )
+    lena = MembershipFactory(project=other_project, role="lead", user__username="lena").user
+    MembershipFactory(project=project, role="reviewer", user=lena)
+    lena.user_permissions.add(Permission.objects.get(codename="reveal_pii"))
+    client = Client()
+    client.force_login(lena)
+
+    # Reviewer in `project`: no link on the item page, and the download is refused.
+    html = client.get(f"/p/{project.slug}/items/{item.pk}/").content.decode()
+    assert "needs the reveal permission" in html
+    assert f"/attachments/{receipt.pk}" not in html
+    refused = client.get(f"/p/{project.slug}/attachments/{receipt.pk}")
+    assert refused.status_code == 403 and PNG not in refused.content
+    # Lead in `other_project`: the download works there.
+    allowed = client.get(f"/p/{other_project.slug}/attachments/{own.pk}")
+    assert allowed.status_code == 200 and allowed.content == PNG

@@ -6,11 +6,12 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
 
+from accounts.models import AuditEntry
 from bench.pii_eval import PATTERNED, evaluate, make_corpus
 from config.log_filters import ScrubPiiFilter, scrub_line
 from feedback.services import user_id_pseudonymize
 from tests.factories import FeedbackEventFactory, MembershipFactory, RunFactory
-from triage.models import Cluster, PiiMapping, PiiRevealAudit, QueueItem
+from triage.models import Cluster, PiiMapping, QueueItem
 from triage.pii import analysis, credentials, encryption
 from triage.pii.placeholders import Placeholders, rescrub_texts, scrub_json, scrub_texts
 from triage.scrubbing import queue_item_scrub
@@ -342,7 +343,7 @@ def test_reviewer_without_permission_sees_no_reveal_control_and_gets_403(project
     response = browser.post(f"/p/{project.slug}/items/{item.pk}/pii/PERSON_1")
     assert response.status_code == 403
     assert b"Maria" not in response.content
-    assert not PiiRevealAudit.objects.exists()
+    assert not AuditEntry.objects.filter(action="pii.reveal").exists()
 
 
 @pytest.mark.django_db
@@ -368,12 +369,12 @@ def test_reveal_swaps_in_the_original_and_writes_an_audit_row(project, lead):
         and b"Maria Gonzalez" in plain.content
     )
 
-    audits = list(PiiRevealAudit.objects.order_by("pk"))
-    assert [(a.user, a.queue_item_id, a.placeholder) for a in audits] == [
-        (lead, item.pk, "<PERSON_1>"),
-        (lead, item.pk, "<PERSON_1>"),
+    audits = list(AuditEntry.objects.filter(action="pii.reveal").order_by("pk"))
+    assert [(a.actor_user, a.target_id, a.details, a.project_id) for a in audits] == [
+        (lead, str(item.pk), {"placeholder": "<PERSON_1>"}, project.pk),
+        (lead, str(item.pk), {"placeholder": "<PERSON_1>"}, project.pk),
     ]
-    assert all(a.revealed_at for a in audits)
+    assert all(a.at and a.ip == "127.0.0.1" for a in audits)
     assert browser.post(f"/p/{project.slug}/items/{item.pk}/pii/PERSON_9").status_code == 404
     assert browser.get(url).status_code == 405
 
@@ -386,7 +387,62 @@ def test_reveal_is_scoped_to_the_users_projects(project, other_project):
     browser = Client()
     browser.force_login(outsider)
     assert browser.post(f"/p/{project.slug}/items/{item.pk}/pii/PERSON_1").status_code == 404
-    assert not PiiRevealAudit.objects.exists()
+    assert not AuditEntry.objects.filter(action="pii.reveal").exists()
+
+
+@pytest.mark.django_db
+def test_reveal_depends_on_the_role_in_the_items_project(project, other_project):
+    """A lead of B holding the (global) reveal permission is only a reviewer in A."""
+    item_a = queue_item_scrub(item=_item_with_pii(project))
+    cluster_b = Cluster.objects.create(project=other_project, fingerprint="b", event_count=1)
+    FeedbackEventFactory(
+        project=other_project, cluster=cluster_b, comment="I'm Maria Gonzalez, call me."
+    )
+    item_b = queue_item_scrub(
+        item=QueueItem.objects.create(project=other_project, cluster=cluster_b)
+    )
+    lena = MembershipFactory(project=other_project, role="lead", user__username="lena").user
+    MembershipFactory(project=project, role="reviewer", user=lena)
+    _grant_reveal(lena)
+    browser = Client()
+    browser.force_login(lena)
+
+    # In A (reviewer): the placeholder is highlighted but no reveal control, and a forged
+    # post is refused without revealing or auditing anything.
+    page = browser.get(f"/p/{project.slug}/items/{item_a.pk}/").content.decode()
+    assert '<mark class="pii"' in page and "&lt;PERSON_1&gt;" in page
+    assert "pii-reveal" not in page.replace('id="pii-reveal-form"', "")
+    refused = browser.post(
+        f"/p/{project.slug}/items/{item_a.pk}/pii/PERSON_1", headers={"HX-Request": "true"}
+    )
+    assert refused.status_code == 403
+    assert b"Maria" not in refused.content and b"Gonzalez" not in refused.content
+    assert not AuditEntry.objects.filter(action="pii.reveal").exists()
+
+    # In B (lead): the control is there and the reveal works, audited.
+    url = f"/p/{other_project.slug}/items/{item_b.pk}/pii/PERSON_1"
+    page = browser.get(f"/p/{other_project.slug}/items/{item_b.pk}/").content.decode()
+    assert f'hx-post="{url}"' in page
+    revealed = browser.post(url, headers={"HX-Request": "true"})
+    assert revealed.status_code == 200 and b"Maria Gonzalez" in revealed.content
+    reveals = AuditEntry.objects.filter(action="pii.reveal")
+    assert list(reveals.values_list("target_id", "actor_user_id", "project_id")) == [
+        (str(item_b.pk), lena.pk, other_project.pk)
+    ]
+
+
+@pytest.mark.django_db
+def test_a_superuser_reveals_only_where_their_role_allows(project):
+    item = queue_item_scrub(item=_item_with_pii(project))
+    root = MembershipFactory(project=project, role="reviewer", user__username="root").user
+    root.is_superuser = True
+    root.save()
+    browser = Client()
+    browser.force_login(root)
+    url = f"/p/{project.slug}/items/{item.pk}/pii/PERSON_1"
+    assert browser.post(url).status_code == 403
+    root.memberships.update(role="admin")
+    assert b"Maria Gonzalez" in browser.post(url).content
 
 
 # --- logs --------------------------------------------------------------------------------

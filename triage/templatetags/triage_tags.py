@@ -8,7 +8,7 @@ from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
 
-from accounts.selectors import REVEAL_PII_PERMISSION
+from accounts.selectors import user_can_reveal_pii
 from triage import charts, ranking
 
 register = template.Library()
@@ -22,8 +22,9 @@ def pii_marked(value, request=None):
     """Escape first (trace text is hostile), then highlight <TYPE_N> placeholders.
 
     `{{ text|pii_marked:request }}` on an item page turns each placeholder into a reveal
-    button for users with `triage.reveal_pii` (htmx swaps in the original; without JS the
-    button posts the page's `#pii-reveal-form`). Everyone else sees the highlight only.
+    button for users who may reveal in this project (membership_can_reveal_pii: htmx swaps
+    in the original; without JS the button posts the page's `#pii-reveal-form`). Everyone
+    else sees the highlight only.
     """
     if not isinstance(value, str):
         value = json.dumps(value, indent=2, ensure_ascii=False)
@@ -55,10 +56,17 @@ def _reveal_url_prefix(request):
     """`/p/<project>/items/<pk>/pii/` when this user may reveal on this item page, else None."""
     user = getattr(request, "user", None)
     match = getattr(request, "resolver_match", None)
-    if user is None or match is None or not user.has_perm(REVEAL_PII_PERMISSION):
+    if user is None or match is None:
         return None
     kwargs = match.kwargs
     if "project_slug" not in kwargs or "pk" not in kwargs:
+        return None
+    # The filter runs once per text on a page: ask the database once per request.
+    if not hasattr(request, "_triage_can_reveal_pii"):
+        request._triage_can_reveal_pii = user_can_reveal_pii(
+            user=user, project_slug=kwargs["project_slug"]
+        )
+    if not request._triage_can_reveal_pii:
         return None
     from django.urls import reverse
 

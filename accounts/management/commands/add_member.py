@@ -23,7 +23,7 @@ class Command(BaseCommand):
             raise CommandError(f"No project '{project}'.")
         from_env = os.environ.get("TRIAGE_NEW_USER_PASSWORD")
         membership, password = membership_add(
-            project=project_obj, username=username, role=role, password=from_env
+            project=project_obj, username=username, role=role, password=from_env, actor="cli"
         )
         self.stdout.write(f"{username} is {membership.role} of {project_obj.slug}")
         if password and not from_env:

@@ -23,6 +23,7 @@ class Command(BaseCommand):
                 project=project_obj,
                 scopes=[s.strip() for s in scopes.split(",") if s.strip()],
                 name=name,
+                actor="cli",
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc

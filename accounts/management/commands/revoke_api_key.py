@@ -21,5 +21,5 @@ class Command(BaseCommand):
         if len(keys) != 1:
             found = "No key matches" if not keys else "Several keys match"
             raise CommandError(f"{found} '{key[:12]}'; pass the full key.")
-        revoked = api_key_revoke(key=keys[0])
+        revoked = api_key_revoke(key=keys[0], actor="cli")
         self.stdout.write(f"revoked {revoked.prefix}… at {revoked.revoked_at.isoformat()}")

@@ -35,7 +35,11 @@ class Command(BaseCommand):
         lead = self._user("lead", project, Membership.Role.LEAD)
         self._user("reviewer", project, Membership.Role.REVIEWER)
         _, raw_key = account_services.api_key_create(
-            project=project, scopes=["ingest", "datasets:read"], name="demo", raw_key=demo_api_key()
+            project=project,
+            scopes=["ingest", "datasets:read"],
+            name="demo",
+            raw_key=demo_api_key(),
+            actor="cli",
         )
 
         now = timezone.now()
