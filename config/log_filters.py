@@ -39,7 +39,11 @@ _PATTERNS = [
     ("CREDIT_CARD", re.compile(r"\b(?:\d[ \-]?){12,18}\d\b")),
     ("US_SSN", re.compile(r"\b\d{3}-\d{2}-\d{4}\b")),
     ("PHONE_NUMBER", re.compile(r"(?<![\w.])\+?\(?\d[\d ()\-.]{6,}\d(?![\w.])")),
-    ("IP_ADDRESS", re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")),
+    # Octets up to 255: "Chrome/131.0.6778.85" in a user agent is a version, not an address.
+    (
+        "IP_ADDRESS",
+        re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b"),
+    ),
     ("IP_ADDRESS", re.compile(r"\b(?:[0-9a-fA-F]{1,4}:){3,7}[0-9a-fA-F]{1,4}\b")),
 ]
 # Identifiers and times no pattern may reach into (secrets aside).
@@ -79,6 +83,8 @@ def _looks_like_phone(text, match):
     if len(groups) > 1:
         # "555-0134" and "415 555 0134" are phones; "13.123456" is a decimal and
         # `" 200 5120` an access log's status and size: two groups need a dash.
+        if not re.search(r"[ \-]", value):  # dots only: 555.123.4567, not 131.0.6778.85
+            return len(groups) >= 3 and all(2 <= len(g) <= 4 for g in groups)
         return len(groups) >= 3 or "-" in value
     window = text[max(0, match.start() - _PHONE_CONTEXT_CHARS) : match.start()]
     return bool(_PHONE_WORDS.search(window))

@@ -27,6 +27,8 @@ CORRELATABLE = [
     "job 6b2d1f0c9e8a4b7d8c6e5f4a3b2c1d0e took 13.123456 s",
     '- - [29/Nov/2026:23:24:50 +0000] "GET /p/acme/queue/items/48213377 HTTP/1.1" 200 5120',
     "[2026-11-29 23:24:47 +0000] [22269] [INFO] Listening at: http://localhost:18733 (22269)",
+    'AXES: Successful login by {user_agent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36'
+    ' (KHTML, like Gecko) HeadlessChrome/131.0.6778.85 Safari/537.36"}',
 ]
 
 
@@ -40,12 +42,12 @@ def test_task_uuids_ids_and_times_stay_byte_identical(line):
 
 def test_pii_in_free_text_is_still_redacted():
     line = (
-        "complaint from bob@example.com: call me at 5550134567 or +1 415-555-0134, "
+        "complaint from bob@example.com at 203.0.113.9: call me at 5550134567 or +1 415-555-0134, "
         "(415) 555-0134 or 555.123.4567, card 4111 1111 1111 1111, ssn 123-45-6789"
     )
     assert scrub_line(line) == (
-        "complaint from <EMAIL_ADDRESS>: call me at <PHONE_NUMBER> or <PHONE_NUMBER>, "
-        "<PHONE_NUMBER> or <PHONE_NUMBER>, card <CREDIT_CARD>, ssn <US_SSN>"
+        "complaint from <EMAIL_ADDRESS> at <IP_ADDRESS>: call me at <PHONE_NUMBER> or "
+        "<PHONE_NUMBER>, <PHONE_NUMBER> or <PHONE_NUMBER>, card <CREDIT_CARD>, ssn <US_SSN>"
     )
 
 
