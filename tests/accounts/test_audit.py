@@ -255,7 +255,10 @@ def test_only_staff_and_project_admins_read_the_log(project, other_project, lead
     anonymous = Client().get("/audit/export.csv")
     assert anonymous.status_code == 302 and "/accounts/login/" in anonymous["Location"]
 
+    link = f'href="/audit/?project={project.slug}">Audit log</a>'
+    assert link not in _browser(lead).get(f"/p/{project.slug}/queue/").content.decode()
     admin = MembershipFactory(project=project, role="admin", user__username="ada").user
+    assert link in _browser(admin).get(f"/p/{project.slug}/queue/").content.decode()
     page = _browser(admin).get("/audit/")
     html = page.content.decode()
     assert page.status_code == 200 and '<p id="audit-count">60 entries</p>' in html
@@ -291,7 +294,14 @@ def test_filters_narrow_the_page_and_the_export(project, lead, log):
     )
     lines = [json.loads(line) for line in jsonl.decode().splitlines()]
     assert len(lines) == 30 and {line["action"] for line in lines} == {"queue_item.claim"}
-    assert client.get("/audit/", {"since": "0001-13-01"}).status_code == 400
+    edges = client.get("/audit/", {"since": "0001-01-01", "until": "9999-12-31"})
+    assert (
+        edges.status_code == 200 and '<p id="audit-count">60 entries</p>' in edges.content.decode()
+    )
+    bad = client.get("/audit/", {"since": "2026-13-01"})
+    assert bad.status_code == 400 and '<p id="audit-count">0 entries</p>' in bad.content.decode()
+    bad = client.get("/audit/export.csv", {"since": "2026-13-01", "action": "nope"})
+    assert bad.status_code == 400 and set(bad.json()["fields"]) == {"since", "action"}
 
 
 def test_exports_hold_every_row_and_no_raw_pii(project, lead):
