@@ -17,7 +17,14 @@ from accounts.audit import audit_record
 from accounts.models import ApiKey, AuditEntry, Membership
 from datasets.models import Case, GoldenSetVersion
 from datasets.results import results_run_record
-from tests.factories import MembershipFactory, make_item
+from datasets.services import golden_set_version_publish
+from tests.factories import (
+    CaseFactory,
+    GoldenSetFactory,
+    MembershipFactory,
+    api_key_for,
+    make_item,
+)
 from triage.models import Incident, QueueItem
 from triage.services import queue_item_claim, queue_item_label
 
@@ -187,6 +194,32 @@ def test_key_webhook_and_membership_changes_name_the_key_or_the_cli(project, set
     trail.one("api_key.revoke", "cli", ("apikey", key.pk), project, ip=None, agent="")
     call_command("revoke_api_key", key.prefix, stdout=io.StringIO())  # already revoked
     assert AuditEntry.objects.filter(action="api_key.revoke").count() == 1
+
+
+def test_api_actions_name_the_key(project, lead):
+    golden_set = GoldenSetFactory(project=project, slug="refunds")
+    CaseFactory(golden_set=golden_set)
+    version = golden_set_version_publish(golden_set=golden_set, user=lead)
+    raw = api_key_for(project, ["admin"])
+    key = ApiKey.objects.get(prefix=raw[:12])
+    api = Client(REMOTE_ADDR=IP, HTTP_USER_AGENT=AGENT, headers={"Authorization": f"Bearer {raw}"})
+    trail = Trail()
+
+    moved = api.put(
+        "/api/v1/golden-sets/refunds/tags/prod", {"version": 1}, content_type="application/json"
+    )
+    assert moved.status_code == 200, moved.content
+    label = f"api-key:{key.prefix}"
+    row = trail.one("golden_set.tag", label, ("goldensetversion", version.pk), project)
+    assert row.actor_api_key == key and row.actor_user is None
+    opened = api.post(
+        "/api/v1/incidents",
+        {"title": f"Refunds for {NAME}", "severity": "sev3"},
+        content_type="application/json",
+    )
+    assert opened.status_code == 201, opened.content
+    trail.one("incident.open", label, ("incident", opened.json()["id"]), project)
+    assert NAME not in json.dumps(list(AuditEntry.objects.values("details")))
 
 
 def test_a_rolled_back_action_leaves_no_row(project, reviewer):
