@@ -1,6 +1,6 @@
 """Reads for who may do what: a user's membership in a project."""
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.http import Http404
 from django.utils import timezone
@@ -90,7 +90,7 @@ def audit_entries(*, user, project_slug="", actor="", action="", since=None, unt
     # Ranges on `at` itself (not at__date) so the (…, at) indexes serve them.
     if since:
         entries = entries.filter(at__gte=_day_start(since))
-    if until:
+    if until and until < date.max:  # the last representable day bounds nothing
         entries = entries.filter(at__lt=_day_start(until + timedelta(days=1)))
     return entries.select_related("project")
 

@@ -11,6 +11,8 @@ from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
 
+from .errors import json_error
+from .models import AuditEntry
 from .selectors import audit_actions, audit_entries, audit_projects
 
 PAGE_SIZE = 50
@@ -42,7 +44,9 @@ def _filtered(request):
     if not (user.is_staff or user.is_superuser or projects):
         raise PermissionDenied("The audit log is for staff and project admins.")
     form = AuditFilterForm(request.GET or None, projects=projects, actions=audit_actions())
-    filters = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    if form.is_bound and not form.is_valid():
+        return form, None
+    filters = form.cleaned_data if form.is_bound else {}
     return form, audit_entries(
         user=user,
         project_slug=filters.get("project", ""),
@@ -70,10 +74,11 @@ def _row(entry):
 @login_required
 def audit_log(request):
     form, entries = _filtered(request)
+    status = 200 if entries is not None else 400  # the form shows which filter is wrong
+    entries = entries if entries is not None else AuditEntry.objects.none()
     page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    status = 400 if form.is_bound and not form.is_valid() else 200
     context = {"form": form, "page": page, "query": query.urlencode()}
     return render(request, "accounts/audit.html", context, status=status)
 
@@ -81,7 +86,10 @@ def audit_log(request):
 @login_required
 def audit_export(request, fmt):
     """The filtered entries as CSV or JSON Lines, streamed (a log can be long)."""
-    _, entries = _filtered(request)
+    form, entries = _filtered(request)
+    if entries is None:
+        fields = {name: [str(e) for e in errors] for name, errors in form.errors.items()}
+        return json_error(400, "invalid", f"Invalid value for: {', '.join(fields)}.", fields)
     rows = (_row(entry) for entry in entries.iterator(chunk_size=2000))
     if fmt == "csv":
         body = _csv_lines(rows)

@@ -17,7 +17,14 @@ from accounts.audit import audit_record
 from accounts.models import ApiKey, AuditEntry, Membership
 from datasets.models import Case, GoldenSetVersion
 from datasets.results import results_run_record
-from tests.factories import MembershipFactory, make_item
+from datasets.services import golden_set_version_publish
+from tests.factories import (
+    CaseFactory,
+    GoldenSetFactory,
+    MembershipFactory,
+    api_key_for,
+    make_item,
+)
 from triage.models import Incident, QueueItem
 from triage.services import queue_item_claim, queue_item_label
 
@@ -189,6 +196,32 @@ def test_key_webhook_and_membership_changes_name_the_key_or_the_cli(project, set
     assert AuditEntry.objects.filter(action="api_key.revoke").count() == 1
 
 
+def test_api_actions_name_the_key(project, lead):
+    golden_set = GoldenSetFactory(project=project, slug="refunds")
+    CaseFactory(golden_set=golden_set)
+    version = golden_set_version_publish(golden_set=golden_set, user=lead)
+    raw = api_key_for(project, ["admin"])
+    key = ApiKey.objects.get(prefix=raw[:12])
+    api = Client(REMOTE_ADDR=IP, HTTP_USER_AGENT=AGENT, headers={"Authorization": f"Bearer {raw}"})
+    trail = Trail()
+
+    moved = api.put(
+        "/api/v1/golden-sets/refunds/tags/prod", {"version": 1}, content_type="application/json"
+    )
+    assert moved.status_code == 200, moved.content
+    label = f"api-key:{key.prefix}"
+    row = trail.one("golden_set.tag", label, ("goldensetversion", version.pk), project)
+    assert row.actor_api_key == key and row.actor_user is None
+    opened = api.post(
+        "/api/v1/incidents",
+        {"title": f"Refunds for {NAME}", "severity": "sev3"},
+        content_type="application/json",
+    )
+    assert opened.status_code == 201, opened.content
+    trail.one("incident.open", label, ("incident", opened.json()["id"]), project)
+    assert NAME not in json.dumps(list(AuditEntry.objects.values("details")))
+
+
 def test_a_rolled_back_action_leaves_no_row(project, reviewer):
     item = make_item(project)
     assert queue_item_claim(item=item, user=reviewer)
@@ -255,7 +288,10 @@ def test_only_staff_and_project_admins_read_the_log(project, other_project, lead
     anonymous = Client().get("/audit/export.csv")
     assert anonymous.status_code == 302 and "/accounts/login/" in anonymous["Location"]
 
+    link = f'href="/audit/?project={project.slug}">Audit log</a>'
+    assert link not in _browser(lead).get(f"/p/{project.slug}/queue/").content.decode()
     admin = MembershipFactory(project=project, role="admin", user__username="ada").user
+    assert link in _browser(admin).get(f"/p/{project.slug}/queue/").content.decode()
     page = _browser(admin).get("/audit/")
     html = page.content.decode()
     assert page.status_code == 200 and '<p id="audit-count">60 entries</p>' in html
@@ -291,7 +327,14 @@ def test_filters_narrow_the_page_and_the_export(project, lead, log):
     )
     lines = [json.loads(line) for line in jsonl.decode().splitlines()]
     assert len(lines) == 30 and {line["action"] for line in lines} == {"queue_item.claim"}
-    assert client.get("/audit/", {"since": "0001-13-01"}).status_code == 400
+    edges = client.get("/audit/", {"since": "0001-01-01", "until": "9999-12-31"})
+    assert (
+        edges.status_code == 200 and '<p id="audit-count">60 entries</p>' in edges.content.decode()
+    )
+    bad = client.get("/audit/", {"since": "2026-13-01"})
+    assert bad.status_code == 400 and '<p id="audit-count">0 entries</p>' in bad.content.decode()
+    bad = client.get("/audit/export.csv", {"since": "2026-13-01", "action": "nope"})
+    assert bad.status_code == 400 and set(bad.json()["fields"]) == {"since", "action"}
 
 
 def test_exports_hold_every_row_and_no_raw_pii(project, lead):

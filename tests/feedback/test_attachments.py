@@ -9,6 +9,7 @@ from langsmith import utils as ls_utils
 from langsmith.run_helpers import get_current_run_tree
 from langsmith.schemas import Attachment
 
+from accounts.models import AuditEntry
 from feedback.attachments import attachment_is_text
 from feedback.models import Run, RunAttachment
 from tests.factories import FeedbackEventFactory, MembershipFactory, RunFactory, api_key_for
@@ -218,6 +219,14 @@ def test_attachment_download_depends_on_the_role_in_the_runs_project(
     assert f"/attachments/{receipt.pk}" not in html
     refused = client.get(f"/p/{project.slug}/attachments/{receipt.pk}")
     assert refused.status_code == 403 and PNG not in refused.content
-    # Lead in `other_project`: the download works there.
+    assert not AuditEntry.objects.filter(action="attachment.download").exists()
+    # Lead in `other_project`: the download works there, and is audited.
     allowed = client.get(f"/p/{other_project.slug}/attachments/{own.pk}")
     assert allowed.status_code == 200 and allowed.content == PNG
+    (entry,) = AuditEntry.objects.filter(action="attachment.download")
+    assert (entry.actor_user, entry.project, entry.target_type, entry.target_id) == (
+        lena,
+        other_project,
+        "runattachment",
+        str(own.pk),
+    )
