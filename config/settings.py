@@ -52,9 +52,9 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRIAGE_HTTPS else None
 SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 0))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
-# How many reverse proxies of ours sit in front and append to X-Forwarded-For: the audit
-# log's and the login throttle's client address is the entry that many hops from the right (0: REMOTE_ADDR only,
-# the header is ignored because a client can write anything into it).
+# How many reverse proxies of ours sit in front and append to X-Forwarded-For: the client
+# address (audit log, login throttle) is the entry that many hops from the right
+# (0: REMOTE_ADDR only; the header is ignored because a client can write anything into it).
 TRIAGE_PROXY_COUNT = int(os.environ.get("TRIAGE_PROXY_COUNT", 0))
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 # Content-Security-Policy on every response (django-csp): scripts and styles only from our
