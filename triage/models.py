@@ -377,6 +377,8 @@ class TriageRun(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)  # every progress write stamps it
+    resumed_from = models.OneToOneField("self", models.SET_NULL, null=True, related_name="+")
 
     class Meta:
         indexes = [models.Index(fields=["project", "kind", "-id"], name="triage_run_latest_idx")]
