@@ -218,6 +218,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "triage.resume_stale_runs",
         "schedule": TRIAGE_RUN_SWEEP_SECONDS,
     },
+    "triage-raw-retention": {"task": "triage.raw_retention_purge", "schedule": 3600.0},
     "webhooks-retry": {"task": "webhooks.retry_due", "schedule": 30.0},
     "p0-alerts": {"task": "triage.p0_alerts", "schedule": 300.0},
     "metrics-rollup": {"task": "triage.metrics_rollup", "schedule": 300.0},
@@ -363,6 +364,13 @@ TRIAGE_PII_POOL_MIN_TEXTS = 200
 # Detected spans (offsets, never text) cached by content hash; Redis when configured.
 TRIAGE_PII_CACHE = "pii"
 TRIAGE_PII_CACHE_SECONDS = 14 * 24 * 3600
+# Raw production text (feedback comments and metadata, run inputs/outputs, attachment bytes,
+# the originals behind placeholders) is kept this many days, then replaced by scrubbed
+# copies (triage.retention); clusters, counts, queue items and cases stay. 30 by default:
+# a complaint is triaged within days (P0 SLA 72 h), so past a month raw text only carries
+# risk. 0 keeps raw text forever (a deployment that must, e.g. for its own audits).
+TRIAGE_RAW_RETENTION_DAYS = int(os.environ.get("TRIAGE_RAW_RETENTION_DAYS", 30))
+TRIAGE_RETENTION_BATCH = int(os.environ.get("TRIAGE_RETENTION_BATCH", 500))  # rows a transaction
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "pii": (

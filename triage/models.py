@@ -315,6 +315,7 @@ class PiiMapping(models.Model):
     placeholder = models.CharField(max_length=64)
     entity_type = models.CharField(max_length=32)
     original_encrypted = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now)  # originals purged by age (retention)
 
     class Meta:
         constraints = [

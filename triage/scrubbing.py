@@ -18,6 +18,7 @@ from .pii.placeholders import Placeholders, _string_leaves, rescrub_texts, scrub
 logger = logging.getLogger(__name__)
 
 SAMPLE_COMMENTS = 20
+ORIGINAL_PURGED = object()  # pii_reveal's answer once retention deleted the original
 SAMPLE_TRACES = 3
 
 
@@ -43,7 +44,7 @@ def _run_view(run):
                 "id": a.pk,
                 "content_type": a.content_type,
                 "size": a.size,
-                "downloadable": not a.is_text,
+                "downloadable": not a.is_text and run.raw_purged_at is None,
             }
             for a in run.attachments.all()  # prefetched by queue_item_scrub, without bytes
         ],
@@ -118,9 +119,17 @@ def _item_placeholders(item):
     """The item's placeholder numbering so far, from its stored mappings; locks the item
     row (call inside a transaction) so no one else numbers meanwhile."""
     QueueItem.objects.select_for_update().filter(pk=item.pk).first()
-    return Placeholders.from_originals(
-        {m.placeholder: encryption.decrypt(m.original_encrypted) for m in item.pii_mappings.all()}
+    mappings = list(item.pii_mappings.all())
+    placeholders = Placeholders.from_originals(
+        {
+            m.placeholder: encryption.decrypt(m.original_encrypted)
+            for m in mappings
+            if m.original_encrypted
+        }
     )
+    for m in mappings:  # originals purged by retention: their numbers stay taken
+        placeholders.reserve(m.placeholder)
+    return placeholders
 
 
 def _pii_mappings_store(item, originals):
@@ -152,7 +161,8 @@ def pii_rescrub(*, item, values):
 def pii_reveal(*, item, placeholder, user):
     """The original value behind `placeholder` on this item; every reveal is audited.
 
-    Raises PermissionDenied without `triage.reveal_pii`; returns None for an unknown one.
+    Raises PermissionDenied without `triage.reveal_pii`; returns None for an unknown one
+    and ORIGINAL_PURGED when retention deleted the original.
     """
     if not user.has_perm(REVEAL_PII_PERMISSION):
         raise PermissionDenied("Revealing PII needs the reveal_pii permission.")
@@ -161,6 +171,8 @@ def pii_reveal(*, item, placeholder, user):
         return None
     PiiRevealAudit.objects.create(queue_item=item, placeholder=placeholder, user=user)
     logger.info("user %s revealed %s on queue item %s", user.pk, placeholder, item.pk)
+    if not mapping.original_encrypted:
+        return ORIGINAL_PURGED
     return encryption.decrypt(mapping.original_encrypted)
 
 

@@ -12,6 +12,7 @@ from . import (
     job,
     metrics,
     proof,
+    retention,
     services,
     stale_runs,
     traffic_drift,
@@ -107,3 +108,8 @@ def traffic_drift_all_projects():
     for project_id in Project.objects.values_list("pk", flat=True):
         traffic_drift_check.delay(project_id=project_id)
 
+
+@shared_task(name="triage.raw_retention_purge")
+def raw_retention_purge():
+    """Raw text past TRIAGE_RAW_RETENTION_DAYS gives way to scrubbed copies (hourly)."""
+    return retention.raw_retention_purge_all()
