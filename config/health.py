@@ -7,6 +7,7 @@ from django.views.decorators.http import require_GET
 
 from accounts.redis_client import redis_client
 from feedback.models import FeedbackEvent
+from triage.retention import raw_retention_status
 
 from .prometheus import oldest_unprocessed_age_seconds
 
@@ -34,6 +35,7 @@ def healthz(request):
         # The partial index on unprocessed rows keeps both cheap.
         backlog = FeedbackEvent.objects.filter(processed_at__isnull=True).count()
         age = oldest_unprocessed_age_seconds() if backlog else 0.0
+        retention = raw_retention_status()
     except DatabaseError:
         return JsonResponse({"status": "down", "database": "down"}, status=503)
     broker = _broker()
@@ -43,6 +45,7 @@ def healthz(request):
         "database": "ok",
         "broker": broker,
         "unprocessed_events": backlog,
+        "raw_retention": retention,
     }
     if stuck:
         body["backlog_oldest_age_seconds"] = round(age)

@@ -234,9 +234,24 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# visibility_timeout: a task a dead worker had taken (acks_late) goes back to the queue
+# after this long (Redis' default is an hour). A redelivered copy of a task still running
+# elsewhere is harmless (every task is idempotent; a triage run claims its row, so the copy
+# returns at once), and the triage job does not wait for it: beat resumes a run whose
+# heartbeat stopped after TRIAGE_RUN_STALE_SECONDS.
+TRIAGE_TASK_VISIBILITY_SECONDS = int(os.environ.get("TRIAGE_TASK_VISIBILITY_SECONDS", 15 * 60))
 # A publish to a dead broker must fail fast: the row is already committed and the sweeper
 # will pick it up, so the request must not hang on retries.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "visibility_timeout": TRIAGE_TASK_VISIBILITY_SECONDS,
+}
+# A running triage run writes its heartbeat at least every clustering batch (TRIAGE_JOB_BATCH
+# events, seconds), phase and scrubbed queue item; silent this long means its worker died.
+TRIAGE_RUN_STALE_SECONDS = int(os.environ.get("TRIAGE_RUN_STALE_SECONDS", 300))
+TRIAGE_RUN_SWEEP_SECONDS = float(os.environ.get("TRIAGE_RUN_SWEEP_SECONDS", 60))
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_TIMEZONE = "UTC"
 TRIAGE_NIGHTLY_HOUR = int(os.environ.get("TRIAGE_NIGHTLY_HOUR", 2))
@@ -247,6 +262,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "feedback-sweep": {"task": "feedback.sweep_unprocessed", "schedule": 300.0},
     "queue-expire-leases": {"task": "triage.expire_leases", "schedule": 60.0},
+    "triage-resume-stale-runs": {
+        "task": "triage.resume_stale_runs",
+        "schedule": TRIAGE_RUN_SWEEP_SECONDS,
+    },
+    "triage-raw-retention": {"task": "triage.raw_retention_purge", "schedule": 3600.0},
     "webhooks-retry": {"task": "webhooks.retry_due", "schedule": 30.0},
     "p0-alerts": {"task": "triage.p0_alerts", "schedule": 300.0},
     "metrics-rollup": {"task": "triage.metrics_rollup", "schedule": 300.0},
@@ -407,6 +427,13 @@ TRIAGE_PII_POOL_MIN_TEXTS = 200
 # Detected spans (offsets, never text) cached by content hash; Redis when configured.
 TRIAGE_PII_CACHE = "pii"
 TRIAGE_PII_CACHE_SECONDS = 14 * 24 * 3600
+# Raw production text (feedback comments and metadata, run inputs/outputs, attachment bytes,
+# the originals behind placeholders) is kept this many days, then replaced by scrubbed
+# copies (triage.retention); clusters, counts, queue items and cases stay. 30 by default:
+# a complaint is triaged within days (P0 SLA 72 h), so past a month raw text only carries
+# risk. 0 keeps raw text forever (a deployment that must, e.g. for its own audits).
+TRIAGE_RAW_RETENTION_DAYS = int(os.environ.get("TRIAGE_RAW_RETENTION_DAYS", 30))
+TRIAGE_RETENTION_BATCH = int(os.environ.get("TRIAGE_RETENTION_BATCH", 500))  # rows a transaction
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "pii": (

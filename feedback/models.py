@@ -50,6 +50,8 @@ class FeedbackEvent(models.Model):
     received_at = models.DateTimeField(default=timezone.now)
     # Set by the processing task; a NULL older than a few minutes means the task never ran.
     processed_at = models.DateTimeField(null=True, blank=True)
+    # When the retention purge replaced comment and metadata with scrubbed copies.
+    raw_purged_at = models.DateTimeField(null=True, blank=True)
     cluster = models.ForeignKey(
         "triage.Cluster", null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
     )
@@ -70,11 +72,25 @@ class FeedbackEvent(models.Model):
                 condition=models.Q(processed_at__isnull=True),
             ),
             models.Index(fields=["project", "trace_id"], name="feedback_trace_idx"),
+            # A data-subject erasure finds one end user's events (triage.erasure); most
+            # events carry no user id, so they stay out of the index.
+            models.Index(
+                fields=["project", "user_hash"],
+                name="feedback_user_hash_idx",
+                condition=~models.Q(user_hash=""),
+            ),
             # Feedback naming only a run is linked when the run arrives.
             models.Index(
                 fields=["project", "run_id"],
                 name="feedback_unlinked_run_idx",
                 condition=models.Q(trace_id=""),
+            ),
+            # The retention purge's scan: raw rows by age. Purged rows leave the index, so it
+            # holds about TRIAGE_RAW_RETENTION_DAYS of rows, appended at its right edge.
+            models.Index(
+                fields=["project", "received_at"],
+                name="feedback_raw_kept_idx",
+                condition=models.Q(raw_purged_at__isnull=True),
             ),
         ]
 
@@ -118,6 +134,9 @@ class Run(models.Model):
     session_id = models.CharField(max_length=64, blank=True)
     reference_example_id = models.CharField(max_length=64, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
+    # When the retention purge replaced its texts with scrubbed copies (and attachment bytes
+    # were deleted).
+    raw_purged_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -133,6 +152,12 @@ class Run(models.Model):
             ),
             # The production-health rollup reads a project's runs by time window.
             models.Index(fields=["project", "start_time"], name="run_project_start_idx"),
+            # The retention purge's scan (see FeedbackEvent).
+            models.Index(
+                fields=["project", "received_at"],
+                name="run_raw_kept_idx",
+                condition=models.Q(raw_purged_at__isnull=True),
+            ),
         ]
 
     @property

@@ -3,6 +3,7 @@
 import logging
 import mimetypes
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
@@ -32,8 +33,18 @@ def attachment_download(request, project_slug, pk):
             "and the lead role in this project."
         )
     attachment = get_object_or_404(
-        RunAttachment, pk=pk, run__project=membership.project, is_text=False
+        RunAttachment.objects.select_related("run"),
+        pk=pk,
+        run__project=membership.project,
+        is_text=False,
     )
+    if attachment.run.raw_purged_at is not None:
+        return HttpResponse(
+            "This attachment's bytes were deleted: raw data is kept "
+            f"{settings.TRIAGE_RAW_RETENTION_DAYS} days (TRIAGE_RAW_RETENTION_DAYS).",
+            status=410,
+            content_type="text/plain; charset=utf-8",
+        )
     logger.info("user %s downloaded run attachment %s", request.user.pk, attachment.pk)
     # A GET under autocommit: the row is written before the bytes go out.
     audit_record(action="attachment.download", target=attachment, project=membership.project)

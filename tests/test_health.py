@@ -30,6 +30,11 @@ def test_healthz_reports_database_broker_and_the_processing_backlog(client, proj
         "database": "ok",
         "broker": broker,
         "unprocessed_events": 2,
+        "raw_retention": {  # the purge has not run yet
+            "days": 30,
+            "last_purge_at": None,
+            "purged_last_day": {"comments": 0, "runs": 0, "attachments": 0, "originals": 0},
+        },
     }
 
 

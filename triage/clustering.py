@@ -39,8 +39,9 @@ JOINABLE = (
 
 
 def triage_run_progress(run, **fields):
+    """Progress for the page; the heartbeat it stamps tells the stale-run sweep we live."""
     if run is not None:
-        TriageRun.objects.filter(pk=run.pk).update(**fields)
+        TriageRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now(), **fields)
 
 
 # --- the LSH index, cached per worker process --------------------------------------------

@@ -33,6 +33,7 @@ from .models import Cluster, QueueItem, TriageRun
 from .proof import fixed_clusters_reopen
 from .scrubbing import queue_item_scrub
 from .sql import is_pg, job_lock, lock_project, update_rows
+from .stale_runs import triage_run_claim
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,9 @@ def triage_job_execute(*, project, triage_run_id=None, scrub=True):
     run = None
     if triage_run_id:
         run = TriageRun.objects.filter(pk=triage_run_id, project=project).first()
+        if run is not None and not triage_run_claim(run=run):
+            logger.info("triage run %s is over or alive elsewhere: not run twice", run.pk)
+            return None
     if run is None:
         run = TriageRun.objects.create(project=project)
     # Runs left "running" by a killed worker are over; this one carries on their work.
@@ -179,7 +183,7 @@ def _job_phases(project, run, previous, event_mark, run_mark, *, scrub):
     scrubbed = 0
     if scrub:
         triage_run_progress(run, phase="scrub")
-        scrubbed = queue_scrub_stale(project=project)
+        scrubbed = queue_scrub_stale(project=project, run=run)
         lap("scrub")
     return {
         # Feedback received since the last finished run, however it got clustered (most is
@@ -338,7 +342,7 @@ def queue_fill(*, project):
     return len(created)
 
 
-def queue_scrub_stale(*, project):
+def queue_scrub_stale(*, project, run=None):
     """Rebuild the reviewer's scrubbed view where the cluster gained evidence."""
     scrubbed = 0
     for item in QueueItem.objects.filter(project=project, status__in=LIVE_ITEM).select_related(
@@ -347,6 +351,7 @@ def queue_scrub_stale(*, project):
         if item.scrubbed_event_count != item.cluster.event_count:
             queue_item_scrub(item=item)
             scrubbed += 1
+            triage_run_progress(run)  # heartbeat: many items scrub for minutes
     return scrubbed
 
 

@@ -315,6 +315,7 @@ class PiiMapping(models.Model):
     placeholder = models.CharField(max_length=64)
     entity_type = models.CharField(max_length=32)
     original_encrypted = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now)  # originals purged by age (retention)
 
     class Meta:
         constraints = [
@@ -370,6 +371,8 @@ class TriageRun(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)  # every progress write stamps it
+    resumed_from = models.OneToOneField("self", models.SET_NULL, null=True, related_name="+")
 
     class Meta:
         indexes = [models.Index(fields=["project", "kind", "-id"], name="triage_run_latest_idx")]

@@ -19,6 +19,7 @@ from .pii.placeholders import Placeholders, _string_leaves, rescrub_texts, scrub
 logger = logging.getLogger(__name__)
 
 SAMPLE_COMMENTS = 20
+ORIGINAL_PURGED = object()  # pii_reveal's answer once retention deleted the original
 SAMPLE_TRACES = 3
 
 
@@ -44,7 +45,7 @@ def _run_view(run):
                 "id": a.pk,
                 "content_type": a.content_type,
                 "size": a.size,
-                "downloadable": not a.is_text,
+                "downloadable": not a.is_text and run.raw_purged_at is None,
             }
             for a in run.attachments.all()  # prefetched by queue_item_scrub, without bytes
         ],
@@ -120,9 +121,17 @@ def _item_placeholders(item):
     """The item's placeholder numbering so far, from its stored mappings; locks the item
     row (call inside a transaction) so no one else numbers meanwhile."""
     QueueItem.objects.select_for_update().filter(pk=item.pk).first()
-    return Placeholders.from_originals(
-        {m.placeholder: encryption.decrypt(m.original_encrypted) for m in item.pii_mappings.all()}
+    mappings = list(item.pii_mappings.all())
+    placeholders = Placeholders.from_originals(
+        {
+            m.placeholder: encryption.decrypt(m.original_encrypted)
+            for m in mappings
+            if m.original_encrypted
+        }
     )
+    for m in mappings:  # originals purged by retention: their numbers stay taken
+        placeholders.reserve(m.placeholder)
+    return placeholders
 
 
 def _pii_mappings_store(item, originals):
@@ -158,7 +167,7 @@ def pii_reveal(*, item, placeholder, membership):
 
     `membership` is the user's membership in the item's project: raises PermissionDenied
     unless it may reveal there (membership_can_reveal_pii); returns None for an unknown
-    placeholder.
+    placeholder and ORIGINAL_PURGED when retention deleted the original.
     """
     if membership.project_id != item.project_id or not membership_can_reveal_pii(
         membership=membership
@@ -172,6 +181,8 @@ def pii_reveal(*, item, placeholder, membership):
         return None
     audit_record(action="pii.reveal", target=item, actor=user, details={"placeholder": placeholder})
     logger.info("user %s revealed %s on queue item %s", user.pk, placeholder, item.pk)
+    if not mapping.original_encrypted:
+        return ORIGINAL_PURGED
     return encryption.decrypt(mapping.original_encrypted)
 
 

@@ -6,7 +6,18 @@ from celery import shared_task
 
 from accounts.models import Project
 
-from . import alerts, clustering, job, metrics, proof, services, traffic_drift, webhook_events
+from . import (
+    alerts,
+    clustering,
+    job,
+    metrics,
+    proof,
+    retention,
+    services,
+    stale_runs,
+    traffic_drift,
+    webhook_events,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +41,15 @@ def _project(project_id, task):
 def run_job(*, project_id, triage_run_id=None):
     project = _project(project_id, "triage.run_job")
     return job.triage_job_execute(project=project, triage_run_id=triage_run_id) if project else None
+
+
+@shared_task(name="triage.resume_stale_runs")
+def resume_stale_runs():
+    """Beat's check for runs whose worker died: interrupted, then carried on by a new run."""
+    resumed = stale_runs.triage_runs_resume_stale()
+    for project_id, triage_run_id in resumed:  # committed by now: the worker finds the row
+        run_job.delay(project_id=project_id, triage_run_id=triage_run_id)
+    return len(resumed)
 
 
 @shared_task(name="triage.run_all_projects")
@@ -87,3 +107,9 @@ def traffic_drift_check(*, project_id):
 def traffic_drift_all_projects():
     for project_id in Project.objects.values_list("pk", flat=True):
         traffic_drift_check.delay(project_id=project_id)
+
+
+@shared_task(name="triage.raw_retention_purge")
+def raw_retention_purge():
+    """Raw text past TRIAGE_RAW_RETENTION_DAYS gives way to scrubbed copies (hourly)."""
+    return retention.raw_retention_purge_all()

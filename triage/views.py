@@ -481,7 +481,10 @@ def pii_reveal(request, project_slug, pk, token):
     if value is None:
         raise Http404("No such placeholder on this item.")
     context = {"project": membership.project, "item": item, "placeholder": placeholder}
-    context["value"] = value
+    if value is scrubbing.ORIGINAL_PURGED:
+        context["purged_after_days"] = settings.TRIAGE_RAW_RETENTION_DAYS
+    else:
+        context["value"] = value
     template = "triage/pii_reveal.html#revealed" if request.htmx else "triage/pii_reveal.html"
     response = render(request, template, context)
     response["Cache-Control"] = "no-store"  # the original must not sit in any cache
