@@ -22,6 +22,7 @@ class Cluster(models.Model):
     )
     fingerprint = models.CharField(max_length=64)
     category = models.CharField(max_length=32, blank=True)
+    intent = models.CharField(max_length=128, blank=True, default="", db_default="")  # events'
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     event_count = models.IntegerField(default=0)
     first_seen_at = models.DateTimeField(null=True)
