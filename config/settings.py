@@ -320,6 +320,8 @@ TRIAGE_TRACE_URL = os.environ.get(
 TRIAGE_LEASE_SECONDS = int(os.environ.get("TRIAGE_LEASE_SECONDS", 15 * 60))
 # Status counts on the queue page are cached this long (counting 1 M rows is not free).
 TRIAGE_QUEUE_COUNTS_TTL = int(os.environ.get("TRIAGE_QUEUE_COUNTS_TTL", 5))
+# Counts over filtered sets stop here and show "1,000+" (an exact COUNT(*) reads them all).
+TRIAGE_COUNT_CAP = int(os.environ.get("TRIAGE_COUNT_CAP", 1000))
 # /healthz says "degraded" when the oldest unprocessed feedback event is older than this.
 TRIAGE_BACKLOG_MAX_AGE_SECONDS = int(os.environ.get("TRIAGE_BACKLOG_MAX_AGE_SECONDS", 900))
 # GET /metrics (Prometheus) wants `Authorization: Bearer <token>` when this is set.

@@ -31,8 +31,7 @@ class Cluster(models.Model):
     score = models.FloatField(default=0)
     score_breakdown = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
-    # MinHash of the representative (first) text: what near-duplicates are compared with.
-    # Immutable once written, so workers can cache the LSH index (see triage.dedupe).
+    # MinHash of the first text, what near-duplicates match; immutable: workers cache it.
     minhash = models.BinaryField(null=True, blank=True)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.ISSUE)
     # Drift samples point at the cluster they were drawn from.
@@ -52,7 +51,10 @@ class Cluster(models.Model):
                 fields=["project", "fingerprint"], name="cluster_fingerprint_unique"
             )
         ]
-        indexes = [models.Index(fields=["project", "status", "kind"], name="cluster_status_idx")]
+        indexes = [
+            models.Index(fields=["project", "status", "kind"], name="cluster_status_idx"),
+            models.Index(fields=["project", "first_seen_at", "id"], name="cluster_p0_clock_idx"),
+        ]
 
     def __str__(self):
         return f"cluster {self.pk} ({self.category or 'uncategorised'}, {self.event_count})"
