@@ -259,6 +259,10 @@ TRIAGE_SLA_WEIGHT = float(os.environ.get("TRIAGE_SLA_WEIGHT", 2.0))
 TRIAGE_DEDUPE_THRESHOLD = float(os.environ.get("TRIAGE_DEDUPE_THRESHOLD", 0.5))
 TRIAGE_DEDUPE_NUM_PERM = 64
 TRIAGE_DEDUPE_REPRESENTATIVES = 8  # signatures kept per cluster to match paraphrases against
+# Optional embedding backend for clustering: a dotted path to a callable taking a list of
+# texts (a complaint's keywords, no PII) and returning one vector per text. Off when empty;
+# clustering never needs it. Its vectors add SimHash tokens to the MinHash sets.
+TRIAGE_CLUSTER_EMBEDDER = os.environ.get("TRIAGE_CLUSTER_EMBEDDER", "")
 TRIAGE_JOB_BATCH = int(os.environ.get("TRIAGE_JOB_BATCH", 20000))
 # A known issue re-enters the queue when its reports in the window reach
 # max(baseline × factor, min reports).

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Max, Min, OuterRef, Subquery
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from feedback.models import FeedbackEvent, Run
 
@@ -176,6 +177,12 @@ def event_tokens(comment, inputs):
     return dedupe.complaint_tokens(comment, flag_rules.input_text(inputs) if inputs else "")
 
 
+def cluster_embedder():
+    """The operator's embedding backend (TRIAGE_CLUSTER_EMBEDDER), or None: off by default."""
+    path = settings.TRIAGE_CLUSTER_EMBEDDER
+    return import_string(path) if path else None
+
+
 class Clusterer:
     """Assigns event rows to clusters. One per job run (or per ingest call)."""
 
@@ -237,6 +244,13 @@ class Clusterer:
         for _, _, tokens, fp in keyed:
             if fp and fp not in self.fp_cluster and fp not in todo:
                 todo[fp] = tokens
+        embed = cluster_embedder()
+        if embed is not None and todo:
+            # Keywords only (no names, numbers or contact details): the backend may be remote.
+            extra = dedupe.embedding_tokens(embed([" ".join(sorted(t)) for t in todo.values()]))
+            todo = {
+                fp: tokens | more for (fp, tokens), more in zip(todo.items(), extra, strict=True)
+            }
         sigs = self.sketcher.sketch_many(list(todo.values()))
         sig_of = {fp: (sigs[i] if tokens else None) for i, (fp, tokens) in enumerate(todo.items())}
 

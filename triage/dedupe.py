@@ -155,6 +155,27 @@ def complaint_key(*, category, intent, tokens, prompt_hash=""):
     return hashlib.sha256(f"{category}\x1f{intent}\x1f{text}".encode()).hexdigest()
 
 
+EMBEDDING_BANDS, EMBEDDING_BITS = 8, 6
+
+
+def embedding_tokens(vectors):
+    """Tokens from embedding vectors (SimHash): texts whose vectors point the same way share
+    most of them, so they raise the MinHash similarity of paraphrases no word list knows.
+
+    Random hyperplanes with a fixed seed: deterministic for a deterministic embedder.
+    """
+    v = np.asarray(vectors, dtype=np.float64)
+    if v.ndim != 2 or not len(v):
+        return [frozenset() for _ in vectors]
+    planes = np.random.default_rng(SEED).standard_normal(
+        (v.shape[1], EMBEDDING_BANDS * EMBEDDING_BITS)
+    )
+    signs = (v @ planes > 0).reshape(len(v), EMBEDDING_BANDS, EMBEDDING_BITS)
+    return [
+        frozenset(f"~e{b}:{band.tobytes().hex()}" for b, band in enumerate(row)) for row in signs
+    ]
+
+
 def partition(category, intent):
     """Clusters only ever match within one category, and within one intent when sent."""
     return f"{category}\x1f{intent}" if intent else category

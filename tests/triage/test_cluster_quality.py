@@ -164,3 +164,21 @@ def test_complaint_tokens_drop_what_does_not_name_the_problem():
     assert dedupe.complaint_tokens("dangerous dosage suggestion 250 mg") <= dedupe.complaint_tokens(
         "it gave me medical dosage advice for 400 mg"
     )
+
+
+def same_direction_embedder(texts):
+    """Stands in for an operator's embedding model: "garbled" and "gibberish" mean alike."""
+    return [[1.0, 0.2, 0.0] if "garbl" in t or "gibberish" in t else [0.0, 0.1, 1.0] for t in texts]
+
+
+@pytest.mark.parametrize("embedder", ["", f"{__name__}.same_direction_embedder"])
+def test_an_operators_embedding_backend_adds_to_the_key_and_is_optional(
+    project, settings, embedder
+):
+    settings.TRIAGE_CLUSTER_EMBEDDER = embedder
+    for comment in ("garbled output", "pure gibberish"):
+        FeedbackEventFactory(project=project, category="wrong", comment=comment)
+    triage_job_execute(project=project, scrub=False)
+
+    clusters = set(FeedbackEvent.objects.values_list("cluster_id", flat=True))
+    assert len(clusters) == (1 if embedder else 2)
