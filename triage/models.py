@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+_WEEK = models.Q(labelled_at__isnull=False)  # queue_week_idx: "labelled this week" pages
+
 
 class Cluster(models.Model):
     """Feedback events that describe the same problem (same fingerprint within a category)."""
@@ -91,9 +93,8 @@ class QueueItem(models.Model):
         "other",
     ]
 
-    # No single-column indexes on project, score or the user columns: every claim and label
-    # changes indexed columns, so each UPDATE writes a new entry into every index of the
-    # table. The composite and partial indexes in Meta cover the lookups.
+    # No single-column indexes on project, score or user columns: each claim and label UPDATE
+    # writes an entry into every index. The composite and partial ones in Meta cover lookups.
     project = models.ForeignKey(
         "accounts.Project", on_delete=models.CASCADE, related_name="queue_items", db_index=False
     )
@@ -132,8 +133,7 @@ class QueueItem(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        # Both indexes match the queue's one sort order (score desc, id desc), so claim-next
-        # and keyset pages are index range scans, fast with millions of rows.
+        # The first two match the queue's sort (score desc, id desc): index range scans.
         indexes = [
             models.Index(fields=["project", "status", "-score", "-id"], name="queue_next_idx"),
             models.Index(fields=["project", "-score", "-id"], name="queue_all_idx"),
@@ -142,8 +142,7 @@ class QueueItem(models.Model):
                 name="queue_lease_idx",
                 condition=models.Q(status="claimed"),
             ),
-            # The assignee filter and user deletion (SET NULL); partial, so a label (which
-            # clears claimed_by) and a claim (labelled_by mostly empty) skip one of them.
+            # Assignee filter, user deletion; partial: claims and labels skip some (like week).
             models.Index(
                 fields=["claimed_by"],
                 name="queue_claimed_by_idx",
@@ -154,6 +153,7 @@ class QueueItem(models.Model):
                 name="queue_labelled_by_idx",
                 condition=models.Q(labelled_by__isnull=False),
             ),
+            models.Index(fields=["project", "labelled_at"], name="queue_week_idx", condition=_WEEK),
         ]
         permissions = [("reveal_pii", "Can reveal original PII values")]
 
