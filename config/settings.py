@@ -327,6 +327,10 @@ TRIAGE_SLA_WEIGHT = float(os.environ.get("TRIAGE_SLA_WEIGHT", 2.0))
 TRIAGE_DEDUPE_THRESHOLD = float(os.environ.get("TRIAGE_DEDUPE_THRESHOLD", 0.5))
 TRIAGE_DEDUPE_NUM_PERM = 64
 TRIAGE_DEDUPE_REPRESENTATIVES = 8  # signatures kept per cluster to match paraphrases against
+# Optional embedding backend for clustering: a dotted path to a callable taking a list of
+# texts (a complaint's keywords, no PII) and returning one vector per text. Off when empty;
+# clustering never needs it. Its vectors add SimHash tokens to the MinHash sets.
+TRIAGE_CLUSTER_EMBEDDER = os.environ.get("TRIAGE_CLUSTER_EMBEDDER", "")
 TRIAGE_JOB_BATCH = int(os.environ.get("TRIAGE_JOB_BATCH", 20000))
 # A known issue re-enters the queue when its reports in the window reach
 # max(baseline × factor, min reports).
@@ -388,6 +392,8 @@ TRIAGE_TRACE_URL = os.environ.get(
 TRIAGE_LEASE_SECONDS = int(os.environ.get("TRIAGE_LEASE_SECONDS", 15 * 60))
 # Status counts on the queue page are cached this long (counting 1 M rows is not free).
 TRIAGE_QUEUE_COUNTS_TTL = int(os.environ.get("TRIAGE_QUEUE_COUNTS_TTL", 5))
+# Counts over filtered sets stop here and show "1,000+" (an exact COUNT(*) reads them all).
+TRIAGE_COUNT_CAP = int(os.environ.get("TRIAGE_COUNT_CAP", 1000))
 # /healthz says "degraded" when the oldest unprocessed feedback event is older than this.
 TRIAGE_BACKLOG_MAX_AGE_SECONDS = int(os.environ.get("TRIAGE_BACKLOG_MAX_AGE_SECONDS", 900))
 # GET /metrics (Prometheus) wants `Authorization: Bearer <token>` when this is set.

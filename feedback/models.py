@@ -44,6 +44,8 @@ class FeedbackEvent(models.Model):
     model_id = models.CharField(max_length=128, blank=True)
     customer_tier = models.CharField(max_length=32, blank=True)
     locale = models.CharField(max_length=32, blank=True)
+    # The app's own intent label; joins the clustering key (db_default: raw COPYs may omit it).
+    intent = models.CharField(max_length=128, blank=True, default="", db_default="")
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.EXPLICIT)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -222,6 +222,7 @@ class FeedbackEventInput(StrictSerializer):
     model_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
     customer_tier = serializers.CharField(max_length=32, required=False, allow_blank=True)
     locale = serializers.CharField(max_length=32, required=False, allow_blank=True)
+    intent = serializers.CharField(max_length=128, required=False, allow_blank=True)
     source = serializers.ChoiceField(choices=["explicit", "implicit", "auto"], required=False)
     created_at = serializers.DateTimeField(required=False)
     metadata = serializers.DictField(required=False)

@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 EVENT_FIELDS = (
     "trace_id", "run_id", "session_id", "message_id", "rating", "score", "category",
-    "comment", "prompt_hash", "model_id", "customer_tier", "locale", "source",
+    "comment", "prompt_hash", "model_id", "customer_tier", "locale", "intent", "source",
     "created_at", "metadata",
 )  # fmt: skip
 
@@ -70,7 +70,7 @@ class IngestResult:
 INSERT_COLUMNS = (
     "project_id", "client_id", "body_hash", "trace_id", "run_id", "session_id", "message_id",
     "user_hash", "rating", "score", "category", "comment", "prompt_hash", "model_id",
-    "customer_tier", "locale", "source", "metadata", "created_at", "received_at",
+    "customer_tier", "locale", "intent", "source", "metadata", "created_at", "received_at",
 )  # fmt: skip
 _ROW_DEFAULTS = {name: "" for name in INSERT_COLUMNS} | {
     "client_id": None, "score": None, "source": "explicit", "metadata": {},

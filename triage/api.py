@@ -54,7 +54,12 @@ class TimeToEvalOutput(serializers.Serializer):
     p0_cases = serializers.IntegerField()
     p0_within_sla = serializers.IntegerField()
     stages = TimeToEvalStageOutput(many=True)
-    open_p0_total = serializers.IntegerField()
+    open_p0_total = serializers.IntegerField(
+        help_text="Exact up to TRIAGE_COUNT_CAP (1000); at the cap when there are more."
+    )
+    open_p0_total_capped = serializers.BooleanField(
+        help_text="True when open_p0_total stopped at the cap (the page shows 1,000+)."
+    )
     open_p0 = OpenP0Output(many=True, help_text="The 50 most urgent (oldest first complaint).")
 
 

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Max, Min, OuterRef, Subquery
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from feedback.models import FeedbackEvent, Run
 
@@ -76,20 +77,23 @@ def index_for(project_id):
         )
         .filter(pk__gt=index.last[0] if index.last else 0)
         .order_by("pk")
-        .values_list("pk", "category", "minhash", "fingerprint")
+        .values_list("pk", "category", "intent", "minhash", "fingerprint")
     )
-    for pk, category, sig, fp in rows.iterator(chunk_size=5000):
-        index.add(pk, category, dedupe.signature_load(sig), key=fp)
+    for pk, category, intent, sig, fp in rows.iterator(chunk_size=5000):
+        index.add(pk, dedupe.partition(category, intent), dedupe.signature_load(sig), key=fp)
         index.last = (pk, fp)
     extras = (
         ClusterFingerprint.objects.filter(
             project_id=project_id, minhash__isnull=False, pk__gt=index.last_alias
         )
         .order_by("pk")
-        .values_list("pk", "cluster_id", "cluster__category", "minhash", "fingerprint")
+        .values_list(
+            "pk", "cluster_id", "cluster__category", "cluster__intent", "minhash", "fingerprint"
+        )
     )
-    for pk, cluster_id, category, sig, fp in extras.iterator(chunk_size=5000):
-        index.add(cluster_id, category, dedupe.signature_load(sig), key=fp)
+    for pk, cluster_id, category, intent, sig, fp in extras.iterator(chunk_size=5000):
+        part = dedupe.partition(category, intent)
+        index.add(cluster_id, part, dedupe.signature_load(sig), key=fp)
         index.last_alias = pk
     return index
 
@@ -136,7 +140,8 @@ def pending_rows(project_id, after, upto, limit):
     # Raw SQL: the ORM's per-row conversions cost seconds at a million rows.
     with connection.cursor() as cur:
         cur.execute(
-            f"""SELECT e.id, e.category, e.comment, e.prompt_hash, e.rating, e.score, r.inputs
+            f"""SELECT e.id, e.category, e.intent, e.comment, e.prompt_hash, e.rating, e.score,
+                       r.inputs
                 FROM {FeedbackEvent._meta.db_table} e
                 LEFT JOIN LATERAL (
                     SELECT inputs FROM {Run._meta.db_table} r
@@ -149,10 +154,12 @@ def pending_rows(project_id, after, upto, limit):
             [project_id, after, upto, limit],
         )
         rows = cur.fetchall()
-    return [(*row[:6], json.loads(row[6]) if isinstance(row[6], str) else row[6]) for row in rows]
+    return [(*row[:7], json.loads(row[7]) if isinstance(row[7], str) else row[7]) for row in rows]
 
 
-_EVENT_FIELDS = ("pk", "category", "comment", "prompt_hash", "rating", "score", "root_inputs")
+_EVENT_FIELDS = (
+    "pk", "category", "intent", "comment", "prompt_hash", "rating", "score", "root_inputs",
+)  # fmt: skip
 
 
 def _is_negative(rating, score):
@@ -164,6 +171,17 @@ def _is_negative(rating, score):
 def _fp(category, normalized, prompt_hash):
     key = normalized or f"<no comment> {prompt_hash}"
     return hashlib.sha256(f"{category}\x1f{key}".encode()).hexdigest()
+
+
+def event_tokens(comment, inputs):
+    """The clustering tokens of one event: its comment, with the trace's question if thin."""
+    return dedupe.complaint_tokens(comment, flag_rules.input_text(inputs) if inputs else "")
+
+
+def cluster_embedder():
+    """The operator's embedding backend (TRIAGE_CLUSTER_EMBEDDER), or None: off by default."""
+    path = settings.TRIAGE_CLUSTER_EMBEDDER
+    return import_string(path) if path else None
 
 
 class Clusterer:
@@ -203,13 +221,15 @@ class Clusterer:
         `index` and `allowed` are updated in place with the clusters this batch creates.
         """
         keyed = []
-        for pk, category, comment, prompt_hash, rating, score, inputs in rows:
+        for pk, category, intent, comment, prompt_hash, rating, score, inputs in rows:
             if not _is_negative(rating, score):
                 keyed.append((pk, None, None, None))
                 continue
-            text = f"{flag_rules.input_text(inputs)}\n{comment}" if inputs else comment
-            normalized = dedupe.normalize_text(text)
-            keyed.append((pk, category, normalized, _fp(category, normalized, prompt_hash)))
+            tokens = event_tokens(comment, inputs)
+            fp = dedupe.complaint_key(
+                category=category, intent=intent, tokens=tokens, prompt_hash=prompt_hash
+            )
+            keyed.append((pk, (category, intent), tokens, fp))
 
         # Exact fingerprints seen before (in any run) go straight to their cluster.
         unknown = {fp for _, _, _, fp in keyed if fp and fp not in self.fp_cluster}
@@ -222,31 +242,40 @@ class Clusterer:
 
         # Sketch every still-unknown text of the batch in one vectorized pass.
         todo = {}
-        for _, _, normalized, fp in keyed:
+        for _, _, tokens, fp in keyed:
             if fp and fp not in self.fp_cluster and fp not in todo:
-                todo[fp] = dedupe.shingles(normalized)
+                todo[fp] = tokens
+        embed = cluster_embedder()
+        if embed is not None and todo:
+            # Keywords only (no names, numbers or contact details): the backend may be remote.
+            extra = dedupe.embedding_tokens(embed([" ".join(sorted(t)) for t in todo.values()]))
+            todo = {
+                fp: tokens | more for (fp, tokens), more in zip(todo.items(), extra, strict=True)
+            }
         sigs = self.sketcher.sketch_many(list(todo.values()))
         sig_of = {fp: (sigs[i] if tokens else None) for i, (fp, tokens) in enumerate(todo.items())}
 
         reps_cap = settings.TRIAGE_DEDUPE_REPRESENTATIVES
         new_clusters, new_aliases, assign = [], {}, []
         pending_ids = []
-        for pk, category, _, fp in keyed:
+        for pk, key, _, fp in keyed:
             if fp is None:
                 assign.append((pk, None))
                 continue
             cluster_id = self.fp_cluster.get(fp)
             if cluster_id is None:
+                category, intent = key
+                part = dedupe.partition(category, intent)
                 sig = sig_of[fp]
                 extra_rep = None
                 if sig is not None:
-                    cluster_id, sim = index.best_match(category, sig, allowed)
+                    cluster_id, sim = index.best_match(part, sig, allowed)
                     if (
                         cluster_id is not None
                         and sim < 1.0
                         and index.representatives(cluster_id) < reps_cap
                     ):
-                        index.add(cluster_id, category, sig, key=fp)
+                        index.add(cluster_id, part, sig, key=fp)
                         extra_rep = sig
                 if cluster_id is None:
                     if not pending_ids:
@@ -254,10 +283,10 @@ class Clusterer:
                     cluster_id = pending_ids.pop()
                     # The fingerprint of a closed cluster is taken: derive a fresh one.
                     rep_fp = fp if fp not in stale_aliases else _fp(fp, str(pk), "")
-                    new_clusters.append((cluster_id, rep_fp, category, sig))
+                    new_clusters.append((cluster_id, rep_fp, category, intent, sig))
                     allowed.add(cluster_id)
                     if sig is not None:
-                        index.add(cluster_id, category, sig, key=rep_fp)
+                        index.add(cluster_id, part, sig, key=rep_fp)
                         index.last = (cluster_id, rep_fp)
                 self.fp_cluster[fp] = cluster_id
                 new_aliases[fp] = (cluster_id, extra_rep)
@@ -315,14 +344,14 @@ def _clusters_insert(project_id, new_clusters):
     if is_pg():
         copy_rows(
             Cluster._meta.db_table,
-            ["id", "project_id", "fingerprint", "category", "status", "event_count", "top_tier",
-             "score", "score_breakdown", "created_at", "minhash", "kind", "queue_reason",
-             "fixed_commit"],
+            ["id", "project_id", "fingerprint", "category", "intent", "status", "event_count",
+             "top_tier", "score", "score_breakdown", "created_at", "minhash", "kind",
+             "queue_reason", "fixed_commit"],
             (
-                (cid, project_id, fp, category, Cluster.Status.OPEN, 0, "", 0.0, "{}", now,
-                 dedupe.signature_bytes(sig) if sig is not None else None, Cluster.Kind.ISSUE,
-                 "", "")
-                for cid, fp, category, sig in new_clusters
+                (cid, project_id, fp, category, intent, Cluster.Status.OPEN, 0, "", 0.0, "{}",
+                 now, dedupe.signature_bytes(sig) if sig is not None else None,
+                 Cluster.Kind.ISSUE, "", "")
+                for cid, fp, category, intent, sig in new_clusters
             ),
         )  # fmt: skip
         return
@@ -333,10 +362,11 @@ def _clusters_insert(project_id, new_clusters):
                 project_id=project_id,
                 fingerprint=fp,
                 category=category,
+                intent=intent,
                 created_at=now,
                 minhash=dedupe.signature_bytes(sig) if sig is not None else None,
             )
-            for cid, fp, category, sig in new_clusters
+            for cid, fp, category, intent, sig in new_clusters
         ],
         batch_size=500,
     )

@@ -6,10 +6,18 @@ stable hashes (xxhash, not Python's salted `hash`), and callers feed items in a 
 
 import hashlib
 import re
+from functools import lru_cache
 
 import numpy as np
 import xxhash
 from datasketch import MinHash, MinHashLSH
+from spacy.lang.de.stop_words import STOP_WORDS as DE_STOP_WORDS
+from spacy.lang.en.stop_words import STOP_WORDS as EN_STOP_WORDS
+from spacy.lang.es.stop_words import STOP_WORDS as ES_STOP_WORDS
+from spacy.lang.fr.stop_words import STOP_WORDS as FR_STOP_WORDS
+
+from .complaint_terms import CONCEPTS, NOISE, PHRASES
+from .pii.names import COMMON_WORDS, _fold, first_names
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _URL = re.compile(r"https?://\S+|www\.\S+")
@@ -70,6 +78,107 @@ def _stem(word):
 def shingles(normalized):
     """The content words of a normalized text, stemmed: the set MinHash estimates Jaccard on."""
     return {_stem(w) for w in normalized.split() if w not in STOPWORDS and not w.startswith("<")}
+
+
+# --- the clustering key: what a complaint is about, in canonical words ------------------
+
+# Presidio placeholders in already-scrubbed text ("<PHONE_NUMBER>", "<PERSON_1>").
+_PLACEHOLDER = re.compile(r"<[a-z]+(?:_[a-z0-9]+)*>", re.IGNORECASE)
+_VOCAB = {}  # word or its stem → concept
+for _concept, _words in CONCEPTS.items():
+    for _w in _words.split():
+        _VOCAB[_w] = _concept
+        _VOCAB.setdefault(_stem(_w), _concept)
+# spaCy's stop words (language data, no model needed) for the four languages we fold.
+_DROP = STOPWORDS | frozenset(NOISE) | EN_STOP_WORDS | DE_STOP_WORDS | FR_STOP_WORDS | ES_STOP_WORDS
+_DROP_STEMS = frozenset(_stem(w) for w in NOISE) - set(_VOCAB)  # "responses" → "respons"
+# A comment this thin ("wrong answer") says little: the trace's question joins the key.
+THIN_COMMENT = 3
+
+
+@lru_cache(maxsize=200_000)
+def canonical_tokens(normalized):
+    """Concepts and stemmed content words of a normalized text, as a frozenset.
+
+    Vocabulary first (a concept beats a stop word), then stop words and noise are dropped,
+    then people's names: a first name from gender-guesser's list and the word after it
+    unless that one means something ("maria gonzalez", "tom wrong" keeps "wrong").
+    Cached by normalized text: numbers and ids are masked by then, so repeats are common.
+    """
+    words = normalized.split()
+    names = first_names()
+    out, skip = set(), False
+    for i, word in enumerate(words):
+        if skip:
+            skip = False
+            continue
+        following = words[i + 1] if i + 1 < len(words) else None
+        concept = PHRASES.get((word, following)) if following else None
+        if concept:
+            out.add(concept)
+            skip = True
+            continue
+        concept = _VOCAB.get(word)
+        if concept is None:
+            if word in _DROP or word[0] == "<" or len(word) < 2:
+                continue
+            if (word if word.isascii() else _fold(word)) in names and word not in COMMON_WORDS:
+                skip = following is not None and following not in _VOCAB
+                continue
+            stem = _stem(word)
+            concept = _VOCAB.get(stem, stem)
+            if concept in _DROP or concept in _DROP_STEMS:
+                continue
+        out.add(concept)
+    return frozenset(out)
+
+
+def text_tokens(text):
+    """canonical_tokens of raw or scrubbed text (placeholders, names, numbers dropped)."""
+    if "<" in text:
+        text = _PLACEHOLDER.sub(" ", text)
+    return canonical_tokens(normalize_text(text))
+
+
+def complaint_tokens(comment, context=""):
+    """What a complaint is about: the comment's tokens; the trace's question joins when the
+    comment alone is too thin to tell problems apart."""
+    tokens = text_tokens(comment or "")
+    if len(tokens) < THIN_COMMENT and context:
+        tokens = tokens | text_tokens(context)
+    return tokens
+
+
+def complaint_key(*, category, intent, tokens, prompt_hash=""):
+    """The exact key: same category, intent and tokens → same fingerprint."""
+    text = " ".join(sorted(tokens)) or f"<no comment> {prompt_hash}"
+    return hashlib.sha256(f"{category}\x1f{intent}\x1f{text}".encode()).hexdigest()
+
+
+EMBEDDING_BANDS, EMBEDDING_BITS = 8, 6
+
+
+def embedding_tokens(vectors):
+    """Tokens from embedding vectors (SimHash): texts whose vectors point the same way share
+    most of them, so they raise the MinHash similarity of paraphrases no word list knows.
+
+    Random hyperplanes with a fixed seed: deterministic for a deterministic embedder.
+    """
+    v = np.asarray(vectors, dtype=np.float64)
+    if v.ndim != 2 or not len(v):
+        return [frozenset() for _ in vectors]
+    planes = np.random.default_rng(SEED).standard_normal(
+        (v.shape[1], EMBEDDING_BANDS * EMBEDDING_BITS)
+    )
+    signs = (v @ planes > 0).reshape(len(v), EMBEDDING_BANDS, EMBEDDING_BITS)
+    return [
+        frozenset(f"~e{b}:{band.tobytes().hex()}" for b, band in enumerate(row)) for row in signs
+    ]
+
+
+def partition(category, intent):
+    """Clusters only ever match within one category, and within one intent when sent."""
+    return f"{category}\x1f{intent}" if intent else category
 
 
 def _fmix32(h):

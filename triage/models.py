@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+_WEEK = models.Q(labelled_at__isnull=False)  # queue_week_idx: "labelled this week" pages
+
 
 class Cluster(models.Model):
     """Feedback events that describe the same problem (same fingerprint within a category)."""
@@ -22,6 +24,7 @@ class Cluster(models.Model):
     )
     fingerprint = models.CharField(max_length=64)
     category = models.CharField(max_length=32, blank=True)
+    intent = models.CharField(max_length=128, blank=True, default="", db_default="")  # events'
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     event_count = models.IntegerField(default=0)
     first_seen_at = models.DateTimeField(null=True)
@@ -30,8 +33,7 @@ class Cluster(models.Model):
     score = models.FloatField(default=0)
     score_breakdown = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
-    # MinHash of the representative (first) text: what near-duplicates are compared with.
-    # Immutable once written, so workers can cache the LSH index (see triage.dedupe).
+    # MinHash of the first text, what near-duplicates match; immutable: workers cache it.
     minhash = models.BinaryField(null=True, blank=True)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.ISSUE)
     # Drift samples point at the cluster they were drawn from.
@@ -51,7 +53,10 @@ class Cluster(models.Model):
                 fields=["project", "fingerprint"], name="cluster_fingerprint_unique"
             )
         ]
-        indexes = [models.Index(fields=["project", "status", "kind"], name="cluster_status_idx")]
+        indexes = [
+            models.Index(fields=["project", "status", "kind"], name="cluster_status_idx"),
+            models.Index(fields=["project", "first_seen_at", "id"], name="cluster_p0_clock_idx"),
+        ]
 
     def __str__(self):
         return f"cluster {self.pk} ({self.category or 'uncategorised'}, {self.event_count})"
@@ -88,9 +93,8 @@ class QueueItem(models.Model):
         "other",
     ]
 
-    # No single-column indexes on project, score or the user columns: every claim and label
-    # changes indexed columns, so each UPDATE writes a new entry into every index of the
-    # table. The composite and partial indexes in Meta cover the lookups.
+    # No single-column indexes on project, score or user columns: each claim and label UPDATE
+    # writes an entry into every index. The composite and partial ones in Meta cover lookups.
     project = models.ForeignKey(
         "accounts.Project", on_delete=models.CASCADE, related_name="queue_items", db_index=False
     )
@@ -129,8 +133,7 @@ class QueueItem(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        # Both indexes match the queue's one sort order (score desc, id desc), so claim-next
-        # and keyset pages are index range scans, fast with millions of rows.
+        # The first two match the queue's sort (score desc, id desc): index range scans.
         indexes = [
             models.Index(fields=["project", "status", "-score", "-id"], name="queue_next_idx"),
             models.Index(fields=["project", "-score", "-id"], name="queue_all_idx"),
@@ -139,8 +142,7 @@ class QueueItem(models.Model):
                 name="queue_lease_idx",
                 condition=models.Q(status="claimed"),
             ),
-            # The assignee filter and user deletion (SET NULL); partial, so a label (which
-            # clears claimed_by) and a claim (labelled_by mostly empty) skip one of them.
+            # Assignee filter, user deletion; partial: claims and labels skip some (like week).
             models.Index(
                 fields=["claimed_by"],
                 name="queue_claimed_by_idx",
@@ -151,6 +153,7 @@ class QueueItem(models.Model):
                 name="queue_labelled_by_idx",
                 condition=models.Q(labelled_by__isnull=False),
             ),
+            models.Index(fields=["project", "labelled_at"], name="queue_week_idx", condition=_WEEK),
         ]
         permissions = [("reveal_pii", "Can reveal original PII values")]
 

@@ -28,6 +28,7 @@ def test_feedback_is_stored_with_every_field_and_a_pseudonymized_user(api, proje
         "model_id": "gpt-4o",
         "customer_tier": "enterprise",
         "locale": "de-DE",
+        "intent": "refund_request",
         "source": "implicit",
         "created_at": "2026-11-20T08:00:00Z",
         "metadata": {"k": [1, 2]},
@@ -45,6 +46,7 @@ def test_feedback_is_stored_with_every_field_and_a_pseudonymized_user(api, proje
     assert (
         event.source == "implicit" and event.locale == "de-DE" and event.metadata == {"k": [1, 2]}
     )
+    assert event.intent == "refund_request"
     assert event.created_at.isoformat() == "2026-11-20T08:00:00+00:00"
     assert len(event.user_hash) == 64 and "alice" not in event.user_hash
 
@@ -80,6 +82,9 @@ def test_events_without_id_are_each_new(api, project):
         ({"rating": "down", "metadata": "not an object"}, "metadata"),
         ({"rating": "down", "id": "x" * 129}, "id"),
         ({"rating": "down", "colour": "red"}, "colour"),
+        ({"rating": "down", "intent": "x" * 129}, "intent"),
+        ({"rating": "down", "intent": ["refund"]}, "intent"),
+        ({"rating": "down", "intent": {"name": "refund"}}, "intent"),
     ],
 )
 def test_bad_feedback_gets_a_400_naming_the_field(api, project, body, field):

@@ -52,3 +52,13 @@ def test_seed_demo_builds_the_loop_and_is_idempotent():
     for value in DEMO_PII:
         assert value.encode() not in content
         assert value not in page
+
+
+def test_the_demos_refund_complaints_are_one_cluster():
+    """ "…order 48213… Maria Gonzalez" and "…order 51877… call me at <phone>" are one
+    problem: order numbers, names and contact details do not split it."""
+    _seed()
+    refunds = FeedbackEvent.objects.filter(client_id__startswith="demo-fb-refund-")
+    assert refunds.count() == 4
+    assert len(set(refunds.values_list("cluster_id", flat=True))) == 1
+    assert refunds.first().cluster_id is not None

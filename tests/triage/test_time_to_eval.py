@@ -150,3 +150,37 @@ def test_page_is_only_for_members(client, project, history):
     outsider = MembershipFactory(project=ProjectFactory(slug="other")).user
     client.force_login(outsider)
     assert client.get(f"/p/{project.slug}/time-to-eval/").status_code == 404
+
+
+def _open_p0s(project, n):
+    """n open P0 complaints, bulk-created (a cap test needs more than a thousand)."""
+    from triage.models import Cluster, QueueItem
+
+    seen = _hours_ago(5)
+    clusters = Cluster.objects.bulk_create(
+        Cluster(project=project, fingerprint=f"p0-{i}", category="unsafe", first_seen_at=seen)
+        for i in range(n)
+    )
+    QueueItem.objects.bulk_create(QueueItem(project=project, cluster=c) for c in clusters)
+    return clusters
+
+
+def test_open_p0_count_is_exact_up_to_the_cap_and_1000_plus_above(client, project, lead):
+    clusters = _open_p0s(project, 1001)
+    client.force_login(lead)
+    api = Client(headers={"Authorization": f"Bearer {api_key_for(project, ['datasets:read'])}"})
+
+    page = client.get(f"/p/{project.slug}/time-to-eval/").content.decode()
+    assert '<span class="count" id="open-p0-total">1,000+</span>' in page
+    body = api.get("/api/v1/time-to-eval").json()
+    assert (body["open_p0_total"], body["open_p0_total_capped"], len(body["open_p0"])) == (
+        1000,
+        True,
+        50,
+    )
+
+    clusters[0].delete()  # exactly at the cap: exact, no "+"
+    page = client.get(f"/p/{project.slug}/time-to-eval/").content.decode()
+    assert '<span class="count" id="open-p0-total">1000</span>' in page
+    body = api.get("/api/v1/time-to-eval").json()
+    assert (body["open_p0_total"], body["open_p0_total_capped"]) == (1000, False)

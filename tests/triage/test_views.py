@@ -551,3 +551,18 @@ def test_a_trace_without_runs_says_so(project, reviewer):
     html = client_for(reviewer).get(f"/p/{project.slug}/items/{item.pk}/").content.decode()
     assert "The trace arrived without runs" in html
     assert "This trace has no runs yet" in html
+
+
+def test_filtered_status_counts_stop_at_the_cap(project, reviewer, settings):
+    settings.TRIAGE_COUNT_CAP = 2
+    for _ in range(3):
+        make_item(project, category="billing")
+    make_item(project, category="billing", status="skipped")
+    make_item(project, category="wrong")
+    client = client_for(reviewer)
+
+    html = client.get(f"/p/{project.slug}/queue/", {"category": "billing"}).content.decode()
+    assert 'data-status="pending">2+<' in html and 'data-status="skipped">1<' in html
+    # Unfiltered counts stay exact (cached briefly instead).
+    html = client.get(f"/p/{project.slug}/queue/").content.decode()
+    assert 'data-status="pending">4<' in html

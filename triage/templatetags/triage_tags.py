@@ -10,11 +10,18 @@ from django.utils.timesince import timesince
 
 from accounts.selectors import user_can_reveal_pii
 from triage import charts, ranking
+from triage.sql import AtLeast
 
 register = template.Library()
 
 _MENTION = re.compile(r"(?<![\w@])@([\w.+-]+)")
 _ESCAPED_PLACEHOLDER = re.compile(r"&lt;([A-Z][A-Z_]*_\d+)&gt;")
+
+
+@register.filter
+def count_label(n):
+    """A count as the page shows it: "1,000+" when it stopped at its cap, else as is."""
+    return f"{n:,}+" if isinstance(n, AtLeast) else n
 
 
 @register.filter
