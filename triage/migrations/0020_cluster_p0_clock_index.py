@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0001_initial'),
-        ('triage', '0016_cluster_intent'),
+        ('triage', '0019_cluster_intent'),
     ]
 
     operations = [

@@ -4,14 +4,15 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("triage", "0015_weekly_decisions"),
+        ('feedback', '0010_raw_retention_and_erasure_index'),
     ]
 
     operations = [
         migrations.AddField(
-            model_name="cluster",
-            name="intent",
-            field=models.CharField(blank=True, db_default="", default="", max_length=128),
+            model_name='feedbackevent',
+            name='intent',
+            field=models.CharField(blank=True, db_default='', default='', max_length=128),
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('feedback', '0009_experiments'),
+        ("triage", "0018_pii_mapping_created_at"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='feedbackevent',
-            name='intent',
-            field=models.CharField(blank=True, db_default='', default='', max_length=128),
+            model_name="cluster",
+            name="intent",
+            field=models.CharField(blank=True, db_default="", default="", max_length=128),
         ),
     ]

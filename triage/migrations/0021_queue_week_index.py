@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0001_initial'),
-        ('triage', '0017_cluster_p0_clock_index'),
+        ('triage', '0020_cluster_p0_clock_index'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
