@@ -5,6 +5,7 @@ Measures in one run: single-event posts (sequential, and 16 concurrent clients),
 ceiling). Prints every figure and the ratio batched / raw.
 
     .venv/bin/python bench/ingest.py [--workers 4] [--seq 400] [--concurrent-posts 1600]
+    .venv/bin/python bench/ingest.py --profile [--seq 2000]   # where a single post's time goes
 
 Uses its own database (BENCH_DATABASE_URL, default …/triage_bench_ingest, dropped and
 recreated) and Redis db 14 (BENCH_REDIS_URL). No celery worker runs: ingest only publishes
@@ -13,6 +14,7 @@ the processing tasks; they are flushed from Redis at the end.
 
 import argparse
 import http.client
+import io
 import json
 import os
 import socket
@@ -277,8 +279,93 @@ def bench_raw_insert(project_id, rows, batch=1000):
     return rates
 
 
+def _wsgi_post(application, key, body):
+    """One POST /api/v1/feedback straight into the WSGI app (no socket, no gunicorn)."""
+    environ = {
+        "REQUEST_METHOD": "POST", "PATH_INFO": "/api/v1/feedback", "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "HTTP_HOST": "127.0.0.1",
+        "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1", "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr, "wsgi.version": (1, 0),
+        "wsgi.multithread": True, "wsgi.multiprocess": True, "wsgi.run_once": False,
+        "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)),
+        "HTTP_AUTHORIZATION": f"Bearer {key}",
+    }  # fmt: skip
+    status = []
+    b"".join(application(environ, lambda s, h, e=None: status.append(s)))
+    if not status[0].startswith("201"):
+        raise RuntimeError(status[0])
+
+
+def profile_stages(env, key, n):
+    """Time each stage of a single post in-process: the wrapped functions below are the
+    stages; what is left of a request's time is Django's and DRF's own (middleware, routing,
+    request and response objects, rendering). Returns {stage: (wall ms, cpu ms)} per post."""
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from rest_framework import parsers
+
+    from accounts import auth, ratelimit
+    from config.wsgi import application
+    from feedback import serializers, services
+
+    totals = {}
+
+    def timed(stage, func):
+        def wrapper(*args, **kwargs):
+            wall, cpu = time.perf_counter(), time.thread_time()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                spent = totals.setdefault(stage, [0.0, 0.0])
+                spent[0] += time.perf_counter() - wall
+                spent[1] += time.thread_time() - cpu
+
+        return wrapper
+
+    auth.revocations.current = timed("revocation check", auth.revocations.current)
+    auth.api_key_lookup = timed("auth (key lookup)", auth.api_key_lookup)
+    ratelimit.rate_limit_hit = timed("rate limit", ratelimit.rate_limit_hit)
+    parsers.JSONParser.parse = timed("JSON parse", parsers.JSONParser.parse)
+    serializers.FastPath.run_validation = timed("validation", serializers.FastPath.run_validation)
+    services._insert_rows = timed("insert + commit (1 statement)", services._insert_rows)
+    services.processing_enqueue = timed("enqueue (hand-off)", services.processing_enqueue)
+    services.feedback_ingest_many = timed("ingest service", services.feedback_ingest_many)
+    post = timed("request total", lambda body: _wsgi_post(application, key, body))
+
+    for i in range(200):  # warm up: key cache, connections, the validator
+        post(json.dumps(event(i)).encode())
+    totals.clear()
+    for body in [json.dumps(event(i)).encode() for i in range(n)]:
+        post(body)
+    per_post = {stage: (w * 1000 / n, c * 1000 / n) for stage, (w, c) in totals.items()}
+    # Nested stages: report each one's own share.
+    wall, cpu = per_post["auth (key lookup)"]
+    rev = per_post["revocation check"]
+    per_post["auth (key lookup)"] = (wall - rev[0], cpu - rev[1])
+    inner = ("validation", "insert + commit (1 statement)", "enqueue (hand-off)")
+    service = per_post.pop("ingest service")
+    per_post["ingest: rows, hashes, results"] = tuple(
+        service[k] - sum(per_post[s][k] for s in inner) for k in (0, 1)
+    )
+    total = per_post.pop("request total")
+    per_post["Django + DRF (the rest)"] = tuple(
+        total[k] - sum(v[k] for v in per_post.values()) for k in (0, 1)
+    )
+    per_post["request total (in-process)"] = total
+    return per_post
+
+
 def main():
     parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="time each stage of a single post in-process instead of over HTTP",
+    )
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--seq", type=int, default=400)
     parser.add_argument("--concurrent-posts", type=int, default=1600)
@@ -296,6 +383,24 @@ def main():
         "TRIAGE_RATE_LIMIT": "1000000/s",  # measure ingest, not the limiter's refusals
     }
     python = sys.executable
+    if args.profile:
+        print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores)")
+        database_recreate()
+        run([python, "manage.py", "migrate", "-v", "0"], env=env)
+        key = run(
+            [python, "manage.py", "shell", "-c",
+             "from accounts.services import project_get_or_create, api_key_create;"
+             "p = project_get_or_create(slug='bench');"
+             "print(api_key_create(project=p, scopes=['ingest'])[1])"],
+            env=env, capture_output=True, text=True,
+        ).stdout.split()[-1]  # fmt: skip
+        stages = profile_stages(env, key, args.seq)
+        print(f"single post, in-process, n={args.seq}: mean per post by stage")
+        print(f"  {'stage':34} {'wall ms':>8} {'cpu ms':>8}")
+        for stage, (wall, cpu) in stages.items():
+            print(f"  {stage:34} {wall:8.3f} {cpu:8.3f}")
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
+        return
     print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores; other work skews figures)")
     print(f"database {DB_URL} · redis {REDIS_URL} · gunicorn workers {args.workers}")
     database_recreate()
