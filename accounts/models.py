@@ -64,3 +64,12 @@ class ApiKey(models.Model):
 
     def has_scope(self, scope):
         return scope in self.scopes or "admin" in self.scopes
+
+
+class RateLimitCount(models.Model):
+    """One rate-limit window's count for one key, shared by every process through the
+    database when there is no Redis (accounts.ratelimit.DatabaseCounter)."""
+
+    name = models.CharField(max_length=64, unique=True)  # "<key>:<window>"
+    count = models.PositiveIntegerField()
+    expires_at = models.DateTimeField(db_index=True)

@@ -30,10 +30,10 @@ def pytest_collection_modifyitems(config, items):
 def _fresh_ingest_caches():
     """Key lookups and in-process rate counters must not leak between tests."""
     from accounts.auth import key_cache
-    from accounts.ratelimit import local_counter
+    from accounts.ratelimit import rate_limit_reset
 
     key_cache.clear()
-    local_counter.clear()
+    rate_limit_reset()
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ def test_healthz_reports_database_broker_and_the_processing_backlog(client, proj
         "database": "ok",
         "broker": broker,
         "unprocessed_events": 2,
+        "rate_limit": "redis" if settings.REDIS_URL else "database",  # shared by processes
     }
 
 
