@@ -6,6 +6,7 @@ ceiling). Prints every figure and the ratio batched / raw.
 
     .venv/bin/python bench/ingest.py [--workers 4] [--seq 400] [--concurrent-posts 1600]
     .venv/bin/python bench/ingest.py --profile [--seq 2000]   # where a single post's time goes
+    .venv/bin/python bench/ingest.py --embedded [--seq 400]   # SQLite, no Redis, runserver
 
 Uses its own database (BENCH_DATABASE_URL, default …/triage_bench_ingest, dropped and
 recreated) and Redis db 14 (BENCH_REDIS_URL). No celery worker runs: ingest only publishes
@@ -359,8 +360,76 @@ def profile_stages(env, key, n):
     return per_post
 
 
+def bench_embedded(n):
+    """The embedded shape as bin/serve runs it (runserver on SQLite, no broker): sequential
+    single posts, then how soon the background thread has processed them."""
+    import sqlite3
+    import tempfile
+
+    data_dir = tempfile.mkdtemp(prefix="triage-bench-embedded-")
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(TRIAGE_DATA_DIR=data_dir, DEBUG="0", LOG_LEVEL="WARNING",
+               TRIAGE_RATE_LIMIT="1000000/s")  # fmt: skip
+    python = sys.executable
+    run([python, "manage.py", "migrate", "-v", "0"], env=env)
+    key = run(
+        [python, "manage.py", "shell", "-c",
+         "from accounts.services import project_get_or_create, api_key_create;"
+         "p = project_get_or_create(slug='bench');"
+         "print(api_key_create(project=p, scopes=['ingest'])[1])"],
+        env=env, capture_output=True, text=True,
+    ).stdout.split()[-1]  # fmt: skip
+    port = free_port()
+    server = subprocess.Popen(
+        [python, "manage.py", "runserver", "--noreload", "--insecure", f"127.0.0.1:{port}"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    db = sqlite3.connect(Path(data_dir) / "triage.sqlite3", timeout=30)
+
+    def unprocessed():
+        return db.execute(
+            "SELECT count(*) FROM feedback_feedbackevent WHERE processed_at IS NULL"
+        ).fetchone()[0]
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                Poster(port, key).post("/api/v1/feedback", event(0))
+                break
+            except (OSError, RuntimeError):
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.3)
+        seq = bench_sequential(port, key, n)  # its warm-up loads the PII models too
+        posted = time.monotonic()
+        while unprocessed() and time.monotonic() - posted < 300:
+            time.sleep(0.05)
+        drained = time.monotonic() - posted
+        lag = db.execute(
+            "SELECT max(julianday(processed_at) - julianday(received_at)) * 86400, "
+            "avg(julianday(processed_at) - julianday(received_at)) * 86400 "
+            "FROM feedback_feedbackevent"
+        ).fetchone()
+        poster = Poster(port, key)  # one post on a quiet server: how soon is it picked up?
+        started = time.monotonic()
+        poster.post("/api/v1/feedback", event(n + 1))
+        while unprocessed():
+            time.sleep(0.01)
+        single_pickup = time.monotonic() - started
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return seq, drained, lag, single_pickup
+
+
 def main():
     parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--embedded",
+        action="store_true",
+        help="the embedded shape: runserver on SQLite, no Redis, processing in a thread",
+    )
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -383,6 +452,23 @@ def main():
         "TRIAGE_RATE_LIMIT": "1000000/s",  # measure ingest, not the limiter's refusals
     }
     python = sys.executable
+    if args.embedded:
+        print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores)")
+        seq, drained, lag, pickup = bench_embedded(args.seq)
+        seq_ms = [t * 1000 for t in seq]
+        print(
+            f"embedded single, sequential: mean {statistics.mean(seq_ms):.2f} ms · "
+            f"p50 {statistics.median(seq_ms):.2f} ms · "
+            f"p99 {sorted(seq_ms)[int(len(seq_ms) * 0.99) - 1]:.2f} ms  (n={len(seq_ms)}, "
+            "runserver, SQLite)"
+        )
+        print(
+            f"processing: all {len(seq) + 21} events processed {drained:.2f} s after the last "
+            f"post; received → processed max {lag[0]:.2f} s, mean {lag[1]:.2f} s; "
+            f"one post on a quiet server processed within {pickup:.2f} s"
+        )
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
+        return
     if args.profile:
         print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores)")
         database_recreate()

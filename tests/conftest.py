@@ -36,6 +36,17 @@ def _fresh_ingest_caches():
     rate_limit_reset()
 
 
+@pytest.fixture(autouse=True)
+def _processing_finished():
+    """Embedded, events are processed by a background thread after the response: let it
+    finish a test's events before the test's database is flushed (and before the next
+    test). Tests that look at processed rows wait with `processing_flush()` themselves."""
+    yield
+    from feedback.enqueue import processing_flush
+
+    processing_flush()
+
+
 @pytest.fixture
 def project(db):
     return ProjectFactory(slug="acme", name="Acme support")
