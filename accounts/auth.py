@@ -50,38 +50,98 @@ def raw_key_from_headers(request):
     return request.META.get("HTTP_X_API_KEY", "").strip()
 
 
+class _RevocationListener:
+    """Hears revocations published on Redis in a background thread (one per process).
+
+    `generation` is (epoch, count): the count moves on with each message; the epoch with
+    each (re)subscription, since messages sent while we were away are lost. It is None
+    while not subscribed, and callers then skip the cache.
+    """
+
+    CHANNEL = "triage:api-key-revocations"
+    PING_SECONDS = 5.0  # a silently dead connection is noticed within this (and a timeout)
+    RETRY_SECONDS = 1.0
+
+    def __init__(self, url):
+        self.url = url
+        self.generation = None
+        self._subscribed = threading.Event()
+        self._pid = os.getpid()
+        self._thread = threading.Thread(target=self._run, name="api-key-revocations", daemon=True)
+        self._thread.start()
+
+    def alive(self):
+        return self._pid == os.getpid() and self._thread.is_alive()
+
+    def wait_subscribed(self, timeout):
+        return self._subscribed.wait(timeout)
+
+    def _run(self):
+        import redis
+
+        client = redis.Redis.from_url(self.url, socket_timeout=2 * self.PING_SECONDS,
+                                      socket_connect_timeout=0.25)  # fmt: skip
+        epoch, warned = 0, False
+        while True:
+            try:
+                pubsub = client.pubsub()
+                pubsub.subscribe(self.CHANNEL)
+                last_ping = time.monotonic()
+                while True:
+                    message = pubsub.get_message(timeout=1.0)
+                    if message is not None and message["type"] == "subscribe":
+                        epoch += 1
+                        self.generation, warned = (epoch, 0), False
+                        self._subscribed.set()
+                    elif message is not None and message["type"] == "message":
+                        self.generation = (epoch, self.generation[1] + 1)
+                    if time.monotonic() - last_ping > self.PING_SECONDS:
+                        pubsub.ping()
+                        last_ping = time.monotonic()
+            except Exception:
+                self.generation = None
+                self._subscribed.set()  # nobody waits on a Redis that is away
+                if not warned:  # once per outage, not per retry
+                    logger.warning("api keys: Redis unreachable; looking keys up in the database")
+                    warned = True
+                time.sleep(self.RETRY_SECONDS)
+
+
 class RevocationSignal:
     """Tells every process that some key was revoked, so cached keys die at once.
 
-    The signal is a generation that changes on each revocation. With REDIS_URL it is a
-    counter in Redis (one GET per authenticated request, no database query); in the embedded
-    shape it is a file under TRIAGE_DATA_DIR whose identity changes (one stat), so a
-    command run in another process reaches the running server too. `current()` returns
-    None when the generation cannot be read (Redis down): callers then skip the cache.
+    With REDIS_URL a revocation is published on a Redis channel that each process hears in
+    a background thread: an authenticated request costs no Redis round trip and no database
+    query. In the embedded shape the signal is a file under TRIAGE_DATA_DIR whose identity
+    changes (one stat), so a command run in another process reaches the running server too.
+    `current()` returns a generation that changes on each revocation, or None when it
+    cannot be known (Redis unreachable): callers then skip the cache.
     """
 
-    REDIS_KEY = "triage:api-key-revocations"
-    RETRY_SECONDS = 1.0  # after a Redis failure, do not wait on it again for this long
+    SUBSCRIBE_WAIT_SECONDS = 0.5  # once per process: the first request waits to subscribe
 
     def __init__(self):
-        self._redis_down_until = 0.0
+        self._listener = None
+        self._lock = threading.Lock()
 
     def _path(self):
         return Path(settings.DATA_DIR) / "api-key-revocations"
 
+    def _redis_listener(self, url):
+        listener = self._listener
+        if listener is not None and listener.url == url and listener.alive():
+            return listener
+        with self._lock:
+            listener = self._listener
+            # Threads do not survive fork (gunicorn preloading): one listener per process.
+            if listener is None or listener.url != url or not listener.alive():
+                listener = self._listener = _RevocationListener(url)
+        listener.wait_subscribed(self.SUBSCRIBE_WAIT_SECONDS)
+        return listener
+
     def current(self):
         if settings.REDIS_URL:
-            if time.monotonic() < self._redis_down_until:
-                return None
-            try:
-                generation = redis_client(settings.REDIS_URL).get(self.REDIS_KEY) or b"0"
-                self._redis_down_until = 0.0
-                return generation
-            except Exception:
-                if not self._redis_down_until:  # warn once per outage, not per request
-                    logger.warning("api keys: Redis unreachable; looking keys up in the database")
-                self._redis_down_until = time.monotonic() + self.RETRY_SECONDS
-                return None
+            return self._redis_listener(settings.REDIS_URL).generation
         try:
             stat = os.stat(self._path())
         except FileNotFoundError:
@@ -93,9 +153,9 @@ class RevocationSignal:
         key_cache.clear()  # this process at once, whatever happens below
         if settings.REDIS_URL:
             try:
-                redis_client(settings.REDIS_URL).incr(self.REDIS_KEY)
+                redis_client(settings.REDIS_URL).publish(_RevocationListener.CHANNEL, "1")
             except Exception:
-                # Readers that cannot reach Redis skip their caches; one that saw nothing
+                # A process that lost its subscription skips its cache; one that saw nothing
                 # of the outage keeps a cached key for TRIAGE_API_KEY_CACHE_SECONDS at most.
                 logger.warning(
                     "api keys: Redis unreachable; revocation reaches other processes "

@@ -135,3 +135,12 @@ class AuditEntry(models.Model):
     def __str__(self):
         target = f"{self.target_type} {self.target_id}".strip()
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action} {target}"
+
+
+class RateLimitCount(models.Model):
+    """One rate-limit window's count for one key, shared by every process through the
+    database when there is no Redis (accounts.ratelimit.DatabaseCounter)."""
+
+    name = models.CharField(max_length=64, unique=True)  # "<key>:<window>"
+    count = models.PositiveIntegerField()
+    expires_at = models.DateTimeField(db_index=True)

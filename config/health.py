@@ -5,6 +5,7 @@ from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
+from accounts.ratelimit import rate_limit_store
 from accounts.redis_client import redis_client
 from feedback.models import FeedbackEvent
 from triage.retention import raw_retention_status
@@ -46,6 +47,9 @@ def healthz(request):
         "broker": broker,
         "unprocessed_events": backlog,
         "raw_retention": retention,
+        # Where rate limits are counted: "redis" or "database" hold across processes;
+        # "in-process" (both unreachable) counts each process apart.
+        "rate_limit": rate_limit_store(),
     }
     if stuck:
         body["backlog_oldest_age_seconds"] = round(age)

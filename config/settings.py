@@ -115,6 +115,16 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
+# Not run for API paths (config/wsgi.py): nothing there uses sessions, cookies or pages.
+API_SKIPS_MIDDLEWARE = {
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+}
+
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 
@@ -145,6 +155,10 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         "init_command": "PRAGMA journal_mode=WAL;",
         "transaction_mode": "IMMEDIATE",
     }
+    # Tests use a file too, not shared-cache memory: there a background thread's write
+    # locks tables and readers fail at once ("database table is locked") instead of
+    # reading the last commit, as they do from the WAL file the embedded shape serves.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-triage.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -220,8 +234,10 @@ TRIAGE_RATE_LIMIT = os.environ.get("TRIAGE_RATE_LIMIT", "6000/minute")
 # Valid keys are cached in-process this long; a revocation ends every process's cache at
 # once (a generation in Redis, or a file in TRIAGE_DATA_DIR when embedded).
 TRIAGE_API_KEY_CACHE_SECONDS = int(os.environ.get("TRIAGE_API_KEY_CACHE_SECONDS", 10))
-# Publish processing tasks from a background thread, not the request (feedback/enqueue.py).
+# Publish processing tasks from a background thread, not the request (feedback/enqueue.py);
+# without a broker that thread runs the processing, gathering this long's events per task.
 TRIAGE_ENQUEUE_IN_BACKGROUND = _env_bool("TRIAGE_ENQUEUE_IN_BACKGROUND", default=True)
+TRIAGE_EMBEDDED_PROCESS_DELAY = float(os.environ.get("TRIAGE_EMBEDDED_PROCESS_DELAY", 0.2))
 
 # --- Celery: Redis in production, in-process when no broker is configured ---
 REDIS_URL = os.environ.get("REDIS_URL", "")

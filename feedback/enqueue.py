@@ -7,8 +7,12 @@ a request ~1–2 ms (message building, a Redis round trip). In production a
 per-process background thread publishes instead, coalescing the ids of the requests that
 arrive within 20 ms (or while it is busy) into one task. If the process dies before
 publishing, or the broker is down, nothing is lost: the periodic sweeper
-(`feedback.sweep_unprocessed`) re-enqueues every row still unprocessed. With Celery eager
-(the embedded shape) the task runs inline.
+(`feedback.sweep_unprocessed`) re-enqueues every row still unprocessed.
+
+In the embedded shape (no broker, Celery eager) the same thread runs the processing
+itself, after the response: a request never waits for scrubbing and clustering. It
+gathers what arrives within TRIAGE_EMBEDDED_PROCESS_DELAY (0.2 s) into one task, so
+processing costs per batch, not per event. `processing_flush()` waits for it (tests).
 """
 
 import atexit
@@ -18,6 +22,7 @@ import threading
 import time
 
 from django.conf import settings
+from django.db import connections
 
 from .signals import feedback_committed
 
@@ -33,9 +38,10 @@ def processing_announce(event_ids):
         chunk = event_ids[start : start + TASK_CHUNK]
         try:
             feedback_committed.send(sender=None, event_ids=chunk)
-        except Exception:  # broker away: rows are committed; the sweeper will process them
+        except Exception:  # broker away (or, embedded, processing failed): rows are
+            # committed and still unprocessed, so the sweeper will try them again
             logger.warning(
-                "could not enqueue %d feedback events; the sweeper will retry",
+                "could not enqueue or process %d feedback events; the sweeper will retry",
                 len(chunk),
                 exc_info=settings.DEBUG,
             )
@@ -72,10 +78,15 @@ class _BackgroundPublisher:
                 self._busy = True
             # Let ids from requests arriving just behind this one join the same task: one
             # publish (~1 ms of CPU) per window instead of per request.
-            time.sleep(COALESCE_SECONDS)
+            eager = settings.CELERY_TASK_ALWAYS_EAGER
+            time.sleep(settings.TRIAGE_EMBEDDED_PROCESS_DELAY if eager else COALESCE_SECONDS)
             with self._lock:
                 batch, self._pending = self._pending, []
-            processing_announce(batch)
+            try:
+                processing_announce(batch)
+            finally:
+                if eager:  # this thread used the database: do not hold a connection open
+                    connections.close_all()
 
     def flush(self, timeout=10.0):
         """Wait until everything submitted so far is published (tests, shutdown)."""
@@ -90,7 +101,12 @@ atexit.register(publisher.flush)
 
 
 def processing_enqueue(*, event_ids):
-    if settings.CELERY_TASK_ALWAYS_EAGER or not settings.TRIAGE_ENQUEUE_IN_BACKGROUND:
-        processing_announce(list(event_ids))
-    else:
+    if settings.TRIAGE_ENQUEUE_IN_BACKGROUND:
         publisher.submit(list(event_ids))
+    else:
+        processing_announce(list(event_ids))
+
+
+def processing_flush(timeout=30.0):
+    """Wait until the events announced so far are published, or processed when embedded."""
+    publisher.flush(timeout=timeout)

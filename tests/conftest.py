@@ -30,10 +30,21 @@ def pytest_collection_modifyitems(config, items):
 def _fresh_ingest_caches():
     """Key lookups and in-process rate counters must not leak between tests."""
     from accounts.auth import key_cache
-    from accounts.ratelimit import local_counter
+    from accounts.ratelimit import rate_limit_reset
 
     key_cache.clear()
-    local_counter.clear()
+    rate_limit_reset()
+
+
+@pytest.fixture(autouse=True)
+def _processing_finished():
+    """Embedded, events are processed by a background thread after the response: let it
+    finish a test's events before the test's database is flushed (and before the next
+    test). Tests that look at processed rows wait with `processing_flush()` themselves."""
+    yield
+    from feedback.enqueue import processing_flush
+
+    processing_flush()
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ def test_healthz_reports_database_broker_and_the_processing_backlog(client, proj
             "last_purge_at": None,
             "purged_last_day": {"comments": 0, "runs": 0, "attachments": 0, "originals": 0},
         },
+        "rate_limit": "redis" if settings.REDIS_URL else "database",  # shared by processes
     }
 
 

@@ -13,6 +13,7 @@ from accounts import services as account_services
 from accounts.models import Membership
 from datasets import services as dataset_services
 from feedback import services as feedback_services
+from feedback.enqueue import processing_flush
 from triage import demo_data, job, services
 from triage.models import QueueItem
 
@@ -53,6 +54,7 @@ class Command(BaseCommand):
         feedback_services.feedback_ingest_many(
             project=project, raw_events=demo_data.feedback_events(now)
         )
+        processing_flush(timeout=300)  # embedded, a thread processes them: as before, in order
 
         job.triage_job_execute(project=project)
         self._curate_refunds(project, lead)

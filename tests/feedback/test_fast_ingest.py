@@ -1,0 +1,81 @@
+"""POST /api/v1/feedback answers the same from its fast path as from DRF's full cycle.
+
+`Accept: application/*` takes the full DRF way (content negotiation is needed for it) and
+renders the same JSON, so each answer can be compared byte for byte and header for header.
+"""
+
+import json
+
+import pytest
+
+from feedback.models import FeedbackEvent
+
+pytestmark = pytest.mark.django_db
+
+FULL_DRF = {"HTTP_ACCEPT": "application/*"}
+
+
+def _post(client, body, **headers):
+    return client.post(
+        "/api/v1/feedback", data=json.dumps(body), content_type="application/json", **headers
+    )
+
+
+def _answer(response):
+    headers = {k: v for k, v in response.items() if k not in ("Retry-After",)}
+    return response.status_code, headers, response.content
+
+
+@pytest.mark.parametrize(
+    "first, second",
+    [
+        ({"id": "a", "rating": "down", "comment": "x"}, None),  # 201 created
+        ({"id": "b", "rating": "down"}, {"id": "b", "rating": "down"}),  # 200 duplicate
+        ({"id": "c", "rating": "down"}, {"id": "c", "rating": "up"}),  # 409 conflict
+        ({"id": "d", "rating": "sideways"}, None),  # 400 naming the field
+        ({"events": [{"id": "e", "rating": "down"}, {"id": "e2", "score": 7}]}, None),  # batch
+    ],
+)
+def test_fast_path_and_drf_give_the_same_answer_and_rows(api, project, first, second):
+    def run(suffix, **headers):
+        def renamed(body):
+            text = json.dumps(body).replace('"id": "', f'"id": "{suffix}')
+            return json.loads(text)
+
+        answers = [_post(api, renamed(first), **headers)]
+        if second is not None:
+            answers.append(_post(api, renamed(second), **headers))
+        return answers
+
+    fast = run("fast-")
+    full = run("full-", **FULL_DRF)
+    for f, d in zip(fast, full, strict=True):
+        status, headers, content = _answer(d)
+        assert (f.status_code, dict(f.items())) == (status, headers)
+        assert f.content == content.replace(b"full-", b"fast-")
+    rows = {
+        c: (r, s) for c, r, s in FeedbackEvent.objects.values_list("client_id", "rating", "score")
+    }
+    assert {c.replace("full-", "fast-"): v for c, v in rows.items() if c.startswith("full-")} == {
+        c: v for c, v in rows.items() if c.startswith("fast-")
+    }
+
+
+def test_refused_by_the_rate_limit_the_fast_path_answers_429_like_drf(api, project, settings):
+    settings.TRIAGE_RATE_LIMIT = "2/minute"
+    assert _post(api, {"rating": "down"}).status_code == 201
+    assert _post(api, {"rating": "down"}).status_code == 201
+    refused = _post(api, {"rating": "down"})
+    refused_by_drf = _post(api, {"rating": "down"}, **FULL_DRF)
+    assert refused.status_code == refused_by_drf.status_code == 429
+    assert refused.json() == refused_by_drf.json()
+    assert refused.json()["error"] == "throttled"
+    assert int(refused["Retry-After"]) >= 1
+    assert FeedbackEvent.objects.filter(project=project).count() == 2
+
+
+def test_without_a_valid_key_the_answer_is_drfs_401(client, project):
+    response = _post(client, {"rating": "down"}, HTTP_AUTHORIZATION="Bearer tri_nope")
+    assert response.status_code == 401 and response.json()["error"] == "unauthenticated"
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+    assert not FeedbackEvent.objects.exists()
