@@ -260,6 +260,10 @@ TRIAGE_DEDUPE_THRESHOLD = float(os.environ.get("TRIAGE_DEDUPE_THRESHOLD", 0.5))
 TRIAGE_DEDUPE_NUM_PERM = 64
 TRIAGE_DEDUPE_REPRESENTATIVES = 8  # signatures kept per cluster to match paraphrases against
 TRIAGE_JOB_BATCH = int(os.environ.get("TRIAGE_JOB_BATCH", 20000))
+# Per-ingest processing (triage.processing): events claimed per transaction, and how long
+# one task keeps taking batches before it hands the rest to a fresh task.
+TRIAGE_PROCESS_BATCH = int(os.environ.get("TRIAGE_PROCESS_BATCH", 2000))
+TRIAGE_PROCESS_BUDGET_SECONDS = float(os.environ.get("TRIAGE_PROCESS_BUDGET_SECONDS", 20))
 # A known issue re-enters the queue when its reports in the window reach
 # max(baseline × factor, min reports).
 TRIAGE_REGRESSION_WINDOW_HOURS = 24
