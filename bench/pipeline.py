@@ -223,11 +223,11 @@ class Services:
                 time.sleep(0.3)
 
     def start_workers(self, n):
-        from config.celery import app
-
+        logs = []
         for _ in range(n):
             log_path = self.log_dir / f"worker-{len(self.worker_logs)}.log"
             self.worker_logs.append(log_path)
+            logs.append(log_path)
             self.workers.append(
                 subprocess.Popen(
                     [
@@ -251,10 +251,12 @@ class Services:
                     stderr=subprocess.STDOUT,
                 )  # fmt: skip
             )
+        # Their logs, not a ping: a solo worker busy with a long task answers no ping.
         deadline = time.monotonic() + 300  # a loaded 2-core machine starts them slowly
-        while len(app.control.ping(timeout=1.0)) < n:
+        while not all(" ready." in path.read_text(errors="replace") for path in logs):
             if time.monotonic() > deadline:
                 raise RuntimeError("celery workers did not start")
+            time.sleep(0.2)
 
     def stop_workers(self):
         for proc in self.workers:
