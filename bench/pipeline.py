@@ -11,9 +11,9 @@ batches for the whole run. For each worker count (1, then 2 with --workers 2):
 
 1. no worker runs for --backlog-seconds: a backlog builds up at the ingest rate;
 2. the workers start: the processing rate is the events processed per second from the
-   moment they answer a ping until the backlog is drained (under one second of ingest, or
-   --drain-timeout), while ingest continues — the workers' capacity, not just the ingest
-   rate they keep up with;
+   moment they are ready until the backlog is drained (under one second of ingest plus the
+   batches in flight, or --drain-timeout), while ingest continues — the workers'
+   capacity, not just the ingest rate they keep up with;
 3. --steady-seconds more with ingest and workers together: backlog max and oldest age;
 4. the workers stop (their queued tasks stay in Redis for the next phase).
 
@@ -46,6 +46,7 @@ DB_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 TIERS = {"free", "pro", "enterprise"}
+BATCH_IN_FLIGHT = int(os.environ.get("TRIAGE_PROCESS_BATCH", 2000))
 
 
 def service_env():
@@ -353,7 +354,9 @@ def phase(services, backlog, workers, *, rate, backlog_seconds, steady_seconds, 
     drained = None
     while time.monotonic() - t_start < drain_timeout:
         t, size, _, processed = backlog.measure()
-        if processed > processed0 and size <= rate:
+        # Drained: what is left is under a second of ingest plus the batches in flight
+        # (claimed rows stay unprocessed until their batch commits).
+        if processed > processed0 and size <= rate + workers * BATCH_IN_FLIGHT:
             drained = (t, processed)
             break
         time.sleep(0.25)
