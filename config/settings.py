@@ -348,6 +348,10 @@ TRIAGE_DEDUPE_REPRESENTATIVES = 8  # signatures kept per cluster to match paraph
 # clustering never needs it. Its vectors add SimHash tokens to the MinHash sets.
 TRIAGE_CLUSTER_EMBEDDER = os.environ.get("TRIAGE_CLUSTER_EMBEDDER", "")
 TRIAGE_JOB_BATCH = int(os.environ.get("TRIAGE_JOB_BATCH", 20000))
+# Per-ingest processing (triage.processing): events claimed per transaction, and how long
+# one task keeps taking batches before it hands the rest to a fresh task.
+TRIAGE_PROCESS_BATCH = int(os.environ.get("TRIAGE_PROCESS_BATCH", 2000))
+TRIAGE_PROCESS_BUDGET_SECONDS = float(os.environ.get("TRIAGE_PROCESS_BUDGET_SECONDS", 20))
 # A known issue re-enters the queue when its reports in the window reach
 # max(baseline × factor, min reports).
 TRIAGE_REGRESSION_WINDOW_HOURS = 24

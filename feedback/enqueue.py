@@ -5,7 +5,7 @@ Processing lives above ingest (the triage app), so it hears of new rows through 
 committed before anything here runs, so this is only about latency: a Celery publish costs
 a request ~1–2 ms (message building, a Redis round trip). In production a
 per-process background thread publishes instead, coalescing the ids of the requests that
-arrive within 20 ms (or while it is busy) into one task. If the process dies before
+arrive within 100 ms (or while it is busy) into one task. If the process dies before
 publishing, or the broker is down, nothing is lost: the periodic sweeper
 (`feedback.sweep_unprocessed`) re-enqueues every row still unprocessed.
 
@@ -29,7 +29,9 @@ from .signals import feedback_committed
 logger = logging.getLogger(__name__)
 
 TASK_CHUNK = 500  # ids per task
-COALESCE_SECONDS = 0.02
+# A task processes every pending event of its project (triage.processing), so what one
+# window's task misses the next one takes: a wider window only means fewer, cheaper tasks.
+COALESCE_SECONDS = 0.1
 
 
 def processing_announce(event_ids):

@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts.models import ApiKey
 from feedback.models import FeedbackEvent
 from tests.factories import FeedbackEventFactory
-from triage import clustering
+from triage import processing
 from triage.models import Cluster, QueueItem, TriageRun
 
 pytestmark = pytest.mark.django_db
@@ -67,7 +67,7 @@ def test_triage_run_queues_the_projects_new_feedback(project):
 
 def test_triage_run_counts_feedback_already_clustered_on_ingest_as_new(project):
     event = FeedbackEventFactory(project=project, category="unsafe", comment="shared my pin")
-    clustering.feedback_process(event_ids=[event.pk])  # what ingest does on commit
+    processing.feedback_process(event_ids=[event.pk])  # what ingest does on commit
     out, _ = _run("triage_run", "--project", project.slug, "--no-scrub")
     assert out.startswith(f"{project.slug}: 1 new event since the last run (0 clustered now)")
     run = TriageRun.objects.get(project=project)

@@ -116,7 +116,7 @@ def _new_cluster_ids(n):
 # --- clustering ---------------------------------------------------------------------------
 
 
-def _root_inputs():
+def root_inputs():
     return Subquery(
         Run.objects.filter(
             project_id=OuterRef("project_id"), trace_id=OuterRef("trace_id"), parent_run_id=""
@@ -133,11 +133,20 @@ def pending_rows(project_id, after, upto, limit):
             FeedbackEvent.objects.filter(
                 project_id=project_id, processed_at__isnull=True, pk__gt=after, pk__lte=upto
             )
-            .annotate(root_inputs=_root_inputs())
+            .annotate(root_inputs=root_inputs())
             .order_by("pk")
             .values_list(*_EVENT_FIELDS)[:limit]
         )
-    # Raw SQL: the ORM's per-row conversions cost seconds at a million rows.
+    return rows_fetch(
+        "e.project_id = %s AND e.processed_at IS NULL AND e.id > %s AND e.id <= %s",
+        "ORDER BY e.id LIMIT %s",
+        [project_id, after, upto, limit],
+    )
+
+
+def rows_fetch(where, tail, params):
+    """Event rows (_EVENT_FIELDS) with their trace's root input, straight SQL (PostgreSQL):
+    the ORM's per-row conversions cost seconds at a million rows."""
     with connection.cursor() as cur:
         cur.execute(
             f"""SELECT e.id, e.category, e.intent, e.comment, e.prompt_hash, e.rating, e.score,
@@ -149,9 +158,8 @@ def pending_rows(project_id, after, upto, limit):
                       AND r.parent_run_id = ''
                     ORDER BY r.id LIMIT 1
                 ) r ON e.trace_id <> ''
-                WHERE e.project_id = %s AND e.processed_at IS NULL AND e.id > %s AND e.id <= %s
-                ORDER BY e.id LIMIT %s""",
-            [project_id, after, upto, limit],
+                WHERE {where} {tail}""",
+            params,
         )
         rows = cur.fetchall()
     return [(*row[:7], json.loads(row[7]) if isinstance(row[7], str) else row[7]) for row in rows]
@@ -205,7 +213,8 @@ class Clusterer:
         self.write(plan)
         return {cid for _, cid in plan[3] if cid}
 
-    def write(self, plan):
+    def write(self, plan, *, events=True):
+        """Write a plan; events=False leaves the events' assignment to the caller."""
         new_clusters, new_aliases, stale, assign = plan
         _clusters_insert(self.project_id, new_clusters)
         if stale:
@@ -213,13 +222,12 @@ class Clusterer:
                 project_id=self.project_id, fingerprint__in=stale
             ).delete()
         _aliases_insert(self.project_id, new_aliases)
-        _events_assign(assign)
+        if events:
+            _events_assign(assign)
 
-    def plan(self, rows, index, allowed):
-        """rows: tuples of _EVENT_FIELDS in id order → what to write (no writes here).
-
-        `index` and `allowed` are updated in place with the clusters this batch creates.
-        """
+    def key_rows(self, rows):
+        """rows: tuples of _EVENT_FIELDS → (pk, (category, intent), tokens, fingerprint); no
+        fingerprint for events that are not complaints. Pure: runs outside any lock."""
         keyed = []
         for pk, category, intent, comment, prompt_hash, rating, score, inputs in rows:
             if not _is_negative(rating, score):
@@ -230,6 +238,34 @@ class Clusterer:
                 category=category, intent=intent, tokens=tokens, prompt_hash=prompt_hash
             )
             keyed.append((pk, (category, intent), tokens, fp))
+        return keyed
+
+    def sketch(self, keyed, skip=()):
+        """{fingerprint: MinHash signature or None (no content words)} for the keyed rows'
+        tokens, one vectorized pass; fingerprints in `skip` are left out."""
+        todo = {}
+        for _, _, tokens, fp in keyed:
+            if fp and fp not in skip and fp not in todo:
+                todo[fp] = tokens
+        embed = cluster_embedder()
+        if embed is not None and todo:
+            # Keywords only (no names, numbers or contact details): the backend may be remote.
+            extra = dedupe.embedding_tokens(embed([" ".join(sorted(t)) for t in todo.values()]))
+            todo = {
+                fp: tokens | more for (fp, tokens), more in zip(todo.items(), extra, strict=True)
+            }
+        sigs = self.sketcher.sketch_many(list(todo.values()))
+        return {fp: (sigs[i] if tokens else None) for i, (fp, tokens) in enumerate(todo.items())}
+
+    def plan(self, rows, index, allowed, *, keyed=None, sig_of=None):
+        """rows: tuples of _EVENT_FIELDS in id order → what to write (no writes here).
+
+        `index` and `allowed` are updated in place with the clusters this batch creates.
+        `keyed`/`sig_of`: key_rows()/sketch() of the rows, when computed beforehand (the
+        per-ingest path does that before it takes the planning lock).
+        """
+        if keyed is None:
+            keyed = self.key_rows(rows)
 
         # Exact fingerprints seen before (in any run) go straight to their cluster.
         unknown = {fp for _, _, _, fp in keyed if fp and fp not in self.fp_cluster}
@@ -241,19 +277,8 @@ class Clusterer:
                 stale_aliases.add(fp)  # its cluster was closed: a new one starts
 
         # Sketch every still-unknown text of the batch in one vectorized pass.
-        todo = {}
-        for _, _, tokens, fp in keyed:
-            if fp and fp not in self.fp_cluster and fp not in todo:
-                todo[fp] = tokens
-        embed = cluster_embedder()
-        if embed is not None and todo:
-            # Keywords only (no names, numbers or contact details): the backend may be remote.
-            extra = dedupe.embedding_tokens(embed([" ".join(sorted(t)) for t in todo.values()]))
-            todo = {
-                fp: tokens | more for (fp, tokens), more in zip(todo.items(), extra, strict=True)
-            }
-        sigs = self.sketcher.sketch_many(list(todo.values()))
-        sig_of = {fp: (sigs[i] if tokens else None) for i, (fp, tokens) in enumerate(todo.items())}
+        if sig_of is None:
+            sig_of = self.sketch(keyed, skip=self.fp_cluster)
 
         reps_cap = settings.TRIAGE_DEDUPE_REPRESENTATIVES
         new_clusters, new_aliases, assign = [], {}, []
@@ -444,36 +469,6 @@ def _events_assign(assign):
             ).update(cluster_id=cid, processed_at=now)
 
 
-def feedback_process(*, event_ids):
-    """Assign unprocessed events to clusters (the per-ingest task). Idempotent."""
-    ids = sorted(set(event_ids))
-    touched = set()
-    projects = (
-        FeedbackEvent.objects.filter(pk__in=ids, processed_at__isnull=True)
-        .values_list("project_id", flat=True)
-        .distinct()
-    )
-    for project_id in sorted(projects):
-        clusterer = Clusterer(project_id)
-        for start in range(0, len(ids), settings.TRIAGE_JOB_BATCH):
-            chunk = ids[start : start + settings.TRIAGE_JOB_BATCH]
-            with transaction.atomic():
-                lock_project(project_id)
-                rows = list(
-                    FeedbackEvent.objects.filter(
-                        pk__in=chunk, project_id=project_id, processed_at__isnull=True
-                    )
-                    .annotate(root_inputs=_root_inputs())
-                    .order_by("pk")
-                    .values_list(*_EVENT_FIELDS)
-                )
-                chunk_touched = clusterer.process(rows)
-                # Same transaction: a reader never sees processed events with stale counts.
-                cluster_stats_refresh(cluster_ids=chunk_touched)
-                touched |= chunk_touched
-    return len(touched)
-
-
 def cluster_stats_refresh(*, cluster_ids):
     """Recompute counts, first/last seen, top tier and facets from the events (idempotent)."""
     ids = sorted(set(cluster_ids))
@@ -517,11 +512,14 @@ def cluster_stats_refresh(*, cluster_ids):
 def cluster_stats_refresh_since(project_id, since):
     """cluster_stats_refresh for every cluster with events after `since`: one statement.
 
-    Same rules as the ORM version (top tier = highest weight, ties → greater name).
+    Same rules as the ORM version (top tier = highest weight, ties → greater name). Under
+    the project lock: a count taken while per-ingest workers add to it would overwrite
+    their increments with a stale total.
     """
     weights = settings.TRIAGE_TIER_WEIGHTS
     events, clusters = FeedbackEvent._meta.db_table, Cluster._meta.db_table
-    with connection.cursor() as cur:
+    with transaction.atomic(), connection.cursor() as cur:
+        lock_project(project_id)
         cur.execute(
             f"""WITH touched AS (
                     SELECT DISTINCT cluster_id FROM {events}
@@ -543,4 +541,4 @@ def cluster_stats_refresh_since(project_id, since):
                 FROM per WHERE c.id = per.cluster_id""",
             [project_id, since, list(weights), [float(v) for v in weights.values()]],
         )
-    cluster_facets_refresh_since(project_id, since)
+        cluster_facets_refresh_since(project_id, since)

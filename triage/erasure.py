@@ -10,6 +10,7 @@ from feedback.services import user_id_pseudonymize
 from .clustering import cluster_stats_refresh
 from .models import QueueItem
 from .scrubbing import queue_item_scrub
+from .sql import lock_project
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +23,7 @@ def user_data_erase(*, project, user_id):
     Golden-set cases hold scrubbed text only and stay. Idempotent."""
     user_hash = user_id_pseudonymize(project=project, user_id=user_id)
     with transaction.atomic():
+        lock_project(project.pk)  # per-ingest workers add to counts: recount after them
         events = FeedbackEvent.objects.filter(project=project, user_hash=user_hash)
         rows = list(events.values_list("pk", "cluster_id", "trace_id"))
         cluster_ids = {cid for _, cid, _ in rows if cid}

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from django.db import connection, transaction
 
 _LOCK_NAMESPACE = 0x7261  # pg_advisory_xact_lock(namespace, project id)
+_PLAN_NAMESPACE = 0x7262  # per-ingest workers' turn to plan and write (see lock_project_shared)
 
 
 def is_pg():
@@ -19,6 +20,25 @@ def lock_project(project_id):
         with connection.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, project_id])
         no_sync_commit()
+
+
+def lock_project_shared(project_id):
+    """Per-ingest workers take the project lock shared, before they claim any row: together
+    they exclude the job and whoever else clusters under `lock_project` (which never waits
+    on a worker holding rows it needs), but not each other (PostgreSQL; no-op on SQLite)."""
+    if is_pg():
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT pg_advisory_xact_lock_shared(%s, %s)", [_LOCK_NAMESPACE, project_id]
+            )
+
+
+def lock_project_planning(project_id):
+    """Per-ingest workers plan and write one at a time per project: matching against the
+    clusters others just created needs their commits (PostgreSQL; no-op on SQLite)."""
+    if is_pg():
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_PLAN_NAMESPACE, project_id])
 
 
 def no_sync_commit():

@@ -11,6 +11,7 @@ from . import (
     clustering,
     job,
     metrics,
+    processing,
     proof,
     retention,
     services,
@@ -23,8 +24,14 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(name="triage.process_feedback", acks_late=True)
-def process_feedback(*, event_ids):
-    return clustering.feedback_process(event_ids=event_ids)
+def process_feedback(*, event_ids=(), project_ids=()):
+    """Process every pending event of these events' (or these) projects; see triage.processing."""
+    result = processing.feedback_process(event_ids=event_ids, project_ids=project_ids)
+    if result["unfinished_projects"]:  # out of time with events left: carry on in a new task
+        process_feedback.apply_async(
+            kwargs={"project_ids": result["unfinished_projects"]}, ignore_result=True
+        )
+    return result
 
 
 def _project(project_id, task):

@@ -108,7 +108,7 @@ def test_incremental_runs_join_existing_clusters_and_reruns_change_nothing(proje
 
 @pytest.mark.django_db
 def test_per_event_processing_matches_the_batch_job(project):
-    from triage.clustering import feedback_process
+    from triage.processing import feedback_process
 
     events = _events(project, REFUNDS + GLUE)
     feedback_process(event_ids=[e.pk for e in events[:3]])

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from feedback.models import FeedbackEvent
 from tests.factories import FeedbackEventFactory, MembershipFactory, QueueItemFactory
-from triage import clustering, job, selectors, services
+from triage import clustering, job, processing, selectors, services
 from triage.models import Cluster, ClusterFacet, QueueItem
 from triage.tasks import expire_leases
 
@@ -333,7 +333,7 @@ def test_model_and_prompt_hash_filters_follow_the_clusters_feedback(project):
 
     # New feedback clustered on ingest brings its model with it at once.
     late = event("Bot says: put glue on my pizza?!", "unsafe", "llama-3", "ph-food")
-    clustering.feedback_process(event_ids=[late.pk])
+    processing.feedback_process(event_ids=[late.pk])
     assert FeedbackEvent.objects.get(pk=late.pk).cluster_id == glue.cluster_id
     assert _filtered(project, model="llama-3") == [glue.pk]
 

@@ -1,0 +1,184 @@
+"""Per-ingest processing (triage.processing): batched across tasks, exact, scales out."""
+
+import os
+import random
+import re
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from feedback.models import FeedbackEvent
+from tests.factories import FeedbackEventFactory, ProjectFactory, RunFactory
+from tests.support import ROOT, wait_for, worker_env
+from triage.job import triage_job_execute
+from triage.models import Cluster, ClusterFacet
+from triage.processing import feedback_process
+
+ISSUES = [
+    ("billing", "I was charged twice for order {n}, refund please"),
+    ("billing", "refund for my shoes order {n} never arrived"),
+    ("unsafe", "the bot told me to put glue on pizza {n}"),
+    ("unsafe", "it gave me medical dosage advice for {n} mg"),
+    ("wrong", "the map shows the wrong city for zip {n}"),
+    ("wrong", "invented a fake citation about volume {n}"),
+    ("slow", "answer took {n} seconds to arrive"),
+]
+NOW = timezone.now()  # one clock for every corpus, so two projects' times compare
+
+
+def _corpus(project, seed=5, n=140):
+    """A fixed corpus: repeated issues with varying numbers, tiers, models, prompts and
+    times, some praise (not clustered), some with a root run's input. message_id tags each
+    event's position so two projects' clusterings can be compared."""
+    rng = random.Random(seed)
+    events = []
+    for i in range(n):
+        category, template = ISSUES[rng.randrange(len(ISSUES))]
+        trace_id = f"t{project.pk}-{i}"
+        if i % 9 == 0:
+            RunFactory(project=project, trace_id=trace_id, inputs={"question": "where is it?"})
+        events.append(
+            FeedbackEventFactory(
+                project=project,
+                message_id=f"m{i}",
+                trace_id=trace_id,
+                category=category,
+                comment=template.format(n=rng.randrange(10, 99999)),
+                rating="up" if i % 11 == 0 else "down",
+                customer_tier=rng.choice(["free", "pro", "enterprise", ""]),
+                model_id=rng.choice(["gpt-4o", "claude-3", ""]),
+                prompt_hash=rng.choice(["ph-a", "ph-b", ""]),
+                created_at=NOW - timedelta(minutes=rng.randrange(10000)),
+            )
+        )
+    return events
+
+
+def _clusters(project):
+    """Each cluster as its events' positions → its stored count, times, tier and facets."""
+    members = {}
+    for cid, mid in FeedbackEvent.objects.filter(
+        project=project, cluster__isnull=False
+    ).values_list("cluster_id", "message_id"):
+        members.setdefault(cid, []).append(mid)
+    facets = {}
+    for cid, kind, value in ClusterFacet.objects.filter(project=project).values_list(
+        "cluster_id", "kind", "value"
+    ):
+        facets.setdefault(cid, set()).add((kind, value))
+    return {
+        tuple(sorted(members.get(c.pk, []))): (
+            c.event_count,
+            c.first_seen_at,
+            c.last_seen_at,
+            c.top_tier,
+            facets.get(c.pk, set()),
+        )
+        for c in Cluster.objects.filter(project=project)
+    }
+
+
+@pytest.mark.django_db
+def test_batched_processing_gives_the_rows_of_the_batch_recount(settings):
+    settings.TRIAGE_PROCESS_BATCH = 25  # several claims per task, and tasks that find less
+    reference, batched = ProjectFactory(slug="reference"), ProjectFactory(slug="batched")
+    _corpus(reference)
+    events = _corpus(batched)
+
+    # Reference: the job clusters in id order and recounts every cluster from its events.
+    triage_job_execute(project=reference, scrub=False)
+    # Per ingest: tasks of a few ids each, every one processing whatever is pending.
+    reported = 0
+    for start in range(0, len(events), 7):
+        result = feedback_process(event_ids=[e.pk for e in events[start : start + 7]])
+        reported += result["events"]
+
+    assert reported == len(events)  # the first task took everything; none twice
+    assert not FeedbackEvent.objects.filter(processed_at__isnull=True).exists()
+    expected = _clusters(reference)
+    assert len(expected) >= len(ISSUES)  # real clusters, not one for all
+    assert _clusters(batched) == expected
+    # Praise is processed but never clustered.
+    assert FeedbackEvent.objects.filter(project=batched, rating="up", cluster__isnull=True).count()
+
+
+@pytest.mark.django_db
+def test_a_task_processes_events_other_tasks_left_pending(project):
+    left = _corpus(project, n=30)
+    result = feedback_process(event_ids=[left[-1].pk])
+    assert result["events"] == 30 and result["unfinished_projects"] == []
+    assert not FeedbackEvent.objects.filter(processed_at__isnull=True).exists()
+    assert feedback_process(event_ids=[e.pk for e in left]) == {
+        "events": 0,
+        "clusters": 0,
+        "unfinished_projects": [],
+    }
+
+
+@pytest.mark.django_db
+def test_a_task_out_of_time_hands_its_projects_on(project, settings):
+    settings.TRIAGE_PROCESS_BATCH = 10
+    settings.TRIAGE_PROCESS_BUDGET_SECONDS = 0
+    events = _corpus(project, n=35)
+    result = feedback_process(event_ids=[events[0].pk])
+    assert result["events"] == 10 and result["unfinished_projects"] == [project.pk]
+    assert feedback_process(project_ids=[project.pk])["events"] == 10
+    assert FeedbackEvent.objects.filter(processed_at__isnull=True).count() == 15
+
+
+def _worker(log, name, **env):
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
+         "--loglevel=INFO", "--without-gossip", "--without-mingle", "-n", f"{name}@%h"],
+        cwd=ROOT, env={**worker_env(), **env}, stdout=open(log, "w"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_share_a_backlog_and_process_each_event_once(project, tmp_path):
+    import redis
+
+    from config.celery import app
+    from triage.tasks import process_feedback
+
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    events = []
+    for _ in range(6):
+        events += _corpus(project, seed=len(events))
+    ids = [e.pk for e in events]
+    # Small batches: the two workers' claims interleave many times.
+    logs = [tmp_path / "w1.log", tmp_path / "w2.log"]
+    workers = [
+        _worker(log, f"proc{n}-{os.getpid()}", TRIAGE_PROCESS_BATCH="20")
+        for n, log in enumerate(logs)
+    ]
+    try:
+        wait_for(lambda: len(app.control.ping(timeout=0.5)) >= 2, timeout=120, what="2 workers")
+        results = [
+            process_feedback.apply_async(kwargs={"event_ids": ids[i : i + 10]})
+            for i in range(0, len(ids), 10)
+        ]
+        reported = sum(r.get(timeout=120)["events"] for r in results)
+    finally:
+        for proc in workers:
+            proc.terminate()
+        for proc in workers:
+            proc.wait(timeout=30)
+
+    assert not FeedbackEvent.objects.filter(processed_at__isnull=True).exists()
+    assert reported == len(events)  # every event processed exactly once
+    reported_line = re.compile(r"succeeded in [\d.e-]+s: \{'events': (\d+)")
+    per_worker = [sum(int(n) for n in reported_line.findall(log.read_text())) for log in logs]
+    assert sum(per_worker) == len(events) and min(per_worker) > 0  # both did a share
+    # Counts grown batch by batch equal a recount from the events.
+    for cluster in Cluster.objects.filter(project=project):
+        assert cluster.event_count == cluster.events.count()
+    clustered = FeedbackEvent.objects.filter(project=project, cluster__isnull=False).count()
+    assert sum(Cluster.objects.values_list("event_count", flat=True)) == clustered
+    # One cluster per exact text: no fingerprint got two clusters from racing workers.
+    assert Cluster.objects.values("fingerprint").distinct().count() == Cluster.objects.count()
