@@ -8,7 +8,6 @@ from accounts.models import Project
 
 from . import (
     alerts,
-    clustering,
     job,
     metrics,
     processing,
