@@ -9,10 +9,17 @@ ONE_OF_REQUIRED = {
 }
 
 
+# Request bodies whose serializer refuses unknown fields (feedback.serializers.StrictSerializer).
+CLOSED = ("FeedbackEventInputRequest", "TokenFeedbackInputRequest", "FeedbackTokenInputRequest")
+
+
 def require_one_of(result, generator, request, public):
-    """SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]: state ONE_OF_REQUIRED in the schema."""
+    """SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]: state ONE_OF_REQUIRED and CLOSED."""
     schemas = result.get("components", {}).get("schemas", {})
     for name, fields in ONE_OF_REQUIRED.items():
         if name in schemas:
             schemas[name]["anyOf"] = [{"required": [field]} for field in fields]
+    for name in CLOSED:
+        if name in schemas:
+            schemas[name]["additionalProperties"] = False
     return result
