@@ -23,7 +23,8 @@ from .serializers import (
 from .tokens import TokenInvalid
 
 FEEDBACK_RESULT = inline_serializer(
-    "FeedbackCreated", {"id": serializers.CharField(), "status": serializers.CharField()}
+    "FeedbackCreated",  # id is null when the client sent none
+    {"id": serializers.CharField(allow_null=True), "status": serializers.CharField()},
 )
 
 
