@@ -81,7 +81,10 @@ def api_exception_handler(exc, context):
         names = ", ".join(sorted(fields))
         response.data = error_body("invalid", f"Invalid value for: {names}.", fields)
     elif isinstance(exc, exceptions.ParseError):
-        response.data = error_body("malformed_body", str(exc.detail), {"body": [str(exc.detail)]})
+        # accounts.jsonbody's parse errors name the field and say what (too deep, …).
+        fields = getattr(exc, "fields", None) or {"body": [str(exc.detail)]}
+        code = getattr(exc, "code", "malformed_body")
+        response.data = error_body(code, str(exc.detail), fields)
     else:
         code = getattr(exc, "default_code", "error")
         if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):

@@ -200,12 +200,15 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # Request bodies: 1000 events × a 10 000-char comment fits; anything bigger is a 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("TRIAGE_MAX_BODY_BYTES", 20 * 1024 * 1024))
+# JSON nested deeper than this (request bodies, multipart parts, imports, forms) is a 400
+# naming the field: deeper values break every recursive walker downstream.
+TRIAGE_JSON_MAX_DEPTH = int(os.environ.get("TRIAGE_JSON_MAX_DEPTH", 64))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["accounts.jsonbody.JsonBodyParser"],
     "EXCEPTION_HANDLER": "accounts.errors.api_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["accounts.ratelimit.ApiKeyRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -222,6 +225,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"CaseStatusEnum": "datasets.models.Case.Status"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.schema.require_one_of",
+    ],
 }
 
 # LangSmith multipart bodies carry several parts per run.

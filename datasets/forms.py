@@ -4,6 +4,8 @@ import re
 from django import forms
 from django.conf import settings
 
+from accounts.jsonbody import JsonInvalid, json_parse
+
 from . import services
 from .importing import TAG_RE
 from .models import Case
@@ -77,9 +79,9 @@ class JsonField(forms.CharField):
         if not value:
             return None
         try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise forms.ValidationError(f"Not valid JSON: {exc.msg} (line {exc.lineno}).") from exc
+            parsed = json_parse(value)
+        except JsonInvalid as exc:
+            raise forms.ValidationError(exc.detail) from exc
         if not isinstance(parsed, dict):
             raise forms.ValidationError('Must be a JSON object, e.g. {"question": "…"}.')
         return parsed

@@ -6,8 +6,9 @@ when any line is bad.
 
 import csv
 import io
-import json
 import re
+
+from accounts.jsonbody import JsonInvalid, json_parse
 
 from .jsonl import CASE_KEYS, JSON_COLUMNS
 
@@ -99,9 +100,9 @@ def _ndjson_cases(text):
         if not line.strip():
             continue
         try:
-            yield number, json.loads(line), None
-        except json.JSONDecodeError as exc:
-            yield number, None, f"Not valid JSON: {exc.msg} (column {exc.colno})."
+            yield number, json_parse(line), None
+        except JsonInvalid as exc:
+            yield number, None, exc.detail
 
 
 def parse_ndjson(text):
@@ -133,9 +134,9 @@ def _csv_cases(text):
                     case[name] = [] if name == "tags" else None
                     continue
                 try:
-                    case[name] = json.loads(cell)
-                except json.JSONDecodeError:
-                    problem = f"{name}: the cell is not valid JSON."
+                    case[name] = json_parse(cell, field=name)
+                except JsonInvalid as exc:
+                    problem = f"{exc.field}: {exc.detail}"
                     break
             else:
                 case[name] = cell

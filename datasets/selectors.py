@@ -6,6 +6,8 @@ import statistics
 
 from django.db.models import Count, Max, Q
 
+from accounts.query_params import parse_int
+
 from . import jsonl
 from .models import Case, CaseRevision, GoldenSet, GoldenSetVersion
 
@@ -16,10 +18,13 @@ DIFF_FIELDS = ("input", "expected", "criteria", "tags", "failure_mode", "split",
 def version_resolve(*, golden_set, ref):
     """A ref is a version number, `latest`, a tag, or `sha256:<digest>`."""
     versions = GoldenSetVersion.objects.filter(golden_set=golden_set)
+    if "\x00" in ref:  # PostgreSQL refuses NUL in text; no ref holds one
+        return None
     if ref == "latest":
         return versions.order_by("-number").first()
-    if ref.isdigit():
-        return versions.filter(number=int(ref)).first()
+    if ref.isdigit():  # "²" is a digit too: parse_int says no (→ None)
+        number = parse_int(ref, maximum=2**31 - 1)
+        return versions.filter(number=number).first() if number is not None else None
     if ref.startswith("sha256:"):
         return versions.filter(digest=ref).first()
     # A set has few versions; scanning them keeps tag lookup the same on SQLite and PostgreSQL.

@@ -10,6 +10,7 @@ from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.query_params import query_text
 from accounts.selectors import membership_get
 
 from . import importing, results, selectors, services
@@ -68,9 +69,7 @@ def golden_set_create(request, project_slug):
 
 
 def _detail_context(request, membership, golden_set, **forms):
-    status = request.GET.get("status") or None
-    if status not in (None, *Case.Status.values):
-        status = None
+    status = query_text(request.GET, "status", allowed=Case.Status.values) or None
     cases = selectors.cases_working_copy(golden_set=golden_set, status=status)
     page = Paginator(
         cases.select_related("first_published_version", "queue_item"), CASES_PER_PAGE
@@ -196,7 +195,7 @@ def golden_set_import(request, project_slug, slug):
 def golden_set_diff(request, project_slug, slug):
     membership = membership_get(user=request.user, project_slug=project_slug)
     golden_set = golden_set_get(membership, slug)
-    refs = {name: request.GET.get(name, "") for name in ("from", "to")}
+    refs = {name: query_text(request.GET, name) for name in ("from", "to")}
     found = {
         name: selectors.version_resolve(golden_set=golden_set, ref=ref)
         for name, ref in refs.items()

@@ -27,6 +27,11 @@ from .serializers import (
 )
 from .tokens import TokenInvalid
 
+FEEDBACK_RESULT = inline_serializer(
+    "FeedbackCreated",  # id is null when the client sent none
+    {"id": serializers.CharField(allow_null=True), "status": serializers.CharField()},
+)
+
 
 def _single_result_response(result):
     """One ingested event → 201 created, 200 duplicate, 409 conflict or 400 naming fields."""
@@ -132,11 +137,16 @@ class FeedbackApi(APIView):
             resource_type_field_name=None,
         ),
         responses={
-            201: inline_serializer(
-                "FeedbackCreated",
-                {"id": serializers.CharField(), "status": serializers.CharField()},
+            201: FEEDBACK_RESULT,
+            # A batch's per-item results, or one event sent again (`duplicate`).
+            200: PolymorphicProxySerializer(
+                component_name="FeedbackBatchOrDuplicate",
+                serializers=[
+                    inline_serializer("FeedbackBatchResult", {"results": ItemResult(many=True)}),
+                    FEEDBACK_RESULT,
+                ],
+                resource_type_field_name=None,
             ),
-            200: inline_serializer("FeedbackBatchResult", {"results": ItemResult(many=True)}),
             **ERRORS,
         },
         description='One feedback event, or {"events": [...]} with up to 1000.',

@@ -26,6 +26,7 @@ from rest_framework.views import APIView
 
 from accounts.auth import scope_required
 from accounts.errors import ERROR, drf_error, validation_fields
+from accounts.jsonbody import JsonInvalid, json_parse
 
 from . import experiments, services
 from .attachments import IncomingAttachment
@@ -287,9 +288,9 @@ def multipart_ops(parts):
 
 def _json_part(name, value):
     try:
-        return json.loads(value)
-    except ValueError:
-        raise ValueError(f"Part {name!r} is not valid JSON.") from None
+        return json_parse(value, field=name)
+    except JsonInvalid as exc:
+        raise BodyError(400, exc.code, f"Part {name!r}: {exc.detail}", field=exc.field) from None
 
 
 # --- views --------------------------------------------------------------------------------

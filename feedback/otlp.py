@@ -13,7 +13,6 @@ A span becomes a run: span id → run id, trace id → trace id, parent span →
 """
 
 import base64
-import json
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -24,6 +23,7 @@ from rest_framework.views import APIView
 
 from accounts.auth import scope_required
 from accounts.errors import ERROR, drf_error, validation_fields
+from accounts.jsonbody import JsonInvalid, json_parse, max_depth_setting
 
 from . import services
 from .request_bodies import BodyError, request_body_decoded
@@ -58,8 +58,12 @@ def _id_hex(value):
         return str(value)
 
 
-def any_value(value):
-    """An OTLP AnyValue (as a dict) → a plain Python value."""
+def any_value(value, field="value", depth=0):
+    """An OTLP AnyValue (as a dict) → a plain Python value.
+
+    Arrays and kvlists nest; past TRIAGE_JSON_MAX_DEPTH levels it is a 400 naming the
+    attribute (JsonInvalid), so the recursion here stays bounded.
+    """
     if not isinstance(value, dict):
         return value
     for name in ("stringValue", "boolValue", "doubleValue"):
@@ -67,11 +71,16 @@ def any_value(value):
             return value[name]
     if "intValue" in value:
         return int(value["intValue"])
+    if ("arrayValue" in value or "kvlistValue" in value) and depth >= max_depth_setting():
+        raise JsonInvalid(
+            "too_deep", f"Attribute nested deeper than {max_depth_setting()} levels.", field
+        )
     if "arrayValue" in value:
-        return [any_value(v) for v in value["arrayValue"].get("values", [])]
+        return [any_value(v, field, depth + 1) for v in value["arrayValue"].get("values", [])]
     if "kvlistValue" in value:
         return {
-            kv["key"]: any_value(kv.get("value")) for kv in value["kvlistValue"].get("values", [])
+            kv["key"]: any_value(kv.get("value"), field, depth + 1)
+            for kv in value["kvlistValue"].get("values", [])
         }
     if "bytesValue" in value:
         return value["bytesValue"]
@@ -79,7 +88,11 @@ def any_value(value):
 
 
 def attributes(items):
-    return {item["key"]: any_value(item.get("value", {})) for item in items or [] if "key" in item}
+    return {
+        item["key"]: any_value(item.get("value", {}), f"attributes.{item['key']}")
+        for item in items or []
+        if "key" in item
+    }
 
 
 def export_request_from_protobuf(body):
@@ -109,10 +122,11 @@ def _indexed(attrs, prefix):
 
 
 def _json_or(value):
+    """A JSON-encoded attribute parsed; kept as the string when it is not (or too deep)."""
     if isinstance(value, str):
         try:
-            return json.loads(value)
-        except ValueError:
+            return json_parse(value)
+        except JsonInvalid:
             return value
     return value
 
@@ -295,6 +309,9 @@ def runs_from_export(payload):
             for span in scope_spans.get("spans", []):
                 try:
                     data = run_from_span(span, resource)
+                except JsonInvalid as exc:  # OTLP's way: that span is rejected, not the export
+                    rejected.append(f"span {span.get('spanId')!r}: {exc.field}: {exc}")
+                    continue
                 except (TypeError, ValueError, KeyError, AttributeError) as exc:
                     rejected.append(f"span {span.get('spanId')!r}: {exc}")
                     continue
@@ -337,12 +354,16 @@ class OtlpTracesApi(APIView):
         try:
             body = request_body_decoded(request)
             if content_type == "application/json":
-                payload = json.loads(body or b"{}")
+                # OTLP/JSON spends 4 levels per AnyValue level (value.kvlistValue.values[i])
+                # plus ~10 to reach a span's attributes; any_value applies the cap itself.
+                payload = json_parse(body or b"{}", max_depth=4 * max_depth_setting() + 32)
             else:
                 payload = export_request_from_protobuf(body)
             runs, rejected = runs_from_export(payload)
         except BodyError as exc:
             return drf_error(exc.status, exc.code, exc.detail, exc.fields)
+        except JsonInvalid as exc:
+            return drf_error(400, exc.code, exc.detail, {exc.field: [exc.detail]})
         except Exception as exc:  # protobuf DecodeError, JSON errors, wrong shapes
             detail = f"Could not read the OTLP export: {exc}"
             return drf_error(400, "malformed_body", detail, {"body": [detail]})

@@ -47,6 +47,24 @@ def json_storable(value):
     return value
 
 
+class StrictCharField(serializers.CharField):
+    """A JSON string only: DRF's CharField silently turns 5 or 3.5 into "5" / "3.5"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictFloatField(serializers.FloatField):
+    """A JSON number only: DRF's FloatField takes true as 1.0 and "0.5" as 0.5."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class StrictSerializer(serializers.Serializer):
     """Rejects unknown top-level fields instead of silently dropping them."""
 
@@ -137,11 +155,13 @@ def _field_check(field):
     """A cheap equivalent of field.run_validation for well-formed values, or None if we have
     none for this field (then the field's own run_validation runs, still inside the fast path)."""
     kind, validators = type(field), [type(v) for v in field.validators]
-    if kind is serializers.CharField and all(v in _CHAR_VALIDATORS for v in validators):
+    if kind in (serializers.CharField, StrictCharField) and all(
+        v in _CHAR_VALIDATORS for v in validators
+    ):
         return _char_check(field)
     if kind is serializers.ChoiceField and not validators:
         return _choice_check(field)
-    if kind is serializers.FloatField and all(
+    if kind in (serializers.FloatField, StrictFloatField) and all(
         v in (fields.MaxValueValidator, fields.MinValueValidator) for v in validators
     ):
         return _float_check(field)
@@ -206,23 +226,23 @@ class FastPath:
 
 
 class FeedbackEventInput(StrictSerializer):
-    id = serializers.CharField(max_length=128, required=False)
-    trace_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
-    run_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
-    session_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
-    message_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
-    user_id = serializers.CharField(max_length=256, required=False, allow_blank=True)
+    id = StrictCharField(max_length=128, required=False)
+    trace_id = StrictCharField(max_length=128, required=False, allow_blank=True)
+    run_id = StrictCharField(max_length=128, required=False, allow_blank=True)
+    session_id = StrictCharField(max_length=128, required=False, allow_blank=True)
+    message_id = StrictCharField(max_length=128, required=False, allow_blank=True)
+    user_id = StrictCharField(max_length=256, required=False, allow_blank=True)
     rating = serializers.ChoiceField(choices=["down", "up"], required=False)
-    score = serializers.FloatField(min_value=0, max_value=1, required=False)
-    category = serializers.CharField(max_length=32, required=False, allow_blank=True)
-    comment = serializers.CharField(
+    score = StrictFloatField(min_value=0, max_value=1, required=False)
+    category = StrictCharField(max_length=32, required=False, allow_blank=True)
+    comment = StrictCharField(
         max_length=10_000, required=False, allow_blank=True, trim_whitespace=False
     )
-    prompt_hash = serializers.CharField(max_length=128, required=False, allow_blank=True)
-    model_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
-    customer_tier = serializers.CharField(max_length=32, required=False, allow_blank=True)
-    locale = serializers.CharField(max_length=32, required=False, allow_blank=True)
-    intent = serializers.CharField(max_length=128, required=False, allow_blank=True)
+    prompt_hash = StrictCharField(max_length=128, required=False, allow_blank=True)
+    model_id = StrictCharField(max_length=128, required=False, allow_blank=True)
+    customer_tier = StrictCharField(max_length=32, required=False, allow_blank=True)
+    locale = StrictCharField(max_length=32, required=False, allow_blank=True)
+    intent = StrictCharField(max_length=128, required=False, allow_blank=True)
     source = serializers.ChoiceField(choices=["explicit", "implicit", "auto"], required=False)
     created_at = serializers.DateTimeField(required=False)
     metadata = serializers.DictField(required=False)
@@ -330,8 +350,8 @@ class TracesInput(serializers.Serializer):
 
 
 class FeedbackTokenInput(StrictSerializer):
-    trace_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
-    run_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
+    trace_id = StrictCharField(max_length=128, required=False, allow_blank=True)
+    run_id = StrictCharField(max_length=128, required=False, allow_blank=True)
     expires_in = serializers.IntegerField(
         min_value=60, max_value=7 * 24 * 3600, required=False, default=3600,
         help_text="Seconds until the token expires (60 s to 7 days; default 1 hour).",
@@ -348,14 +368,14 @@ class FeedbackTokenInput(StrictSerializer):
 class TokenFeedbackInput(StrictSerializer):
     """What a browser may send with a feedback token: the token fixes trace and run."""
 
-    id = serializers.CharField(max_length=128, required=False)
+    id = StrictCharField(max_length=128, required=False)
     rating = serializers.ChoiceField(choices=["down", "up"], required=False)
-    score = serializers.FloatField(min_value=0, max_value=1, required=False)
-    category = serializers.CharField(max_length=32, required=False, allow_blank=True)
-    comment = serializers.CharField(
+    score = StrictFloatField(min_value=0, max_value=1, required=False)
+    category = StrictCharField(max_length=32, required=False, allow_blank=True)
+    comment = StrictCharField(
         max_length=10_000, required=False, allow_blank=True, trim_whitespace=False
     )
-    message_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
-    session_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
-    locale = serializers.CharField(max_length=32, required=False, allow_blank=True)
+    message_id = StrictCharField(max_length=128, required=False, allow_blank=True)
+    session_id = StrictCharField(max_length=128, required=False, allow_blank=True)
+    locale = StrictCharField(max_length=32, required=False, allow_blank=True)
     metadata = serializers.DictField(required=False)

@@ -22,3 +22,17 @@ def test_openapi_schema_generates_without_warnings(tmp_path):
     ):
         assert path in text
     assert "X-Api-Key" in text
+
+
+def test_the_schema_states_which_one_of_several_fields_is_required(tmp_path):
+    import yaml
+
+    out = tmp_path / "schema.yaml"
+    call_command("spectacular", "--file", str(out))
+    schemas = yaml.safe_load(out.read_text())["components"]["schemas"]
+    for name in ("FeedbackEventInputRequest", "TokenFeedbackInputRequest"):
+        assert schemas[name]["anyOf"] == [{"required": ["rating"]}, {"required": ["score"]}]
+    assert schemas["FeedbackTokenInputRequest"]["anyOf"] == [
+        {"required": ["trace_id"]},
+        {"required": ["run_id"]},
+    ]

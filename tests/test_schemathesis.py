@@ -1,4 +1,11 @@
-"""Fuzz every documented endpoint from the OpenAPI schema: no input may produce a 5xx."""
+"""Fuzz every documented endpoint from the OpenAPI schema with every schemathesis check:
+no 5xx anywhere, and every response (status, content type, headers, body) as documented.
+
+Operations in SCHEMA_GAPS still answer in ways the schema does not describe (found by
+this run, not yet fixed); their mismatches are collected instead of raised, a server
+error on them still fails, and the last test insists the list is exactly what fails, so
+a fixed operation must leave the list.
+"""
 
 import pytest
 import schemathesis
@@ -6,15 +13,50 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import CHECKS, load_all_checks
+from schemathesis.core.failures import FailureGroup, ServerError
 
 from config.wsgi import application
 from tests.factories import api_key_for
 
-MAX_EXAMPLES = 15  # per operation: bounded so the suite stays fast
+# Per operation; over the schema's ~50 operations that is more than 1,000 generated cases.
+MAX_EXAMPLES = 25
+MIN_TOTAL_CASES = 1000
+
+load_all_checks()
+ALL_CHECKS = CHECKS.get_all()
+
+SCHEMA_GAPS = {
+    "GET /api/langsmith/examples": "400 when no dataset is named: the parameter is optional",
+    "POST /api/langsmith/feedback": "400 without a score or value: not stated in the schema",
+    "POST /api/langsmith/runs": "400 without an id: the body schema does not require it",
+    "PATCH /api/langsmith/runs/{run_id}": "400 for bodies the schema allows",
+    "POST /api/langsmith/runs/batch": "accepts bodies the schema forbids",
+    "POST /api/langsmith/runs/multipart": "400 for parts the free-form schema allows",
+    "GET /api/langsmith/sessions": "response body differs from the documented one",
+    "POST /api/langsmith/sessions": "400 without a name: not required in the schema",
+    "POST /api/v1/erasures": "accepts bodies the schema forbids",
+    "POST /api/v1/feedback": "400s for strings with NUL (no pattern in the schema)",
+    "POST /api/v1/feedback-tokens": "400s for strings with NUL (no pattern in the schema)",
+    "POST /api/v1/golden-sets": "400 for extra properties the schema allows",
+    "POST /api/v1/incidents": "accepts bodies the schema forbids",
+    "GET /api/v1/metrics": "accepts query values the schema forbids",
+    "POST /api/v1/traces": "400 for an empty runs list the schema allows",
+    "POST /api/v1/webhooks": "400 when the URL does not resolve (a check no schema states)",
+    "POST /v1/traces": "415 for a content type the schema lists",
+}
+
+# Checks that contradict API.md on one operation, and why.
+CONTRACT_EXCEPTIONS = {
+    # A batch answers 200 with per-item errors, storing the valid items (API.md, Feedback):
+    # a batch whose items violate the schema is not rejected as a whole, by design.
+    "POST /api/v1/feedback": {"negative_data_rejection"},
+}
 
 # Generating the schema touches no database, so it can load at collection time.
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
+generated = []
+gaps_seen = {}
 
 
 @pytest.fixture
@@ -24,7 +66,7 @@ def key(project, settings):
     # (and its transaction) open across requests, as django.test.Client does.
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
-    yield api_key_for(project, scopes=["ingest", "datasets:read"])
+    yield api_key_for(project, scopes=["ingest", "datasets:read", "admin", "results:write"])
     request_started.connect(close_old_connections)
     request_finished.connect(close_old_connections)
 
@@ -36,6 +78,28 @@ def key(project, settings):
     derandomize=True,  # the same cases every run: a CI failure reproduces locally
     suppress_health_check=list(HealthCheck),
 )
-def test_no_input_makes_the_api_fail_with_5xx(case, key):
-    response = case.call(headers={"Authorization": f"Bearer {key}"})
-    case.validate_response(response, checks=[not_a_server_error])
+def test_every_operation_answers_as_documented(case, key):
+    label = case.operation.label
+    generated.append(label)
+    headers = {"Authorization": f"Bearer {key}"}
+    response = case.call(headers=headers)
+    skipped = CONTRACT_EXCEPTIONS.get(label, set())
+    checks = [check for check in ALL_CHECKS if check.__name__ not in skipped]
+    try:
+        case.validate_response(response, checks=checks, headers=headers)
+    except FailureGroup as exc:
+        server_error = any(isinstance(f, ServerError) for f in exc.exceptions)
+        if label not in SCHEMA_GAPS or server_error or response.status_code >= 500:
+            raise
+        gaps_seen.setdefault(label, str(exc)[:500])
+
+
+def test_the_fuzzing_covered_every_operation_and_the_known_gaps_are_exact():
+    if not generated:
+        pytest.skip("runs after the fuzzing test, in the same session")
+    assert len(generated) >= MIN_TOTAL_CASES
+    assert len(set(generated)) == len(list(schema.get_all_operations()))
+    assert set(gaps_seen) == set(SCHEMA_GAPS), {
+        "fixed (remove from SCHEMA_GAPS)": sorted(set(SCHEMA_GAPS) - set(gaps_seen)),
+        "new": sorted(set(gaps_seen) - set(SCHEMA_GAPS)),
+    }

@@ -2,6 +2,8 @@ import json
 
 from django import forms
 
+from accounts.jsonbody import JsonInvalid, json_parse
+
 from .models import QueueItem, RubricField
 
 
@@ -87,9 +89,9 @@ class JSONTextField(forms.CharField):
         if not value:
             return None
         try:
-            return json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise forms.ValidationError(f"Not valid JSON: {exc.msg} (line {exc.lineno}).") from exc
+            return json_parse(value)
+        except JsonInvalid as exc:
+            raise forms.ValidationError(exc.detail) from exc
 
     def prepare_value(self, value):
         if isinstance(value, (dict, list)):

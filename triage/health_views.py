@@ -4,6 +4,7 @@
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
+from accounts.query_params import query_int
 from accounts.selectors import membership_get, user_projects
 
 from . import alerts, metrics, metrics_sql, overview
@@ -20,7 +21,6 @@ SLICE_CHOICES = (
 )
 
 
-
 def _choice(value, allowed, default):
     return value if value in allowed else default
 
@@ -30,8 +30,7 @@ def health(request, project_slug):
     """Is it working, and what does it cost? Trends per day, sliceable, numbers beside them."""
     membership = membership_get(user=request.user, project_slug=project_slug)
     project = membership.project
-    days = request.GET.get("days", "")
-    days = _choice(int(days) if days.isdigit() else 0, HEALTH_WINDOWS, 14)
+    days = _choice(query_int(request.GET, "days", default=0), HEALTH_WINDOWS, 14)
     by = _choice(request.GET.get("by", ""), dict(SLICE_CHOICES), metrics_sql.ALL)
     versions = metrics.versions_in_production(project=project)
     context = {

@@ -10,6 +10,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from accounts.query_params import parse_int
 from accounts.selectors import membership_get
 from datasets.models import Case
 
@@ -74,9 +75,9 @@ def incident_create(request, project_slug):
     prompt hashes, models, exemplar traces and share of traffic, its cluster linked)."""
     membership = _lead(request, project_slug)
     project = membership.project
-    item_id = request.POST.get("item", "")
-    if item_id.isdigit():
-        item = get_object_or_404(QueueItem, pk=int(item_id), project=project)
+    item_id = parse_int(request.POST.get("item"))
+    if item_id is not None:
+        item = get_object_or_404(QueueItem, pk=item_id, project=project)
         values = incidents.incident_prefill_from_item(item=item)
         clusters = [item.cluster]
     else:

@@ -37,8 +37,10 @@ class IncidentInput(serializers.Serializer):
     owners = serializers.ListField(
         child=serializers.CharField(max_length=150), required=False, max_length=20
     )
-    cluster_ids = serializers.ListField(
-        child=serializers.IntegerField(), required=False, max_length=100
+    cluster_ids = serializers.ListField(  # ids are bigints: bounded, not a 500 at the query
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        required=False,
+        max_length=100,
     )
     case_ids = serializers.ListField(
         child=serializers.CharField(max_length=80), required=False, max_length=100

@@ -180,10 +180,10 @@ def _job_phases(project, run, previous, event_mark, run_mark, *, scrub):
     lap("rank")
     queued = queue_fill(project=project)
     lap("queue")
-    scrubbed = 0
+    scrubbed, scrub_failed = 0, []
     if scrub:
         triage_run_progress(run, phase="scrub")
-        scrubbed = queue_scrub_stale(project=project, run=run)
+        scrubbed, scrub_failed = queue_scrub_stale(project=project, run=run)
         lap("scrub")
     return {
         # Feedback received since the last finished run, however it got clustered (most is
@@ -195,6 +195,10 @@ def _job_phases(project, run, previous, event_mark, run_mark, *, scrub):
         "queued": queued,
         "requeued": requeued,
         "scrubbed": scrubbed,
+        # Items whose scrub failed: skipped (the reviewer's view stays as it was, the next
+        # run retries), each noted on its row and shown to leads on the queue page.
+        "scrub_failed": len(scrub_failed),
+        "scrub_failed_items": scrub_failed[:100],
         "events": done,
         "flagged": flagged,
         "seconds": timings,
@@ -343,16 +347,30 @@ def queue_fill(*, project):
 
 
 def queue_scrub_stale(*, project, run=None):
-    """Rebuild the reviewer's scrubbed view where the cluster gained evidence."""
-    scrubbed = 0
+    """Rebuild the reviewer's scrubbed view where the cluster gained evidence.
+
+    One item's bad data fails that item alone: it is logged, noted on its row and
+    returned in the failed ids; every other item is still scrubbed. → (scrubbed, failed)
+    """
+    scrubbed, failed = 0, []
     for item in QueueItem.objects.filter(project=project, status__in=LIVE_ITEM).select_related(
         "cluster"
     ):
-        if item.scrubbed_event_count != item.cluster.event_count:
-            queue_item_scrub(item=item)
+        if item.scrubbed_event_count == item.cluster.event_count:
+            continue
+        try:
+            with transaction.atomic():
+                queue_item_scrub(item=item)
+        except Exception as exc:  # whatever it was, it must not stop the job
+            logger.exception("scrubbing queue item %s failed", item.pk)
+            # The exception's text may quote trace content: only its type goes on the page.
+            problem = f"Scrubbing failed ({type(exc).__name__}); the worker log has details."
+            QueueItem.objects.filter(pk=item.pk).update(scrub_problem=problem)
+            failed.append(item.pk)
+        else:
             scrubbed += 1
             triage_run_progress(run)  # heartbeat: many items scrub for minutes
-    return scrubbed
+    return scrubbed, failed
 
 
 # --- drift ------------------------------------------------------------------------------------

@@ -114,6 +114,7 @@ class QueueItem(models.Model):
     # What reviewers see: scrubbed comments and trace runs (see triage.pii).
     scrubbed = models.JSONField(default=dict, blank=True)
     scrubbed_event_count = models.IntegerField(default=0)
+    scrub_problem = models.CharField(max_length=500, blank=True)  # shown to leads on the queue
     decision = models.CharField(max_length=32, choices=Decision.choices, blank=True)
     failure_mode = models.CharField(max_length=32, blank=True)  # the first of failure_modes
     failure_modes = models.JSONField(default=list, blank=True)
@@ -412,7 +413,7 @@ def triage_run_summary_text(summary):
         f"{_n(summary.get('flagged', 0), 'auto-flag')}, "
         f"{_n(summary.get('clusters', 0), 'open cluster')}, "
         f"{summary.get('queued', 0)} newly queued, {summary.get('requeued', 0)} re-queued, "
-        f"{summary.get('scrubbed', 0)} scrubbed"
+        f"{summary.get('scrubbed', 0)} scrubbed, {summary.get('scrub_failed', 0)} failed to scrub"
     )
 
 

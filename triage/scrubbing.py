@@ -3,11 +3,13 @@ one placeholder set per queue item, originals kept encrypted, every reveal audit
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Prefetch
 
 from accounts.audit import audit_record
+from accounts.jsonbody import value_depth
 from accounts.selectors import membership_can_reveal_pii
 from feedback.models import Run, RunAttachment
 
@@ -68,6 +70,14 @@ def queue_item_scrub(*, item):
     )
 
     run_views = [_run_view(r) for r in runs]
+    cap = settings.TRIAGE_JSON_MAX_DEPTH
+    too_deep = [  # stored before the nesting cap existed: the view is cut at the cap
+        f"run {v['run_id']} {name}"
+        for v in run_views
+        for name in ("inputs", "outputs")
+        if value_depth(v[name]) > cap
+    ]
+    problem = f"Nested deeper than {cap} levels, cut: {', '.join(too_deep)}" if too_deep else ""
     with transaction.atomic():
         # Locked while scrubbing, so a promotion cannot add a placeholder meanwhile; the
         # stored mappings seed the numbering, so a re-scrub (the cluster grew) keeps every
@@ -76,16 +86,16 @@ def queue_item_scrub(*, item):
         # Every text field reviewers see, in one batch (one spaCy pipe pass, cached by
         # content hash), comments first so numbering runs from the first complaint.
         # Timestamps and ids are structure, not personal data.
+        # Each run's fields are values of their own (not wrapped in a list), so the cut
+        # at the nesting cap falls where ingest's cap does.
+        fields = ("name", "inputs", "outputs", "error")
         comments, *texts = scrub_json(
-            [
-                [e.comment for e in events],
-                *([v["name"], v["inputs"], v["outputs"], v["error"]] for v in run_views),
-            ],
+            [[e.comment for e in events], *(v[f] for v in run_views for f in fields)],
             placeholders,
             entities=item.project.pii_entity_types,
         )
-        for view, (name, inputs, outputs, error) in zip(run_views, texts, strict=True):
-            view.update(name=name, inputs=inputs, outputs=outputs, error=error)
+        for index, view in enumerate(run_views):
+            view.update(zip(fields, texts[index * 4 : index * 4 + 4], strict=True))
         scrubbed = {
             "comments": [
                 {
@@ -111,9 +121,11 @@ def queue_item_scrub(*, item):
         }
         _pii_mappings_store(item, placeholders.added())
         QueueItem.objects.filter(pk=item.pk).update(
-            scrubbed=scrubbed, scrubbed_event_count=item.cluster.event_count
+            scrubbed=scrubbed,
+            scrubbed_event_count=item.cluster.event_count,
+            scrub_problem=problem[:500],
         )
-    item.scrubbed = scrubbed
+    item.scrubbed, item.scrub_problem = scrubbed, problem[:500]
     return item
 
 

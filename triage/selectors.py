@@ -1,6 +1,5 @@
 """Reads for the reviewer pages."""
 
-import json
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
@@ -10,6 +9,9 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
+
+from accounts.jsonbody import json_pretty
+from accounts.query_params import clean_text, parse_float, parse_int, query_text
 
 from . import evidence, time_to_eval
 from .models import (
@@ -51,8 +53,7 @@ class QueueFilters:
     @classmethod
     def from_query(cls, query):
         def pick(name, allowed=None):
-            value = (query.get(name) or "").strip()[:128]
-            return value if allowed is None or value in allowed else ""
+            return query_text(query, name, allowed=allowed)
 
         # The default tab is "pending" (what is left to do); `status=all` shows every item.
         status = query.get("status")
@@ -104,14 +105,17 @@ def encode_cursor(item, sort=DEFAULT_SORT):
 
 def decode_cursor(value, sort=DEFAULT_SORT):
     try:
-        key, pk = (value or "").rsplit("_", 1)
+        key, pk = clean_text(value, max_length=200).rsplit("_", 1)
+        pk = parse_int(pk)
         if sort == "reports":
-            return int(key), int(pk)
-        if sort == "last_seen":
-            return datetime.fromisoformat(key), int(pk)
-        return float(key), int(pk)
-    except ValueError:
+            key = parse_int(key, maximum=2**31 - 1)
+        elif sort == "last_seen":
+            key = datetime.fromisoformat(key)
+        else:
+            key = parse_float(key)
+    except (ValueError, OverflowError):
         return None
+    return None if key is None or pk is None else (key, pk)
 
 
 def _apply_filters(items, *, project, filters, user):
@@ -135,8 +139,8 @@ def _apply_filters(items, *, project, filters, user):
             facet = ClusterFacet.objects.filter(project=project, kind=kind, value__startswith=value)
             items = items.filter(Exists(facet.filter(cluster_id=OuterRef("cluster_id"))))
     if f.assignee:
-        assignee_id = user.pk if f.assignee == "me" and user else f.assignee
-        if str(assignee_id).isdigit():
+        assignee_id = user.pk if f.assignee == "me" and user else parse_int(f.assignee)
+        if assignee_id is not None:
             items = items.filter(Q(claimed_by_id=assignee_id) | Q(labelled_by_id=assignee_id))
     return items
 
@@ -365,26 +369,24 @@ def trace_waterfall(runs):
     span = ((max(ends) - t0).total_seconds() if ends and t0 else 0) or 1
     rows = []
 
-    def walk(parent, depth):
-        for run in by_parent.get(parent, []):
-            start, end = _parse(run["start_time"]), _parse(run["end_time"])
-            offset = ((start - t0).total_seconds() / span * 100) if start and t0 else 0
-            width = ((end - start).total_seconds() / span * 100) if start and end else 0
-            rows.append(
-                {
-                    **run,
-                    "depth": depth,
-                    "offset_pct": round(offset, 2),
-                    "width_pct": max(round(width, 2), 0.5),
-                    "inputs_pretty": json.dumps(run["inputs"], indent=2, ensure_ascii=False),
-                    "outputs_pretty": json.dumps(run["outputs"], indent=2, ensure_ascii=False)
-                    if run["outputs"] is not None
-                    else "",
-                }
-            )
-            walk(run["run_id"], depth + 1)
-
-    walk("", 0)
+    # Depth-first in start order, iterative: a hostile trace may chain runs very deep.
+    stack = [(run, 0) for run in reversed(by_parent.get("", []))]
+    while stack:
+        run, depth = stack.pop()
+        start, end = _parse(run["start_time"]), _parse(run["end_time"])
+        offset = ((start - t0).total_seconds() / span * 100) if start and t0 else 0
+        width = ((end - start).total_seconds() / span * 100) if start and end else 0
+        rows.append(
+            {
+                **run,
+                "depth": depth,
+                "offset_pct": round(offset, 2),
+                "width_pct": max(round(width, 2), 0.5),
+                "inputs_pretty": json_pretty(run["inputs"]),
+                "outputs_pretty": json_pretty(run["outputs"]) if run["outputs"] is not None else "",
+            }
+        )
+        stack.extend((child, depth + 1) for child in reversed(by_parent.get(run["run_id"], [])))
     return rows
 
 

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from accounts.query_params import parse_int, query_int, query_text
 from accounts.selectors import (
     membership_can_reveal_pii,
     membership_get,
@@ -45,7 +46,7 @@ def queue(request, project_slug):
     membership = membership_get(user=request.user, project_slug=project_slug)
     project = membership.project
     filters = selectors.QueueFilters.from_query(request.GET)
-    after = request.GET.get("after", "")
+    after = query_text(request.GET, "after", max_length=200)
     items, next_cursor = selectors.queue_items(
         project=project, filters=filters, user=request.user, after=after
     )
@@ -106,7 +107,7 @@ def queue_bulk(request, project_slug):
     if not membership.can_publish:
         raise PermissionDenied("Only leads act on several items at once.")
     project = membership.project
-    ids = {int(pk) for pk in request.POST.getlist("items") if pk.isdigit()}
+    ids = {pk for pk in map(parse_int, request.POST.getlist("items")) if pk is not None}
     action = request.POST.get("action", "")
     back = request.POST.get("next", "")
     back = back if back.startswith("?") else ""
@@ -405,8 +406,8 @@ def item_second_review(request, project_slug, pk):
 def item_comment(request, project_slug, pk):
     membership, item = _item(request, project_slug, pk)
     parent = None
-    if request.POST.get("parent", "").isdigit():
-        parent = item.discussion.filter(pk=request.POST["parent"]).first()
+    if (parent_id := parse_int(request.POST.get("parent"))) is not None:
+        parent = item.discussion.filter(pk=parent_id).first()
     try:
         services.item_comment_create(
             item=item,
@@ -509,8 +510,8 @@ TIME_TO_EVAL_WINDOWS = (7, 30, 90, 365)
 def time_to_eval(request, project_slug):
     """The headline metric: hours from first complaint to published case, and where they go."""
     membership = membership_get(user=request.user, project_slug=project_slug)
-    days = request.GET.get("days", "")
-    days = int(days) if days.isdigit() and int(days) in TIME_TO_EVAL_WINDOWS else 30
+    days = query_int(request.GET, "days")
+    days = days if days in TIME_TO_EVAL_WINDOWS else 30
     now = timezone.now()
     report = time_to_eval_report(
         project=membership.project,

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from accounts.query_params import parse_date
 from accounts.selectors import membership_get, project_members, user_projects
 
 from . import agenda, selectors
@@ -21,10 +22,7 @@ def weekly(request, project_slug):
     """The weekly triage meeting: what was decided this week, by decision and owner."""
     membership = membership_get(user=request.user, project_slug=project_slug)
     today = timezone.localdate()
-    try:
-        day = datetime.strptime(request.GET.get("week", ""), "%Y-%m-%d").date()
-    except ValueError:
-        day = today
+    day = parse_date(request.GET.get("week"), default=today, latest=today)
     monday = day - timedelta(days=day.weekday())
     week_start = timezone.make_aware(datetime.combine(monday, time.min))
     return render(

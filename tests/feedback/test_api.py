@@ -235,3 +235,30 @@ def test_a_non_object_item_is_that_items_error_and_the_rest_is_stored(api, proje
     assert [r["status"] for r in results] == ["created", "error"]
     assert "non_field_errors" in results[1]["errors"] or "body" in results[1]["errors"]
     assert list(FeedbackEvent.objects.values_list("client_id", flat=True)) == ["ok"]
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("score", True), ("score", "0.5"), ("id", 5), ("comment", 12), ("user_id", 3.5),
+     ("trace_id", ["t"]), ("model_id", {"a": 1}), ("locale", False)],
+)  # fmt: skip
+def test_wrong_json_types_are_a_400_naming_the_field_not_coerced(api, project, field, value):
+    body = {"id": "fb-typed", "trace_id": "t", "rating": "down", field: value}
+    response = post(api, "/api/v1/feedback", body)
+    assert response.status_code == 400, response.content
+    assert list(response.json()["fields"]) == [field]
+    assert not FeedbackEvent.objects.filter(project=project).exists()
+
+
+def test_a_batch_reports_wrongly_typed_items_and_stores_the_rest(api, project):
+    events = [
+        {"id": "ok-1", "trace_id": "t", "rating": "down"},
+        {"id": "bad-1", "trace_id": "t", "score": True},
+        {"id": 5, "trace_id": "t", "rating": "down"},
+    ]
+    response = post(api, "/api/v1/feedback", {"events": events})
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["created", "error", "error"]
+    assert list(results[1]["errors"]) == ["score"] and list(results[2]["errors"]) == ["id"]
+    assert list(FeedbackEvent.objects.values_list("client_id", flat=True)) == ["ok-1"]

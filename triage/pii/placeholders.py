@@ -1,8 +1,9 @@
 """`<TYPE_N>` placeholders, one per value across a case, and scrubbing text and JSON with them."""
 
-import copy
 import re
 from collections import Counter
+
+from accounts.jsonbody import json_copy_bounded
 
 from .analysis import _resolve, analyze_texts
 from .names import COMMON_WORDS
@@ -10,6 +11,8 @@ from .names import COMMON_WORDS
 # --- placeholders -----------------------------------------------------------------------
 
 PLACEHOLDER_RE = re.compile(r"<([A-Z_]+)_(\d+)>")
+# What stands in for JSON nested past TRIAGE_JSON_MAX_DEPTH in a reviewer's view.
+CUT_MARKER = "[nested too deeply: cut here]"
 
 
 def _normalize_value(entity_type, value):
@@ -186,14 +189,19 @@ def rescrub_texts(texts, placeholders, entities=None):
 
 
 def _string_leaves(value, path=()):
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _string_leaves(item, (*path, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _string_leaves(item, (*path, index))
+    """(path, text) of every string in a JSON value, depth-first in document order.
+
+    Iterative: stored traces may nest deeper than Python's recursion limit allows.
+    """
+    stack = [(path, value)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, str):
+            yield path, node
+        elif isinstance(node, dict):
+            stack.extend(((*path, k), v) for k, v in reversed(node.items()))
+        elif isinstance(node, list):
+            stack.extend(((*path, i), v) for i, v in reversed(list(enumerate(node))))
 
 
 def _set_path(root, path, new_value):
@@ -213,7 +221,9 @@ def scrub_json(values, placeholders, scrub=scrub_texts, entities=None):
     JSON ourselves and send all leaves through one batch. `scrub=rescrub_texts` for text
     a reviewer edited.
     """
-    values = [copy.deepcopy(v) for v in values]
+    # Copied without recursion, and cut at the nesting cap: what reviewers see must also
+    # survive the pages' own JSON rendering.
+    values = [json_copy_bounded(v, marker=CUT_MARKER)[0] for v in values]
     leaves = [(i, path, text) for i, v in enumerate(values) for path, text in _string_leaves(v)]
     scrubbed = scrub([text for _, _, text in leaves], placeholders, entities)
     for (i, path, _), new_text in zip(leaves, scrubbed, strict=True):

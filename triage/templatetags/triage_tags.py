@@ -8,6 +8,7 @@ from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
 
+from accounts.jsonbody import JsonInvalid, json_parse, json_pretty
 from accounts.selectors import user_can_reveal_pii
 from triage import charts, ranking
 from triage.sql import AtLeast
@@ -122,10 +123,10 @@ def pretty_json(value):
     """Tool-call arguments: a JSON string or object, indented (escaping is the caller's)."""
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except ValueError:
+            value = json_parse(value)
+        except JsonInvalid:
             return value
-    return "" if value is None else json.dumps(value, indent=2, ensure_ascii=False)
+    return "" if value is None else json_pretty(value)
 
 
 @register.filter(name="priority")
