@@ -109,6 +109,19 @@ class Poster:
         return payload
 
 
+def server_wait(server, port, key, timeout=60):
+    """Until the server answers a post (it loads the app, then the PII models lazily)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            Poster(port, key).post("/api/v1/feedback", event(0))
+            return
+        except (OSError, RuntimeError):
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise
+            time.sleep(0.3)
+
+
 def bench_sequential(port, key, n):
     poster = Poster(port, key)
     for i in range(20):  # warm up every worker's caches
@@ -122,6 +135,28 @@ def bench_sequential(port, key, n):
     return times
 
 
+async def feedback_post(reader, writer, port, key, body):
+    """POST one body over an open keep-alive connection → (status, payload, server closes)."""
+    writer.write(
+        (
+            f"POST /api/v1/feedback HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Authorization: Bearer {key}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        + body
+    )
+    await writer.drain()
+    status = int((await reader.readline()).split()[1])
+    length, close = 0, False
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode().partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+        elif name.lower() == "connection" and value.strip().lower() == "close":
+            close = True
+    return status, await reader.readexactly(length), close
+
+
 async def _async_client(port, key, bodies, latencies):
     """One keep-alive HTTP/1.1 connection posting `bodies` in turn (asyncio: 16 clients in
     one thread, so the benchmark's own GIL contention does not throttle the server)."""
@@ -129,25 +164,10 @@ async def _async_client(port, key, bodies, latencies):
 
     reader = writer = None
     for body in bodies:
-        head = (
-            f"POST /api/v1/feedback HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Authorization: Bearer {key}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        ).encode()
         started = time.perf_counter()
         if writer is None:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(head + body)
-        await writer.drain()
-        status = int((await reader.readline()).split()[1])
-        length, close = 0, False
-        while (line := await reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.decode().partition(":")
-            if name.lower() == "content-length":
-                length = int(value)
-            elif name.lower() == "connection" and value.strip().lower() == "close":
-                close = True
-        payload = await reader.readexactly(length)
+        status, payload, close = await feedback_post(reader, writer, port, key, body)
         latencies.append(time.perf_counter() - started)
         if status >= 300:
             raise RuntimeError(f"{status} {payload[:300]!r}")
@@ -407,15 +427,7 @@ def bench_embedded(n):
         ).fetchone()[0]
 
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                Poster(port, key).post("/api/v1/feedback", event(0))
-                break
-            except (OSError, RuntimeError):
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(0.3)
+        server_wait(server, port, key)
         seq = bench_sequential(port, key, n)  # its warm-up loads the PII models too
         posted = time.monotonic()
         while unprocessed() and time.monotonic() - posted < 300:
@@ -523,15 +535,7 @@ def main():
         cwd=ROOT, env=env,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                Poster(port, key).post("/api/v1/feedback", event(0))
-                break
-            except (OSError, RuntimeError):
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(0.3)
+        server_wait(server, port, key)
 
         seq = bench_sequential(port, key, args.seq)
         seq_ms = [t * 1000 for t in seq]

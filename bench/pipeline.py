@@ -38,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.ingest import database_recreate, free_port, run  # noqa: E402
+from bench.ingest import database_recreate, feedback_post, free_port, run  # noqa: E402
 from bench.triage_job import generate  # noqa: E402
 
 DB_URL = os.environ.get(
@@ -131,26 +131,13 @@ class Load:
             k += self.clients
             # Fresh client ids: a body sent again is new events, not a retry.
             body = body.replace(b'"ev-', f'"e{k:x}-'.encode())
-            head = (
-                f"POST /api/v1/feedback HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
-                f"Authorization: Bearer {self.key}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n"
-            ).encode()
             started = time.perf_counter()
             try:
                 if writer is None:
                     reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
-                writer.write(head + body)
-                await writer.drain()
-                status = int((await reader.readline()).split()[1])
-                length, close = 0, False
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    name, _, value = line.decode().partition(":")
-                    if name.lower() == "content-length":
-                        length = int(value)
-                    elif name.lower() == "connection" and value.strip().lower() == "close":
-                        close = True
-                payload = await reader.readexactly(length)
+                status, payload, close = await feedback_post(
+                    reader, writer, self.port, self.key, body
+                )
             except (OSError, asyncio.IncompleteReadError, IndexError, ValueError) as exc:
                 self.errors.append(repr(exc))
                 writer = None
