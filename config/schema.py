@@ -11,6 +11,30 @@ ONE_OF_REQUIRED = {
 }
 
 
+# Request bodies whose serializer refuses an empty list: component → list fields.
+NOT_EMPTY = {"TracesInputRequest": ("runs",)}
+
+# accounts.jsonbody refuses NUL in any string (PostgreSQL cannot store it), and a CharField
+# that may not be blank trims spaces first: say so on every string a request body declares.
+NUL_FREE = "^[^\\u0000]*$"
+NOT_BLANK = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+
+
+def _state_strings(schema):
+    """Give each plain string in a request body schema the pattern the server enforces."""
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        if node.get("type") == "string" and not ({"pattern", "enum", "format"} & set(node)):
+            node["pattern"] = NOT_BLANK if node.get("minLength", 0) >= 1 else NUL_FREE
+        stack.extend(value for value in node.values() if isinstance(value, dict | list))
+
+
 # Request bodies whose serializer refuses unknown fields (feedback.serializers.StrictSerializer).
 CLOSED = ("FeedbackEventInputRequest", "TokenFeedbackInputRequest", "FeedbackTokenInputRequest")
 
@@ -20,7 +44,21 @@ def require_one_of(result, generator, request, public):
     schemas = result.get("components", {}).get("schemas", {})
     for name, fields in ONE_OF_REQUIRED.items():
         if name in schemas:
-            schemas[name]["anyOf"] = [{"required": [field]} for field in fields]
+            # Present and not blank: the serializer's validate() tests the value.
+            schemas[name]["anyOf"] = [
+                {"required": [field], "properties": {field: {"pattern": NOT_BLANK}}}
+                for field in fields
+            ]
+    for name, fields in NOT_EMPTY.items():
+        for field in fields:
+            schemas.get(name, {}).get("properties", {}).get(field, {})["minItems"] = 1
+    for name, schema in schemas.items():
+        if name.endswith("Request"):
+            _state_strings(schema)
+    for methods in result.get("paths", {}).values():
+        for operation in methods.values():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                _state_strings(operation["requestBody"])
     for name in CLOSED:
         if name in schemas:
             schemas[name]["additionalProperties"] = False

@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from accounts.auth import scope_required
 from accounts.errors import ERRORS, Conflict
+from feedback.serializers import StrictCharField
 
 from . import results, selectors, services
 from .models import GoldenSet
@@ -80,8 +81,8 @@ class GoldenSetVersionOutput(serializers.Serializer):
 
 
 class GoldenSetCreateInput(serializers.Serializer):
-    slug = serializers.CharField(max_length=50)
-    name = serializers.CharField(max_length=200)
+    slug = StrictCharField(max_length=50)
+    name = StrictCharField(max_length=200)
 
 
 class GoldenSetListApi(APIView):
