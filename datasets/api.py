@@ -1,3 +1,4 @@
+from django.core.validators import RegexValidator
 from django.http import HttpResponseNotModified, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -81,7 +82,10 @@ class GoldenSetVersionOutput(serializers.Serializer):
 
 
 class GoldenSetCreateInput(serializers.Serializer):
-    slug = StrictCharField(max_length=50)
+    # The validator states the pattern in the schema; the service checks it again.
+    slug = StrictCharField(
+        max_length=50, validators=[RegexValidator(services.SLUG_RE, services.SLUG_HELP)]
+    )
     name = StrictCharField(max_length=200)
 
 

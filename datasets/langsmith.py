@@ -184,7 +184,13 @@ class LangSmithExamplesApi(APIView):
     @extend_schema(
         operation_id="langsmith_examples_list",
         parameters=[
-            OpenApiParameter("dataset", str, required=True, description="The dataset's id or name.")
+            OpenApiParameter(
+                "dataset",
+                str,
+                required=True,
+                pattern="^[^\\u0000]+$",
+                description="The dataset's id or name.",
+            )
         ],
         responses={200: LIST, **ERRORS},
     )

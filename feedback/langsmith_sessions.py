@@ -17,9 +17,9 @@ from .models import TracingSession
 ERRORS = {code: OpenApiResponse(ERROR) for code in (400, 401, 403, 404, 409, 429)}
 OBJECT = {"type": "object"}
 # What the view checks: a name with something besides spaces and no NUL (accounts.jsonbody
-# refuses NUL anywhere), ids as UUIDs.
+# refuses NUL anywhere), ids as UUIDs (null: not given).
 NAME = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
-UUID = {"type": "string", "format": "uuid"}
+UUID = {"type": "string", "format": "uuid", "nullable": True}
 SESSION_CREATE = {
     "type": "object",
     "required": ["name"],
