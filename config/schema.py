@@ -11,6 +11,56 @@ ONE_OF_REQUIRED = {
 }
 
 
+# Request bodies whose serializer refuses an empty list: component → list fields.
+NOT_EMPTY = {"TracesInputRequest": ("runs",)}
+
+# accounts.jsonbody refuses NUL in any string (PostgreSQL cannot store it), and a CharField
+# that may not be blank trims spaces first: say so on every string a request body declares.
+NUL_FREE = "^[^\\u0000]*$"
+NOT_BLANK = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+
+
+# Free-form JSON (metadata, inputs, unknown fields the server ignores) is NUL-free too.
+JSON_VALUE = {"$ref": "#/components/schemas/NulFreeJson"}
+NUL_FREE_JSON = {
+    "nullable": True,
+    "anyOf": [
+        {"type": "string", "pattern": NUL_FREE},
+        {"type": "number"},
+        {"type": "boolean"},
+        {"type": "array", "items": JSON_VALUE},
+        {"type": "object", "additionalProperties": JSON_VALUE},
+    ],
+}
+FREE_FORM = ({}, {"nullable": True}, {"additionalProperties": {}})
+
+
+def _state_strings(schema):
+    """Give each plain string in a request body schema the pattern the server enforces, and
+    every free-form value (any JSON, or an object's unknown fields) NUL-free JSON."""
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        if node.get("type") == "string" and not ({"pattern", "enum", "format"} & set(node)):
+            node["pattern"] = NOT_BLANK if node.get("minLength", 0) >= 1 else NUL_FREE
+        if node.get("type") == "object" and node.get("additionalProperties", True) in ({}, True):
+            node["additionalProperties"] = JSON_VALUE
+        for key in ("properties", "items"):
+            children = node.get(key)
+            if key == "items" and children in FREE_FORM:
+                node[key] = JSON_VALUE
+            elif key == "properties" and isinstance(children, dict):
+                for name, child in children.items():
+                    if child in FREE_FORM:
+                        children[name] = JSON_VALUE
+        stack.extend(value for value in node.values() if isinstance(value, dict | list))
+
+
 # Request bodies whose serializer refuses unknown fields (feedback.serializers.StrictSerializer).
 CLOSED = ("FeedbackEventInputRequest", "TokenFeedbackInputRequest", "FeedbackTokenInputRequest")
 
@@ -18,14 +68,36 @@ CLOSED = ("FeedbackEventInputRequest", "TokenFeedbackInputRequest", "FeedbackTok
 def require_one_of(result, generator, request, public):
     """SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]: state ONE_OF_REQUIRED and CLOSED."""
     schemas = result.get("components", {}).get("schemas", {})
+    schemas["NulFreeJson"] = NUL_FREE_JSON
     for name, fields in ONE_OF_REQUIRED.items():
         if name in schemas:
-            schemas[name]["anyOf"] = [{"required": [field]} for field in fields]
+            # Present and not blank: the serializer's validate() tests the value.
+            schemas[name]["anyOf"] = [
+                {"required": [field], "properties": {field: {"pattern": NOT_BLANK}}}
+                for field in fields
+            ]
+    for name, fields in NOT_EMPTY.items():
+        for field in fields:
+            schemas.get(name, {}).get("properties", {}).get(field, {})["minItems"] = 1
+    for name, schema in schemas.items():
+        if name.endswith("Request"):
+            _state_strings(schema)
+    for methods in result.get("paths", {}).values():
+        for operation in methods.values():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                _state_strings(operation["requestBody"])
     for name in CLOSED:
         if name in schemas:
             schemas[name]["additionalProperties"] = False
     # Their bodies cannot be left out (nothing in them is required on its own).
-    for path in ("/api/v1/feedback", "/api/v1/feedback-tokens", "/api/v1/feedback-tokens/{token}"):
+    # (An OTLP export without a body has no content type either: 415.)
+    for path in (
+        "/api/v1/feedback",
+        "/api/v1/feedback-tokens",
+        "/api/v1/feedback-tokens/{token}",
+        "/v1/traces",
+        "/api/langsmith/sessions",
+    ):
         body = result.get("paths", {}).get(path, {}).get("post", {}).get("requestBody")
         if body is not None:
             body["required"] = True

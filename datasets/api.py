@@ -1,3 +1,4 @@
+from django.core.validators import RegexValidator
 from django.http import HttpResponseNotModified, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -7,6 +8,7 @@ from rest_framework.views import APIView
 
 from accounts.auth import scope_required
 from accounts.errors import ERRORS, Conflict
+from feedback.serializers import StrictCharField
 
 from . import results, selectors, services
 from .models import GoldenSet
@@ -80,8 +82,11 @@ class GoldenSetVersionOutput(serializers.Serializer):
 
 
 class GoldenSetCreateInput(serializers.Serializer):
-    slug = serializers.CharField(max_length=50)
-    name = serializers.CharField(max_length=200)
+    # The validator states the pattern in the schema; the service checks it again.
+    slug = StrictCharField(
+        max_length=50, validators=[RegexValidator(services.SLUG_RE, services.SLUG_HELP)]
+    )
+    name = StrictCharField(max_length=200)
 
 
 class GoldenSetListApi(APIView):

@@ -12,7 +12,7 @@ its publish time as `modified_at`, so `evaluate()` reports back exactly which ve
 import uuid
 
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -181,7 +181,19 @@ class LangSmithDatasetVersionApi(APIView):
 class LangSmithExamplesApi(APIView):
     permission_classes = [scope_required("datasets:read")]
 
-    @extend_schema(operation_id="langsmith_examples_list", responses={200: LIST, **ERRORS})
+    @extend_schema(
+        operation_id="langsmith_examples_list",
+        parameters=[
+            OpenApiParameter(
+                "dataset",
+                str,
+                required=True,
+                pattern="^[^\\u0000]+$",
+                description="The dataset's id or name.",
+            )
+        ],
+        responses={200: LIST, **ERRORS},
+    )
     def get(self, request):
         query, page = request.query_params, _page(request)
         if page is None:

@@ -17,6 +17,7 @@ from .models import CASE_FIELDS, Case, CaseRevision, GoldenSet, GoldenSetVersion
 from .scrubbing import values_scrub
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+SLUG_HELP = "Use 1–50 lowercase letters, digits, hyphens or underscores, e.g. refunds."
 TEXT_FIELDS = ("input", "expected", "criteria")  # what may carry PII: scrubbed on every write
 
 
@@ -52,9 +53,7 @@ def golden_set_get_or_create(*, project, name, slug=""):
 
 def golden_set_create(*, project, slug, name):
     if not SLUG_RE.fullmatch(slug or "") or len(slug) > 50:
-        raise InvalidInput(
-            {"slug": ["Use 1–50 lowercase letters, digits, hyphens or underscores, e.g. refunds."]}
-        )
+        raise InvalidInput({"slug": [SLUG_HELP]})
     if not (name or "").strip():
         raise InvalidInput({"name": ["A golden set needs a name."]})
     golden_set, created = GoldenSet.objects.get_or_create(

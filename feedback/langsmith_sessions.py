@@ -16,6 +16,19 @@ from .models import TracingSession
 
 ERRORS = {code: OpenApiResponse(ERROR) for code in (400, 401, 403, 404, 409, 429)}
 OBJECT = {"type": "object"}
+# What the view checks: a name with something besides spaces and no NUL (accounts.jsonbody
+# refuses NUL anywhere), ids as UUIDs (null: not given).
+NAME = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+UUID = {"type": "string", "format": "uuid", "nullable": True}
+SESSION_CREATE = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string", "maxLength": 300, "pattern": NAME},
+        "id": UUID,
+        "reference_dataset_id": UUID,
+    },
+}
 
 
 def session_view(session):
@@ -56,7 +69,10 @@ def _session(request, session_id):
 class LangSmithSessionsApi(APIView):
     permission_classes = [scope_required("ingest")]
 
-    @extend_schema(operation_id="langsmith_sessions_list", responses={200: OBJECT, **ERRORS})
+    @extend_schema(
+        operation_id="langsmith_sessions_list",
+        responses={200: {"type": "array", "items": OBJECT}, **ERRORS},
+    )
     def get(self, request):
         sessions = TracingSession.objects.filter(project=request.user.project).select_related(
             "project"
@@ -76,7 +92,7 @@ class LangSmithSessionsApi(APIView):
 
     @extend_schema(
         operation_id="langsmith_session_create",
-        request={"application/json": OBJECT},
+        request={"application/json": SESSION_CREATE},
         responses={200: OBJECT, **ERRORS},
     )
     def post(self, request):

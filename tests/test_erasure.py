@@ -80,4 +80,7 @@ def test_erasure_needs_the_admin_scope_and_a_user_id(project, reviewed_cluster):
     admin = Client(headers={"Authorization": f"Bearer {api_key_for(project, ['admin'])}"})
     bad = admin.post("/api/v1/erasures", {"user": "cust-anna"}, "application/json")
     assert bad.status_code == 400 and list(bad.json()["fields"]) == ["user_id"]
+    # A number is not the string the app sent: refused, not matched as "0".
+    number = admin.post("/api/v1/erasures", {"user_id": 0}, "application/json")
+    assert number.status_code == 400 and list(number.json()["fields"]) == ["user_id"]
     assert FeedbackEvent.objects.filter(project=project).count() == 3

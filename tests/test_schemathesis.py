@@ -27,23 +27,13 @@ load_all_checks()
 ALL_CHECKS = CHECKS.get_all()
 
 SCHEMA_GAPS = {
-    "GET /api/langsmith/examples": "400 when no dataset is named: the parameter is optional",
     "POST /api/langsmith/feedback": "400 without a score or value: not stated in the schema",
     "POST /api/langsmith/runs": "400 without an id: the body schema does not require it",
-    "PATCH /api/langsmith/runs/{run_id}": "400 for bodies the schema allows",
     "POST /api/langsmith/runs/batch": "accepts bodies the schema forbids",
     "POST /api/langsmith/runs/multipart": "400 for parts the free-form schema allows",
-    "GET /api/langsmith/sessions": "response body differs from the documented one",
-    "POST /api/langsmith/sessions": "400 without a name: not required in the schema",
-    "POST /api/v1/erasures": "accepts bodies the schema forbids",
-    "POST /api/v1/feedback": "400s for strings with NUL (no pattern in the schema)",
-    "POST /api/v1/feedback-tokens": "400s for strings with NUL (no pattern in the schema)",
-    "POST /api/v1/golden-sets": "400 for extra properties the schema allows",
-    "POST /api/v1/incidents": "accepts bodies the schema forbids",
-    "GET /api/v1/metrics": "accepts query values the schema forbids",
-    "POST /api/v1/traces": "400 for an empty runs list the schema allows",
-    "POST /api/v1/webhooks": "400 when the URL does not resolve (a check no schema states)",
-    "POST /v1/traces": "415 for a content type the schema lists",
+    "POST /api/v1/incidents": "400 for unknown case, cluster or owner ids (no schema states them)",
+    "POST /api/v1/traces": "accepts wrong JSON types (RunInput's fields coerce them)",
+    "POST /api/v1/webhooks": "400 for URLs the `uri` format allows and Django's URLValidator not",
 }
 
 # Checks that contradict API.md on one operation, and why.
@@ -59,9 +49,27 @@ generated = []
 gaps_seen = {}
 
 
+@schema.hook
+def filter_body(context, body):
+    """No NUL in object keys: the server refuses NUL anywhere (accounts.jsonbody) and the
+    schema says so for every value, but OpenAPI 3.0 has no `propertyNames` to say it of keys."""
+    stack = [body]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if any("\x00" in str(key) for key in item):
+                return False
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
+
+
 @pytest.fixture
 def key(project, settings):
     settings.TRIAGE_RATE_LIMIT = "0"
+    # Generated webhook hosts are not looked up in DNS: tests make no public-internet calls.
+    settings.TRIAGE_WEBHOOK_ALLOW_PRIVATE = True
     # Calls go straight into the WSGI app on this thread: keep the test's DB connection
     # (and its transaction) open across requests, as django.test.Client does.
     request_started.disconnect(close_old_connections)

@@ -12,13 +12,14 @@ from rest_framework.views import APIView
 
 from accounts.auth import scope_required
 from accounts.errors import ERRORS
+from feedback.serializers import StrictCharField
 
 from . import metrics, time_to_eval
 from .erasure import user_data_erase
 
 
 class UserErasureInput(serializers.Serializer):
-    user_id = serializers.CharField(max_length=256, help_text="The user_id the app sent.")
+    user_id = StrictCharField(max_length=256, help_text="The user_id the app sent.")
 
 
 class TimeToEvalQuery(serializers.Serializer):
@@ -187,7 +188,8 @@ class MetricsApi(APIView):
         responses={200: MetricsOutput, **ERRORS},
     )
     def get(self, request):
-        query = MetricsQuery(data=request.query_params)
+        # A plain dict: DRF reads "?by=" from a QueryDict as absent (the default); it is not.
+        query = MetricsQuery(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         report = metrics.metrics_series(project=request.user.project, **query.validated_data)
         return Response(MetricsOutput(report).data)

@@ -12,48 +12,49 @@ from accounts.auth import scope_required
 from accounts.errors import ERRORS, drf_error
 from accounts.models import Membership
 from datasets.models import Case
+from feedback.serializers import StrictCharField, StrictFloatField, StrictIntegerField
 
 from . import eval_debt, incidents
 from .models import Cluster, Incident
 
 
 class IncidentInput(serializers.Serializer):
-    title = serializers.CharField(max_length=200)
+    title = StrictCharField(max_length=200)
     severity = serializers.ChoiceField(choices=Incident.Severity.choices)
     opened_at = serializers.DateTimeField(required=False)
-    impact = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
-    impact_share = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
+    impact = StrictCharField(required=False, allow_blank=True, max_length=10_000)
+    impact_share = StrictFloatField(required=False, allow_null=True, min_value=0, max_value=1)
     root_cause_layer = serializers.ChoiceField(
         choices=Incident.Layer.choices, required=False, allow_blank=True
     )
-    prompt_hash = serializers.CharField(required=False, allow_blank=True, max_length=128)
-    model_id = serializers.CharField(required=False, allow_blank=True, max_length=128)
-    customer_tier = serializers.CharField(required=False, allow_blank=True, max_length=32)
-    index_version = serializers.CharField(required=False, allow_blank=True, max_length=128)
+    prompt_hash = StrictCharField(required=False, allow_blank=True, max_length=128)
+    model_id = StrictCharField(required=False, allow_blank=True, max_length=128)
+    customer_tier = StrictCharField(required=False, allow_blank=True, max_length=32)
+    index_version = StrictCharField(required=False, allow_blank=True, max_length=128)
     trace_ids = serializers.ListField(
-        child=serializers.CharField(max_length=128), required=False, max_length=100
+        child=StrictCharField(max_length=128), required=False, max_length=100
     )
-    mitigation = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+    mitigation = StrictCharField(required=False, allow_blank=True, max_length=10_000)
     owners = serializers.ListField(
-        child=serializers.CharField(max_length=150), required=False, max_length=20
+        child=StrictCharField(max_length=150), required=False, max_length=20
     )
     cluster_ids = serializers.ListField(  # ids are bigints: bounded, not a 500 at the query
-        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        child=StrictIntegerField(min_value=1, max_value=2**63 - 1),
         required=False,
         max_length=100,
     )
     case_ids = serializers.ListField(
-        child=serializers.CharField(max_length=80), required=False, max_length=100
+        child=StrictCharField(max_length=80), required=False, max_length=100
     )
 
 
 class IncidentUpdateInput(IncidentInput):
-    title = serializers.CharField(max_length=200, required=False)
+    title = StrictCharField(max_length=200, required=False)
     severity = serializers.ChoiceField(choices=Incident.Severity.choices, required=False)
     status = serializers.ChoiceField(
         choices=[Incident.Status.MITIGATED, Incident.Status.CLOSED], required=False
     )
-    note = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+    note = StrictCharField(required=False, allow_blank=True, max_length=10_000)
 
 
 class TimelineOutput(serializers.Serializer):

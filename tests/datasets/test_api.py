@@ -57,6 +57,10 @@ def test_create_a_golden_set_then_a_duplicate_is_409(admin, project):
     assert (again.status_code, again.json()["error"]) == (409, "conflict")
     bad = _json(admin, "post", BASE, {"slug": "Not a slug", "name": "x"})
     assert bad.status_code == 400 and list(bad.json()["fields"]) == ["slug"]
+    # A number is not a string: refused, not stored as "5".
+    number = _json(admin, "post", BASE, {"slug": "five", "name": 5})
+    assert number.status_code == 400 and list(number.json()["fields"]) == ["name"]
+    assert not GoldenSet.objects.filter(slug="five").exists()
 
 
 def test_writes_need_the_admin_scope(reader, golden_set):

@@ -79,6 +79,10 @@ def test_api_opens_an_incident_with_links_and_refuses_unknown_ids(admin_api, pro
         ({"title": "x", "severity": "sev1", "cluster_ids": [2**70]}, "cluster_ids[0]"),
         ({"title": "x", "severity": "sev1", "case_ids": ["nope-001"]}, "case_ids"),
         ({"title": "x", "severity": "sev1", "owners": ["stranger"]}, "owners"),
+        # Wrong JSON types are refused, not coerced ("12", 1.0, 5).
+        ({"title": "x", "severity": "sev1", "mitigation": 12}, "mitigation"),
+        ({"title": "x", "severity": "sev1", "impact_share": True}, "impact_share"),
+        ({"title": "x", "severity": "sev1", "cluster_ids": ["5"]}, "cluster_ids[0]"),
     ):
         bad = admin_api.post("/api/v1/incidents", payload, content_type="application/json")
         assert bad.status_code == 400 and field in bad.json()["fields"], (payload, bad.content)

@@ -118,6 +118,10 @@ def test_metrics_api_names_the_bad_field(project):
 
     bad_by = client.get("/api/v1/metrics?by=colour")
     bad_days = client.get("/api/v1/metrics?days=0")
+    # An empty value is a value, not "use the default" (DRF reads a QueryDict that way).
+    for query, field in (("by=", "by"), ("days=", "days")):
+        empty = client.get(f"/api/v1/metrics?{query}")
+        assert empty.status_code == 400 and list(empty.json()["fields"]) == [field], query
 
     assert bad_by.status_code == 400 and bad_by.json()["error"] == "invalid"
     assert list(bad_by.json()["fields"]) == ["by"]
