@@ -2,6 +2,8 @@
 
 from django.conf import settings
 
+from feedback.serializers import COST_PATTERN
+
 # Request bodies that need one of several optional fields (the serializer's validate()
 # says so at runtime): component name → fields, stated as anyOf of `required` lists.
 ONE_OF_REQUIRED = {
@@ -13,6 +15,14 @@ ONE_OF_REQUIRED = {
 
 # Request bodies whose serializer refuses an empty list: component → list fields.
 NOT_EMPTY = {"TracesInputRequest": ("runs",)}
+
+# Costs (feedback.serializers.CostField): a decimal string or a JSON number, rounded to 8
+# places; 6 whole digits fit.
+COST_NUMBER = {"type": "number", "minimum": -999999, "maximum": 999999}
+COSTS = {"RunInputRequest": ("total_cost",)}
+
+# JSONFields whose validate_<name>() wants an object (or null): component → fields.
+OBJECTS = {"RunInputRequest": ("inputs",)}
 
 # accounts.jsonbody refuses NUL in any string (PostgreSQL cannot store it), and a CharField
 # that may not be blank trims spaces first: say so on every string a request body declares.
@@ -76,6 +86,21 @@ def require_one_of(result, generator, request, public):
                 {"required": [field], "properties": {field: {"pattern": NOT_BLANK}}}
                 for field in fields
             ]
+    for name, fields in COSTS.items():
+        properties = schemas.get(name, {}).get("properties", {})
+        for field in fields:
+            if field in properties:
+                as_string = {"type": "string", "pattern": COST_PATTERN}
+                properties[field] = {"nullable": True, "anyOf": [as_string, COST_NUMBER]}
+    for name, fields in OBJECTS.items():
+        properties = schemas.get(name, {}).get("properties", {})
+        for field in fields:
+            if field in properties:
+                properties[field] = {
+                    "type": "object",
+                    "nullable": True,
+                    "additionalProperties": JSON_VALUE,
+                }
     for name, fields in NOT_EMPTY.items():
         for field in fields:
             schemas.get(name, {}).get("properties", {}).get(field, {})["minItems"] = 1

@@ -411,8 +411,12 @@ class LangSmithRunsBatchApi(APIView):
         request=inline_serializer(
             "LangSmithBatch",
             {
-                "post": serializers.ListField(child=serializers.DictField(), required=False),
-                "patch": serializers.ListField(child=serializers.DictField(), required=False),
+                "post": serializers.ListField(
+                    child=serializers.DictField(), required=False, allow_null=True
+                ),
+                "patch": serializers.ListField(
+                    child=serializers.DictField(), required=False, allow_null=True
+                ),
             },
         ),
         responses={202: ACCEPTED, **ERROR_RESPONSES},
@@ -422,10 +426,11 @@ class LangSmithRunsBatchApi(APIView):
         data = request.data
         if not isinstance(data, dict):
             return _invalid({"body": ["Expected an object with 'post' and/or 'patch'."]})
+        # Absent or null means none; anything else but a list ({} included) is refused.
         errors = {
             name: ["Must be a list of runs."]
             for name in ("post", "patch")
-            if not isinstance(data.get(name) or [], list)
+            if not isinstance(data.get(name, []), list | None)
         }
         if errors:
             return _invalid(errors)

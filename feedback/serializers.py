@@ -2,6 +2,7 @@
 
 import math
 import re
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -71,6 +72,34 @@ class StrictIntegerField(serializers.IntegerField):
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A JSON string only: DRF's UUIDField takes 0 or false as UUID(int=0)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+# A cost string: up to 6 whole digits and 8 places; blank means none.
+COST_PATTERN = r"^\s*(?:-?(?:\d{1,6}(?:\.\d{0,8})?|\.\d{1,8}))?\s*$"
+
+
+class CostField(serializers.DecimalField):
+    """A decimal string (COST_PATTERN), or a JSON number rounded to the field's places (SDKs
+    send floats such as 0.000123456789); true/false are not numbers. config/schema.py states
+    both, so the OpenAPI schema and this field accept the same values."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or (isinstance(data, float) and not math.isfinite(data)):
+            self.fail("invalid")
+        if isinstance(data, str) and not re.fullmatch(COST_PATTERN, data):
+            self.fail("invalid")
+        if isinstance(data, int | float):
+            data = Decimal(str(round(data, self.decimal_places)))
         return super().to_internal_value(data)
 
 
@@ -284,55 +313,47 @@ class FeedbackBatchInput(serializers.Serializer):
 class RunInput(serializers.Serializer):
     """A run in LangSmith's shape. Every field but `id` is optional so a patch can be partial."""
 
-    id = serializers.CharField(max_length=128)
-    trace_id = serializers.CharField(
+    id = StrictCharField(max_length=128)
+    trace_id = StrictCharField(max_length=128, required=False, allow_blank=True, allow_null=True)
+    parent_run_id = StrictCharField(
         max_length=128, required=False, allow_blank=True, allow_null=True
     )
-    parent_run_id = serializers.CharField(
-        max_length=128, required=False, allow_blank=True, allow_null=True
-    )
-    name = serializers.CharField(max_length=300, required=False, allow_blank=True, allow_null=True)
+    name = StrictCharField(max_length=300, required=False, allow_blank=True, allow_null=True)
     run_type = serializers.ChoiceField(
         choices=["llm", "chain", "tool", "retriever", "prompt", "parser", "embedding"],
         required=False,
     )
     inputs = serializers.JSONField(required=False, allow_null=True)
     outputs = serializers.JSONField(required=False, allow_null=True)
-    error = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    error = StrictCharField(required=False, allow_blank=True, allow_null=True)
     start_time = serializers.DateTimeField(required=False, allow_null=True)
     end_time = serializers.DateTimeField(required=False, allow_null=True)
-    tags = serializers.ListField(child=serializers.CharField(), required=False, allow_null=True)
+    tags = serializers.ListField(child=StrictCharField(), required=False, allow_null=True)
     extra = serializers.DictField(required=False, allow_null=True)
-    prompt_tokens = serializers.IntegerField(
+    prompt_tokens = StrictIntegerField(
         min_value=0, max_value=MAX_INT, required=False, allow_null=True
     )
-    completion_tokens = serializers.IntegerField(
+    completion_tokens = StrictIntegerField(
         min_value=0, max_value=MAX_INT, required=False, allow_null=True
     )
-    total_tokens = serializers.IntegerField(
+    total_tokens = StrictIntegerField(
         min_value=0, max_value=MAX_INT, required=False, allow_null=True
     )
-    total_cost = serializers.DecimalField(
-        max_digits=14, decimal_places=8, required=False, allow_null=True
-    )
-    model = serializers.CharField(max_length=200, required=False, allow_blank=True, allow_null=True)
-    stop_reason = serializers.CharField(
-        max_length=64, required=False, allow_blank=True, allow_null=True
-    )
+    total_cost = CostField(max_digits=14, decimal_places=8, required=False, allow_null=True)
+    model = StrictCharField(max_length=200, required=False, allow_blank=True, allow_null=True)
+    stop_reason = StrictCharField(max_length=64, required=False, allow_blank=True, allow_null=True)
     documents = serializers.ListField(
         child=serializers.DictField(), required=False, allow_null=True
     )
-    dotted_order = serializers.CharField(
+    dotted_order = StrictCharField(
         max_length=2000, required=False, allow_blank=True, allow_null=True
     )
     # LangSmith: the tracing project (by id or name) and, for an experiment run, the example.
-    session_id = serializers.UUIDField(required=False, allow_null=True, format="hex_verbose")
-    session_name = serializers.CharField(
+    session_id = StrictUUIDField(required=False, allow_null=True, format="hex_verbose")
+    session_name = StrictCharField(
         max_length=300, required=False, allow_blank=True, allow_null=True
     )
-    reference_example_id = serializers.UUIDField(
-        required=False, allow_null=True, format="hex_verbose"
-    )
+    reference_example_id = StrictUUIDField(required=False, allow_null=True, format="hex_verbose")
 
     def validate_inputs(self, value):
         if value is None:

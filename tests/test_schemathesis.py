@@ -32,7 +32,6 @@ SCHEMA_GAPS = {
     "POST /api/langsmith/runs/batch": "accepts bodies the schema forbids",
     "POST /api/langsmith/runs/multipart": "400 for parts the free-form schema allows",
     "POST /api/v1/incidents": "400 for unknown case, cluster or owner ids (no schema states them)",
-    "POST /api/v1/traces": "accepts wrong JSON types (RunInput's fields coerce them)",
     "POST /api/v1/webhooks": "400 for URLs the `uri` format allows and Django's URLValidator not",
 }
 

@@ -203,6 +203,30 @@ def test_bad_traces_get_a_400_naming_the_field(api, body, field):
     assert not Run.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "field, value",
+    [("id", 5), ("name", 12), ("error", False), ("tags", [1]), ("prompt_tokens", "5"),
+     ("total_tokens", 7.0), ("reference_example_id", False), ("session_id", 0),
+     ("total_cost", True), ("total_cost", "1e3"), ("total_cost", "-")],
+)  # fmt: skip
+def test_wrongly_typed_run_fields_are_a_400_naming_the_field_not_coerced(api, field, value):
+    response = post(api, "/api/v1/traces", {"runs": [{"id": "r", field: value}]})
+    assert response.status_code == 400, response.content
+    assert [name.split("[0].")[1].split("[")[0] for name in response.json()["fields"]] == [field]
+    assert not Run.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "sent, stored",
+    [(0.000123456789, "0.00012346"), (2, "2.00000000"), (" 0.5 ", "0.50000000"), ("", None)],
+)
+def test_a_run_cost_is_a_number_or_a_decimal_string(api, project, sent, stored):
+    response = post(api, "/api/v1/traces", {"runs": [{"id": "r", "total_cost": sent}]})
+    assert response.status_code == 200, response.content
+    cost = Run.objects.get(project=project, run_id="r").total_cost
+    assert (None if cost is None else str(cost)) == stored
+
+
 def test_unknown_api_path_is_a_json_404(api):
     response = api.get("/api/v1/nothing-here")
     assert response.status_code == 404 and response.json()["error"] == "not_found"

@@ -143,6 +143,14 @@ def test_bad_langsmith_payloads_are_json_4xx(client, project):
     )
     assert batch.status_code == 400
     assert "post[0].start_time" in batch.json()["fields"]
+    # Only a list (or null / absent) is a list of runs: an object is not an empty list.
+    for body, field in (({"patch": {}, "post": []}, "patch"), ({"post": ""}, "post")):
+        refused = api.post("/api/langsmith/runs/batch", body, content_type="application/json")
+        assert refused.status_code == 400 and list(refused.json()["fields"]) == [field]
+    nothing = api.post(
+        "/api/langsmith/runs/batch", {"patch": None}, content_type="application/json"
+    )
+    assert nothing.status_code == 202 and nothing.json() == {"accepted": 0, "feedback": 0}
     multipart = api.post(
         "/api/langsmith/runs/multipart",
         data=b'--b\r\nContent-Disposition: form-data; name="post.r1"\r\n\r\n{nope\r\n--b--\r\n',
