@@ -2,6 +2,7 @@
 
 from django.conf import settings
 
+from feedback.langsmith import RUN_PASSTHROUGH
 from feedback.serializers import COST_PATTERN
 
 # Request bodies that need one of several optional fields (the serializer's validate()
@@ -71,6 +72,40 @@ def _state_strings(schema):
         stack.extend(value for value in node.values() if isinstance(value, dict | list))
 
 
+def _langsmith_run(run_input):
+    """A run as the LangSmith SDK sends it (feedback.langsmith.run_from_langsmith): RunInput's
+    passthrough fields, each but `id` nullable (null means "not given"), others ignored."""
+    properties = {}
+    for name in RUN_PASSTHROUGH:
+        field = run_input["properties"][name]
+        if name != "id":
+            field = (
+                {**field, "nullable": True}
+                if "$ref" not in field
+                else {
+                    "nullable": True,
+                    "allOf": [field],
+                }
+            )
+        properties[name] = field
+    # A structured error (object or list) is stored as its JSON text.
+    properties["error"] = {
+        "nullable": True,
+        "anyOf": [
+            {k: v for k, v in properties["error"].items() if k != "nullable"},
+            {"type": "object", "additionalProperties": JSON_VALUE},
+            {"type": "array", "items": JSON_VALUE},
+        ],
+    }
+    return {
+        "type": "object",
+        "description": "A LangSmith run; unknown fields are ignored.",
+        "properties": properties,
+        "required": ["id"],
+        "additionalProperties": JSON_VALUE,
+    }
+
+
 # Request bodies whose serializer refuses unknown fields (feedback.serializers.StrictSerializer).
 CLOSED = ("FeedbackEventInputRequest", "TokenFeedbackInputRequest", "FeedbackTokenInputRequest")
 
@@ -111,6 +146,19 @@ def require_one_of(result, generator, request, public):
         for operation in methods.values():
             if isinstance(operation, dict) and "requestBody" in operation:
                 _state_strings(operation["requestBody"])
+    if "RunInputRequest" in schemas:
+        schemas["LangSmithRun"] = _langsmith_run(schemas["RunInputRequest"])
+        run = {"$ref": "#/components/schemas/LangSmithRun"}
+        for field in ("post", "patch"):
+            schemas.get("LangSmithBatchRequest", {}).get("properties", {}).get(field, {})[
+                "items"
+            ] = run
+        body = result.get("paths", {}).get("/api/langsmith/runs", {}).get("post", {})
+        if "requestBody" in body:
+            body["requestBody"] = {
+                "content": {"application/json": {"schema": run}},
+                "required": True,
+            }
     for name in CLOSED:
         if name in schemas:
             schemas[name]["additionalProperties"] = False

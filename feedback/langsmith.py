@@ -59,6 +59,10 @@ def _dig(value, *path):
     return value
 
 
+def _number(value):
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _int(value):
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
@@ -68,8 +72,9 @@ def _usage(outputs, metadata):
     usage = _dig(outputs, "usage_metadata") or metadata.get("usage_metadata")
     if isinstance(usage, dict):
         cost = usage.get("total_cost")
-        if cost is None and usage.get("input_cost") is not None:
-            cost = (usage.get("input_cost") or 0) + (usage.get("output_cost") or 0)
+        parts = (usage.get("input_cost") or 0, usage.get("output_cost") or 0)
+        if cost is None and usage.get("input_cost") is not None and all(_number(p) for p in parts):
+            cost = sum(parts)
         return (
             _int(usage.get("input_tokens")),
             _int(usage.get("output_tokens")),
@@ -110,7 +115,7 @@ def _stop_reason(outputs):
 
 
 def _model(outputs, extra):
-    metadata = extra.get("metadata") or {}
+    metadata = extra.get("metadata") if isinstance(extra.get("metadata"), dict) else {}
     for found in (
         metadata.get("ls_model_name"),
         _dig(extra, "invocation_params", "model"),
@@ -148,12 +153,8 @@ def run_from_langsmith(raw):
     if not isinstance(raw, dict):
         return raw  # RunInput reports it
     # LangSmith sends null for "not given" (a patch nulls name and run_type): drop those.
+    # Ids arrive as JSON strings (the SDK serializes UUIDs); RunInput refuses other types.
     data = {name: raw[name] for name in RUN_PASSTHROUGH if raw.get(name) is not None}
-    if "id" in data and data["id"] is not None:
-        data["id"] = str(data["id"])
-    for name in ("trace_id", "parent_run_id", "session_id", "reference_example_id"):
-        if data.get(name) is not None:
-            data[name] = str(data[name])
     outputs = raw.get("outputs") if isinstance(raw.get("outputs"), dict) else {}
     extra = raw.get("extra") if isinstance(raw.get("extra"), dict) else {}
     metadata = extra.get("metadata") if isinstance(extra.get("metadata"), dict) else {}

@@ -28,8 +28,6 @@ ALL_CHECKS = CHECKS.get_all()
 
 SCHEMA_GAPS = {
     "POST /api/langsmith/feedback": "400 without a score or value: not stated in the schema",
-    "POST /api/langsmith/runs": "400 without an id: the body schema does not require it",
-    "POST /api/langsmith/runs/batch": "accepts bodies the schema forbids",
     "POST /api/langsmith/runs/multipart": "400 for parts the free-form schema allows",
     "POST /api/v1/incidents": "400 for unknown case, cluster or owner ids (no schema states them)",
     "POST /api/v1/webhooks": "400 for URLs the `uri` format allows and Django's URLValidator not",

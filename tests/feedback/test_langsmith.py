@@ -147,6 +147,9 @@ def test_bad_langsmith_payloads_are_json_4xx(client, project):
     for body, field in (({"patch": {}, "post": []}, "patch"), ({"post": ""}, "post")):
         refused = api.post("/api/langsmith/runs/batch", body, content_type="application/json")
         assert refused.status_code == 400 and list(refused.json()["fields"]) == [field]
+    # Ids are JSON strings: a number is refused, not turned into "5".
+    numeric = api.post("/api/langsmith/runs", {"id": 5}, content_type="application/json")
+    assert numeric.status_code == 400 and list(numeric.json()["fields"]) == ["post[0].id"]
     nothing = api.post(
         "/api/langsmith/runs/batch", {"patch": None}, content_type="application/json"
     )
@@ -220,3 +223,16 @@ def test_an_experiment_runs_reference_example_and_session_are_kept():
     assert run["reference_example_id"] == "9f1c0d5e-0000-4000-8000-000000000001"
     assert run["session_name"] == "ci-refunds-1a2b"
     assert run["extra"]["metadata"]["prompt_hash"] == "p1"
+
+
+def test_odd_shapes_inside_extra_or_usage_are_ignored_not_a_500(project):
+    from django.test import Client
+
+    api = Client(headers={"X-Api-Key": api_key_for(project, scopes=["ingest"])})
+    odd = {
+        "id": "odd",
+        "extra": {"metadata": ["not", "an", "object"]},
+        "outputs": {"usage_metadata": {"input_cost": "cheap", "output_cost": 1}},
+    }
+    assert api.post("/api/langsmith/runs", odd, content_type="application/json").status_code == 202
+    assert Run.objects.get(project=project, run_id="odd").total_cost is None
