@@ -109,6 +109,18 @@ class Poster:
         return payload
 
 
+def bench_project(python, env):
+    """(project id, an ingest API key) in the freshly migrated bench database."""
+    out = run(
+        [python, "manage.py", "shell", "-c",
+         "from accounts.services import project_get_or_create, api_key_create;"
+         "p = project_get_or_create(slug='bench');"
+         "print(p.pk, api_key_create(project=p, scopes=['ingest'])[1])"],
+        env=env, capture_output=True, text=True,
+    ).stdout.split()  # fmt: skip
+    return int(out[-2]), out[-1]
+
+
 def server_wait(server, port, key, timeout=60):
     """Until the server answers a post (it loads the app, then the PII models lazily)."""
     deadline = time.monotonic() + timeout
@@ -500,13 +512,7 @@ def main():
         print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores)")
         database_recreate()
         run([python, "manage.py", "migrate", "-v", "0"], env=env)
-        key = run(
-            [python, "manage.py", "shell", "-c",
-             "from accounts.services import project_get_or_create, api_key_create;"
-             "p = project_get_or_create(slug='bench');"
-             "print(api_key_create(project=p, scopes=['ingest'])[1])"],
-            env=env, capture_output=True, text=True,
-        ).stdout.split()[-1]  # fmt: skip
+        _, key = bench_project(python, env)
         stages = profile_stages(env, key, args.seq)
         print(f"single post, in-process, n={args.seq}: mean per post by stage")
         print(f"  {'stage':34} {'wall ms':>8} {'cpu ms':>8}")
@@ -518,14 +524,7 @@ def main():
     print(f"database {DB_URL} · redis {REDIS_URL} · gunicorn workers {args.workers}")
     database_recreate()
     run([python, "manage.py", "migrate", "-v", "0"], env=env)
-    key = run(
-        [python, "manage.py", "shell", "-c",
-         "from accounts.services import project_get_or_create, api_key_create;"
-         "p = project_get_or_create(slug='bench');"
-         "print(p.pk, api_key_create(project=p, scopes=['ingest'])[1])"],
-        env=env, capture_output=True, text=True,
-    ).stdout.split()  # fmt: skip
-    project_id, key = int(key[-2]), key[-1]
+    project_id, key = bench_project(python, env)
 
     port = free_port()
     server = subprocess.Popen(
