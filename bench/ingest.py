@@ -327,6 +327,76 @@ def bench_raw_insert(project_id, rows, batch=1000):
     return rates
 
 
+def bench_commit_floor(project_id, n):
+    """One durable write on its own: a single-row INSERT + COMMIT of a feedback row through
+    psycopg, n times in turn on one connection (the WAL flush is most of it) → seconds each."""
+    from datetime import UTC, datetime
+
+    import psycopg
+    from psycopg.types.json import Jsonb
+
+    e, stamp = event(0), datetime.now(tz=UTC)
+    columns = ", ".join(INSERT_COLUMNS)
+    sql = (
+        f"INSERT INTO feedback_feedbackevent ({columns}) "
+        f"VALUES ({', '.join(['%s'] * len(INSERT_COLUMNS))})"
+    )
+    rows = [
+        [project_id, f"floor-{uuid.uuid4().hex}", "1" * 64, e["trace_id"], e["run_id"], "", "",
+         "f" * 64, "down", None, "billing", e["comment"], "", e["model_id"], "pro", "en-US",
+         "explicit", Jsonb(e["metadata"]), stamp, stamp]
+        for _ in range(n)
+    ]  # fmt: skip
+    times = []
+    with psycopg.connect(DB_URL) as conn:
+        for row in rows:
+            started = time.perf_counter()
+            conn.execute(sql, row)
+            conn.commit()
+            times.append(time.perf_counter() - started)
+        conn.execute("DELETE FROM feedback_feedbackevent WHERE body_hash = %s", ["1" * 64])
+        conn.commit()
+    return times
+
+
+def bench_http_floor(python, workers, n):
+    """Sequential keep-alive posts of a feedback body to gunicorn serving bench/http_floor.py
+    (same worker class and threads, an app that does nothing) → seconds each."""
+    port = free_port()
+    server = subprocess.Popen(
+        gunicorn_command(python, "bench.http_floor:app", port, workers), cwd=ROOT
+    )
+    try:
+        poster, deadline = Poster(port, "none"), time.monotonic() + 30
+        while True:
+            try:
+                poster.post("/api/v1/feedback", event(0))
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        for i in range(20):
+            poster.post("/api/v1/feedback", event(i))
+        times = []
+        for body in [json.dumps(event(i)).encode() for i in range(n)]:
+            started = time.perf_counter()
+            poster.post("/api/v1/feedback", body)
+            times.append(time.perf_counter() - started)
+        return times
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def gunicorn_command(python, app, port, workers):
+    return [
+        python, "-m", "gunicorn", app, "-b", f"127.0.0.1:{port}", "-w", str(workers),
+        "--worker-class", "gthread", "--threads", "4", "--keep-alive", "30",
+        "--log-level", "warning",
+    ]  # fmt: skip
+
+
 def _wsgi_post(application, key, body):
     """One POST /api/v1/feedback straight into the WSGI app (no socket, no gunicorn)."""
     environ = {
@@ -528,11 +598,8 @@ def main():
 
     port = free_port()
     server = subprocess.Popen(
-        [python, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{port}",
-         "-w", str(args.workers), "--worker-class", "gthread", "--threads", "4",
-         "--keep-alive", "30", "--log-level", "warning"],
-        cwd=ROOT, env=env,
-    )  # fmt: skip
+        gunicorn_command(python, "config.wsgi", port, args.workers), cwd=ROOT, env=env
+    )
     try:
         server_wait(server, port, key)
 
@@ -543,6 +610,7 @@ def main():
         b1000 = bench_batches(port, key, 1000, args.batches_1000)
         raw_rates = bench_raw_insert(project_id, args.raw_rows)
         raw = max(raw_rates.values())
+        commit_floor = bench_commit_floor(project_id, args.seq)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -550,11 +618,19 @@ def main():
 
         redis.Redis.from_url(REDIS_URL).flushdb()
 
+    http_floor = bench_http_floor(python, args.workers, args.seq)  # after: same quiet cores
     lat16_ms = sorted(t * 1000 for t in lat16)
     print(
         f"single, sequential   : mean {statistics.mean(seq_ms):.2f} ms · "
         f"p50 {statistics.median(seq_ms):.2f} ms · "
         f"p99 {sorted(seq_ms)[int(len(seq_ms) * 0.99) - 1]:.2f} ms  (n={len(seq_ms)})"
+    )
+    floor_http, floor_commit = (statistics.mean(t) * 1000 for t in (http_floor, commit_floor))
+    print(
+        f"  floor of one durable post: {floor_http + floor_commit:.2f} ms = keep-alive round "
+        f"trip to a do-nothing gunicorn app {floor_http:.2f} ms + single-row INSERT + COMMIT "
+        f"{floor_commit:.2f} ms (psycopg); our own work per post: "
+        f"{statistics.mean(seq_ms) - floor_http - floor_commit:.2f} ms"
     )
     print(
         f"single, 16 clients   : {rate16:,.0f} events/s · mean {statistics.mean(lat16_ms):.2f} ms"
