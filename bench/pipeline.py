@@ -332,12 +332,21 @@ class Backlog:
         self.conn.close()
 
 
+def cpu_times():
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
 def phase(services, backlog, workers, *, rate, backlog_seconds, steady_seconds, drain_timeout):
     """Build a backlog, start `workers`, measure the drain and the steady state."""
     time.sleep(backlog_seconds)
     _, start_backlog, start_age, processed0 = backlog.measure()
     services.start_workers(workers)
     t_start = time.monotonic()
+    cpu_start = cpu_times()
     drained = None
     while time.monotonic() - t_start < drain_timeout:
         t, size, _, processed = backlog.measure()
@@ -348,6 +357,9 @@ def phase(services, backlog, workers, *, rate, backlog_seconds, steady_seconds, 
             break
         time.sleep(0.25)
     end = drained or backlog.measure()[::3]
+    cpu_end = cpu_times()
+    # How busy all cores were while draining: near 100 %, another worker has no core to use.
+    cpu_busy = (cpu_end[0] - cpu_start[0]) / max(1, cpu_end[1] - cpu_start[1])
     drain_seconds = end[0] - t_start
     drain_rate = (end[1] - processed0) / drain_seconds
     t_steady = time.monotonic()
@@ -361,6 +373,7 @@ def phase(services, backlog, workers, *, rate, backlog_seconds, steady_seconds, 
         "drained": drained is not None,
         "drain_seconds": drain_seconds,
         "processing_rate": drain_rate,
+        "cpu_busy_while_draining": cpu_busy,
         "steady_backlog_max": max((s[1] for s in steady), default=0),
         "steady_age_max": max((s[2] for s in steady), default=0.0),
         "steady_processed_rate": (
@@ -474,7 +487,8 @@ def main():
         )
         print(
             f"{r['workers']} worker(s): processing {r['processing_rate']:,.0f} events/s while "
-            f"ingesting ({drained}) · steady: backlog max {r['steady_backlog_max']:,}, "
+            f"ingesting ({drained}; all {os.cpu_count()} cores "
+            f"{r['cpu_busy_while_draining']:.0%} busy meanwhile) · steady: backlog max {r['steady_backlog_max']:,}, "
             f"oldest max {r['steady_age_max']:.1f} s, processed "
             f"{r['steady_processed_rate']:,.0f} events/s · {r['load']}"
         )
