@@ -488,7 +488,8 @@ def main():
         print(
             f"{r['workers']} worker(s): processing {r['processing_rate']:,.0f} events/s while "
             f"ingesting ({drained}; all {os.cpu_count()} cores "
-            f"{r['cpu_busy_while_draining']:.0%} busy meanwhile) · steady: backlog max {r['steady_backlog_max']:,}, "
+            f"{r['cpu_busy_while_draining']:.0%} busy meanwhile) · steady: backlog max "
+            f"{r['steady_backlog_max']:,}, "
             f"oldest max {r['steady_age_max']:.1f} s, processed "
             f"{r['steady_processed_rate']:,.0f} events/s · {r['load']}"
         )
