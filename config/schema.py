@@ -2,7 +2,7 @@
 
 from django.conf import settings
 
-from feedback.langsmith import RUN_PASSTHROUGH
+from feedback.langsmith import RATING_KEYS, RUN_PASSTHROUGH, THUMBS_VALUE_PATTERN
 from feedback.serializers import COST_PATTERN
 
 # Request bodies that need one of several optional fields (the serializer's validate()
@@ -13,6 +13,19 @@ ONE_OF_REQUIRED = {
     "FeedbackTokenInputRequest": ("trace_id", "run_id"),
 }
 
+# LangSmith feedback must yield a rating (feedback.langsmith._rating, same pattern and keys):
+# a score that is a number or boolean, else a thumbs word as value, else a thumbs key.
+RATING_DERIVABLE = [
+    {
+        "required": ["score"],
+        "properties": {"score": {"anyOf": [{"type": "number"}, {"type": "boolean"}]}},
+    },
+    {
+        "required": ["value"],
+        "properties": {"value": {"type": "string", "pattern": THUMBS_VALUE_PATTERN}},
+    },
+    {"required": ["key"], "properties": {"key": {"type": "string", "enum": sorted(RATING_KEYS)}}},
+]
 
 # Request bodies whose serializer refuses an empty list: component → list fields.
 NOT_EMPTY = {"TracesInputRequest": ("runs",)}
@@ -121,6 +134,8 @@ def require_one_of(result, generator, request, public):
                 {"required": [field], "properties": {field: {"pattern": NOT_BLANK}}}
                 for field in fields
             ]
+    if "LangSmithFeedbackInputRequest" in schemas:
+        schemas["LangSmithFeedbackInputRequest"]["anyOf"] = RATING_DERIVABLE
     for name, fields in COSTS.items():
         properties = schemas.get(name, {}).get("properties", {})
         for field in fields:
@@ -170,6 +185,8 @@ def require_one_of(result, generator, request, public):
         "/api/v1/feedback-tokens/{token}",
         "/v1/traces",
         "/api/langsmith/sessions",
+        "/api/langsmith/feedback",
+        "/api/langsmith/runs/multipart",
     ):
         body = result.get("paths", {}).get(path, {}).get("post", {}).get("requestBody")
         if body is not None:

@@ -66,8 +66,16 @@ def tracing_session_update(*, session, name=None, description=None, extra=None,
     return session
 
 
+def _uuid_or_none(value):
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
 def _experiment_ids(project, session_ids):
-    wanted = {str(s) for s in session_ids if s}
+    # A session id that is no UUID names no session (and cannot be looked up as one).
+    wanted = {u for u in map(_uuid_or_none, filter(None, session_ids)) if u}
     if not wanted:
         return set()
     return {
@@ -80,9 +88,10 @@ def _experiment_ids(project, session_ids):
 
 def feedback_is_eval_score(raw, experiments, experiment_runs):
     """A score on an experiment's run (or naming an experiment session) is an eval result."""
-    return str(raw.get("session_id") or "") in experiments or str(
-        raw.get("run_id") or ""
-    ) in experiment_runs
+    return (
+        str(raw.get("session_id") or "") in experiments
+        or str(raw.get("run_id") or "") in experiment_runs
+    )
 
 
 def langsmith_feedback_split(*, project, raws):

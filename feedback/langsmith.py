@@ -16,6 +16,9 @@ Token usage rides in `outputs.usage_metadata` (or `extra.metadata.usage_metadata
 """
 
 import json
+import logging
+import re
+import uuid
 from decimal import Decimal
 
 from django.conf import settings
@@ -31,12 +34,28 @@ from accounts.jsonbody import JsonInvalid, json_parse
 from . import experiments, services
 from .attachments import IncomingAttachment
 from .request_bodies import BodyError, multipart_parts, request_body_decoded
-from .serializers import RunInput
+from .serializers import LangSmithFeedbackInput, RunInput
+
+logger = logging.getLogger(__name__)
 
 # Feedback keys that mean "the user's thumbs" in common LangSmith setups.
 THUMBS_KEYS = {"user_score", "thumbs", "thumbs_up", "thumbs_down", "user_feedback", "user_rating"}
-DOWN_VALUES = {"down", "thumbs_down", "thumbsdown", "negative", "bad", "no", "false", "0", "👎"}
-UP_VALUES = {"up", "thumbs_up", "thumbsup", "positive", "good", "yes", "true", "1", "👍"}
+DOWN_VALUES = ("down", "thumbs_down", "thumbsdown", "negative", "bad", "no", "false", "0", "👎")
+UP_VALUES = ("up", "thumbs_up", "thumbsup", "positive", "good", "yes", "true", "1", "👍")
+# Keys that are a rating on their own, whatever the score or value.
+RATING_KEYS = {"thumbs_down": "down", "thumbs_up": "up"}
+
+
+def _any_case(word):
+    return "".join(f"[{c.upper()}{c}]" if c.isalpha() else re.escape(c) for c in word)
+
+
+# A `value` that is a thumbs word: any letter case, JSON whitespace around it. One pattern
+# for _rating and the OpenAPI schema (config/schema.py), spelled without flags or `\s`
+# (which differ between Python and ECMA-262 regexes) so both read it alike.
+THUMBS_VALUE_PATTERN = (
+    "^[ \t\n\r]*(" + "|".join(map(_any_case, DOWN_VALUES + UP_VALUES)) + ")[ \t\n\r]*$"
+)
 RUN_PASSTHROUGH = (
     "id", "trace_id", "parent_run_id", "name", "run_type", "inputs", "outputs", "error",
     "start_time", "end_time", "tags", "extra", "dotted_order", "session_id", "session_name",
@@ -187,21 +206,20 @@ def run_from_langsmith(raw):
 
 
 def _rating(key, score, value):
+    """The rating ("down"/"up") from the score, else a thumbs value, else a thumbs key."""
     if isinstance(score, bool):
         return "up" if score else "down"
     if isinstance(score, int | float):
         return "down" if score < 0.5 else "up"
-    if isinstance(value, str):
-        word = value.strip().lower()
-        if word in DOWN_VALUES:
-            return "down"
-        if word in UP_VALUES:
-            return "up"
-    if key in {"thumbs_down"}:
-        return "down"
-    if key in {"thumbs_up"}:
-        return "up"
-    return None
+    thumbs = re.fullmatch(THUMBS_VALUE_PATTERN, value) if isinstance(value, str) else None
+    if thumbs:
+        return "down" if thumbs.group(1).lower() in DOWN_VALUES else "up"
+    return RATING_KEYS.get(key)
+
+
+def _given(value):
+    """LangSmith sends null (or blank) for "not given"."""
+    return value is not None and not (isinstance(value, str) and not value.strip())
 
 
 def feedback_from_langsmith(raw):
@@ -214,9 +232,10 @@ def feedback_from_langsmith(raw):
     key = str(raw.get("key") or "")
     score, value = raw.get("score"), raw.get("value")
     event = {"metadata": {"langsmith": {"key": key}}}
+    # Ids are JSON strings (LangSmithFeedbackInput); another type is passed on to be refused.
     for name in ("id", "run_id", "trace_id", "session_id"):
-        if raw.get(name):
-            event[name] = str(raw[name])
+        if _given(raw.get(name)):
+            event[name] = raw[name]
     rating = _rating(key, score, value)
     if rating:
         event["rating"] = rating
@@ -238,13 +257,17 @@ def feedback_from_langsmith(raw):
 
 
 def multipart_ops(parts):
-    """Multipart parts (request_bodies.Part) → (posts, patches, feedbacks, attachments).
+    """Multipart parts (request_bodies.Part) → (posts, patches, feedbacks, attachments,
+    names of the parts ignored).
 
-    Raises ValueError for a part that makes no sense and BodyError (413) for an attachment
-    over TRIAGE_ATTACHMENT_MAX_BYTES, both naming the part.
+    A part of a kind this server does not know (a head other than post, patch, feedback and
+    attachment, or a post/patch field not in BIG_FIELDS) is ignored, unread: newer SDKs add
+    kinds, and the runs beside it must still land. A known part that makes no sense raises
+    ValueError, an attachment over TRIAGE_ATTACHMENT_MAX_BYTES BodyError (413), both naming
+    the part.
     """
     runs = {}  # (op, id) -> dict, in arrival order
-    feedbacks, attachments = [], []
+    feedbacks, attachments, ignored = [], [], []
     limit = settings.TRIAGE_ATTACHMENT_MAX_BYTES
     for part in parts:
         name, value = part.name, part.data
@@ -267,16 +290,13 @@ def multipart_ops(parts):
                 IncomingAttachment(name, run_id, attachment, part.content_type, value)
             )
             continue
-        if head not in {"post", "patch"}:
-            raise ValueError(
-                f"Unknown part {name!r}: expected post.*, patch.*, feedback.*, attachment.*."
-            )
         run_id, _, field = rest.partition(".")
+        if head not in {"post", "patch"} or (field and field not in BIG_FIELDS):
+            ignored.append(name)
+            continue
         run = runs.setdefault((head, run_id), {"id": run_id})
         parsed = _json_part(name, value)
         if field:
-            if field not in BIG_FIELDS:
-                raise ValueError(f"Unknown part {name!r}.")
             run[field] = parsed
         elif isinstance(parsed, dict):
             run.update({k: v for k, v in parsed.items() if k != "id"} | {"id": run_id})
@@ -284,7 +304,7 @@ def multipart_ops(parts):
             raise ValueError(f"Part {name!r} must be a JSON object.")
     posts = [run for (op, _), run in runs.items() if op == "post"]
     patches = [run for (op, _), run in runs.items() if op == "patch"]
-    return posts, patches, feedbacks, attachments
+    return posts, patches, feedbacks, attachments, ignored
 
 
 def _json_part(name, value):
@@ -296,9 +316,20 @@ def _json_part(name, value):
 
 # --- views --------------------------------------------------------------------------------
 
-ACCEPTED = inline_serializer(
-    "LangSmithAccepted",
-    {"accepted": serializers.IntegerField(), "feedback": serializers.IntegerField()},
+NO_RATING = "Send a score (0 = thumbs down), a thumbs word as value or a thumbs_down/up key."
+
+ACCEPTED_FIELDS = {"accepted": serializers.IntegerField(), "feedback": serializers.IntegerField()}
+ACCEPTED = inline_serializer("LangSmithAccepted", ACCEPTED_FIELDS)
+MULTIPART_ACCEPTED = inline_serializer(
+    "LangSmithMultipartAccepted",
+    {
+        **ACCEPTED_FIELDS,
+        "ignored_parts": serializers.ListField(
+            child=serializers.CharField(),
+            required=False,
+            help_text="Names of the parts of unknown kinds, ignored; present only when some were.",
+        ),
+    },
 )
 ERROR_RESPONSES = {code: OpenApiResponse(ERROR) for code in (400, 401, 403, 413, 415, 429)}
 
@@ -444,12 +475,27 @@ class LangSmithRunsMultipartApi(APIView):
 
     @extend_schema(
         operation_id="langsmith_runs_multipart",
-        request={"multipart/form-data": {"type": "object", "additionalProperties": True}},
-        responses={202: ACCEPTED, **ERROR_RESPONSES},
+        # A part is bytes: JSON for most kinds, anything (NULs included) for an attachment
+        # or a part of an unknown kind. OpenAPI 3.0 cannot key a schema on a name pattern.
+        request={
+            "multipart/form-data": {
+                "type": "object",
+                "additionalProperties": {
+                    "description": "A part, named as the operation's description says."
+                },
+            }
+        },
+        responses={202: MULTIPART_ACCEPTED, **ERROR_RESPONSES},
         description=(
-            "The SDK's default path: multipart parts per run, optionally zstd. "
-            "`attachment.<run id>.<name>` parts are stored with their run (413 naming the "
-            "part past the attachment size limit)."
+            "The SDK's default path: multipart parts per run, optionally zstd "
+            "(`Content-Encoding: zstd`). Parts, by name: `post.<run id>` and `patch.<run id>` "
+            "(a run object, JSON), `post.<run id>.<field>` / `patch.<run id>.<field>` for "
+            "field in inputs, outputs, events, extra, error, serialized (JSON), "
+            "`feedback.<id>` (a feedback object, JSON) and `attachment.<run id>.<name>` (raw "
+            "bytes with their own Content-Type, stored with their run; 413 naming the part "
+            "past the attachment size limit). A malformed part of these kinds is a 400 naming "
+            "it, and nothing is stored. Parts of any other kind are ignored and listed in "
+            "`ignored_parts`; the rest of the batch is stored."
         ),
     )
     def post(self, request):
@@ -464,12 +510,21 @@ class LangSmithRunsMultipartApi(APIView):
                 content_type,
                 max_parts=settings.DATA_UPLOAD_MAX_NUMBER_FIELDS,
             )
-            posts, patches, feedbacks, attachments = multipart_ops(parts)
+            posts, patches, feedbacks, attachments, ignored = multipart_ops(parts)
         except BodyError as exc:
             return drf_error(exc.status, exc.code, exc.detail, exc.fields)
         except ValueError as exc:
             return drf_error(400, "malformed_body", str(exc), {"body": [str(exc)]})
-        return _ingest(request, posts, patches, feedbacks, attachments)
+        response = _ingest(request, posts, patches, feedbacks, attachments)
+        if ignored and response.status_code == 202:
+            # Names only (never contents), a few of them: enough to notice a new SDK part kind.
+            logger.warning(
+                "LangSmith multipart: ignored %d part(s) of unknown kinds, e.g. %r",
+                len(ignored),
+                ignored[:10],
+            )
+            response.data["ignored_parts"] = ignored
+        return response
 
 
 class LangSmithFeedbackApi(APIView):
@@ -477,33 +532,50 @@ class LangSmithFeedbackApi(APIView):
 
     @extend_schema(
         operation_id="langsmith_feedback_create",
-        request={"application/json": {"type": "object"}},
+        request=LangSmithFeedbackInput,
         responses={
-            200: inline_serializer("LangSmithFeedback", {"id": serializers.CharField()}),
+            200: inline_serializer(
+                "LangSmithFeedback",
+                {
+                    "id": serializers.CharField(
+                        allow_null=True, help_text="The feedback's id; null when none was sent."
+                    )
+                },
+            ),
             **ERROR_RESPONSES,
             409: OpenApiResponse(ERROR),
         },
         description=(
-            "`Client.create_feedback`: score 0 or a thumbs-down value → rating down. A score "
-            "on a run of an `evaluate()` experiment is an eval result, not a complaint."
+            "`Client.create_feedback`, echoed back with its id. The rating comes from `score` "
+            "(a number: below 0.5 is down; a boolean), else from a thumbs word in `value` "
+            "(down/up, thumbs_down/thumbs_up, bad/good, no/yes, 0/1, 👎/👍…, any case), else "
+            "from `key` thumbs_down/thumbs_up; none of these is a 400 naming `score`. A score "
+            "on a run of an `evaluate()` experiment is an eval result, not a complaint: it is "
+            "kept whatever its score or value."
         ),
     )
     def post(self, request):
         if not isinstance(request.data, dict):
             return _invalid({"body": ["Expected a feedback object."]})
+        checked = LangSmithFeedbackInput(data=request.data)
+        if not checked.is_valid():
+            return _invalid(validation_fields(checked.errors))
         project = request.user.project
         _, scores = experiments.langsmith_feedback_split(project=project, raws=[request.data])
         if scores:
+            # The id the score is stored under (the SDK always sends one).
+            scores = [{**raw, "id": raw.get("id") or str(uuid.uuid4())} for raw in scores]
             experiments.eval_scores_store(project=project, raws=scores)
-            return Response({"id": str(request.data.get("id") or ""), **request.data})
+            return Response({**request.data, "id": scores[0]["id"]})
         event = feedback_from_langsmith(request.data)
-        if "rating" not in event and "score" not in event:
-            return _invalid({"score": ["Send a score (0 = thumbs down) or a value."]})
-        (result,) = services.feedback_ingest_many(project=request.user.project, raw_events=[event])
+        if "rating" not in event:
+            return _invalid({"score": [NO_RATING]})
+        (result,) = services.feedback_ingest_many(project=project, raw_events=[event])
         if result.status == "error":
             return _invalid(result.errors)
         if result.status == "conflict":
             return drf_error(
                 409, "conflict", f"Feedback id '{result.id}' exists with another body."
             )
-        return Response({"id": result.id, **request.data}, status=200)
+        # The stored id, not the body's: null only when none was sent.
+        return Response({**request.data, "id": result.id}, status=200)

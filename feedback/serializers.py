@@ -11,6 +11,7 @@ from django.core.validators import (
     MinLengthValidator,
     ProhibitNullCharactersValidator,
 )
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import fields, serializers
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
@@ -302,6 +303,50 @@ class FeedbackEventInput(StrictSerializer):
                 {"rating": ["One of 'rating' or 'score' is required."]}
             )
         return attrs
+
+
+@extend_schema_field({"anyOf": [{"type": "number"}, {"type": "boolean"}]})
+class ScoreField(serializers.Field):
+    """A JSON number or boolean (LangSmith's score), kept as sent."""
+
+    default_error_messages = {"invalid": "Must be a number or a boolean."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, int | float):  # bool is an int
+            self.fail("invalid")
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+def _langsmith_text(**kwargs):
+    # Kept as sent (untrimmed): feedback.langsmith maps the request body itself.
+    return StrictCharField(
+        required=False, allow_null=True, allow_blank=True, trim_whitespace=False, **kwargs
+    )
+
+
+class LangSmithFeedbackSource(serializers.Serializer):
+    type = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
+
+
+class LangSmithFeedbackInput(serializers.Serializer):
+    """The `langsmith` SDK's feedback (`FeedbackCreate`); unknown fields are ignored."""
+
+    # config/schema.py adds that a rating must be derivable (feedback.langsmith._rating).
+
+    id = _langsmith_text(max_length=128)
+    run_id = _langsmith_text(max_length=128)
+    trace_id = _langsmith_text(max_length=128)
+    session_id = _langsmith_text(max_length=128)
+    key = _langsmith_text(max_length=200)
+    score = ScoreField(required=False, allow_null=True)
+    value = serializers.JSONField(required=False, allow_null=True)
+    comment = _langsmith_text(max_length=10_000)
+    correction = serializers.JSONField(required=False, allow_null=True)
+    feedback_source = LangSmithFeedbackSource(required=False, allow_null=True)
+    created_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
 class FeedbackBatchInput(serializers.Serializer):

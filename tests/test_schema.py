@@ -46,3 +46,25 @@ def test_the_schema_states_which_one_of_several_fields_is_required(tmp_path):
     # No string a request may send can hold NUL: the server refuses it everywhere.
     name = schemas["GoldenSetCreateInputRequest"]["properties"]["name"]["pattern"]
     assert re.search(name, "refunds") and not re.search(name, "ref\x00unds")
+
+
+def test_the_schema_states_langsmith_feedbacks_rating_rule_and_webhook_urls_as_checked(tmp_path):
+    import yaml
+
+    from feedback.langsmith import RATING_KEYS, THUMBS_VALUE_PATTERN
+    from webhooks.url_syntax import WEBHOOK_URL_PATTERN
+
+    out = tmp_path / "schema.yaml"
+    call_command("spectacular", "--file", str(out))
+    schemas = yaml.safe_load(out.read_text())["components"]["schemas"]
+    score, value, key = schemas["LangSmithFeedbackInputRequest"]["anyOf"]
+    assert [score["required"], value["required"], key["required"]] == [
+        ["score"],
+        ["value"],
+        ["key"],
+    ]
+    # The pattern the server matches a value against (feedback.langsmith._rating).
+    assert value["properties"]["value"]["pattern"] == THUMBS_VALUE_PATTERN
+    assert key["properties"]["key"]["enum"] == sorted(RATING_KEYS)
+    url = schemas["WebhookInputRequest"]["properties"]["url"]
+    assert (url["format"], url["pattern"]) == ("uri", WEBHOOK_URL_PATTERN)

@@ -121,8 +121,9 @@ def _owners_check(project, owners):
         )
     )
     if set(owners) - known:
+        unknown = sorted(set(owners) - known)
         raise exceptions.ValidationError(
-            {"owners": [f"Not members of this project: {sorted(set(owners) - known)}."]}
+            {"owners": [f"Unknown owners (not members of this project): {unknown}."]}
         )
 
 

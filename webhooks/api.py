@@ -1,5 +1,4 @@
-from django.core.validators import URLValidator
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -9,10 +8,29 @@ from accounts.errors import ERRORS
 
 from . import services
 from .models import WebhookDelivery, WebhookEndpoint
+from .url_syntax import WEBHOOK_URL_PATTERN, webhook_url_problem
+
+
+@extend_schema_field({"type": "string", "format": "uri", "pattern": WEBHOOK_URL_PATTERN})
+class WebhookUrlField(serializers.CharField):
+    """An absolute http(s) URL, as the schema states it (url_syntax); a JSON string only,
+    untrimmed (a space is refused, not dropped)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=500, trim_whitespace=False, **kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        value = super().to_internal_value(data)
+        problem = webhook_url_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
 
 
 class WebhookInput(serializers.Serializer):
-    url = serializers.URLField(max_length=500, validators=[URLValidator(schemes=["http", "https"])])
+    url = WebhookUrlField()
     events = serializers.ListField(
         child=serializers.ChoiceField(choices=WebhookEndpoint.EVENTS), min_length=1
     )

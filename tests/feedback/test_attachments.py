@@ -13,6 +13,7 @@ from accounts.models import AuditEntry
 from feedback.attachments import attachment_is_text
 from feedback.models import Run, RunAttachment
 from tests.factories import FeedbackEventFactory, MembershipFactory, RunFactory, api_key_for
+from tests.support import multipart_body
 from triage.models import Cluster, QueueItem
 from triage.scrubbing import queue_item_scrub
 
@@ -61,20 +62,6 @@ def test_sdk_attachments_are_stored_with_their_run(ls_client, project, monkeypat
     assert bytes(transcript.content) == TRANSCRIPT
 
 
-def _multipart(*parts):
-    body = b""
-    for name, content_type, data in parts:
-        body += (
-            (
-                f'--b\r\nContent-Disposition: form-data; name="{name}"\r\n'
-                f"Content-Type: {content_type}\r\n\r\n"
-            ).encode()
-            + data
-            + b"\r\n"
-        )
-    return body + b"--b--\r\n"
-
-
 def _post_multipart(project, body):
     api = Client(headers={"X-Api-Key": api_key_for(project, scopes=["ingest"])})
     return api.post(
@@ -84,7 +71,7 @@ def _post_multipart(project, body):
 
 def test_an_attachment_over_the_limit_is_413_naming_the_part(project, settings):
     settings.TRIAGE_ATTACHMENT_MAX_BYTES = 1000
-    body = _multipart(
+    body = multipart_body(
         ("post.r1", "application/json", b'{"name": "ocr", "run_type": "tool", "trace_id": "r1"}'),
         ("attachment.r1.small", "image/png", PNG),
         ("attachment.r1.scan", "image/png", b"\x00" * 1001),
@@ -100,7 +87,7 @@ def test_an_attachment_over_the_limit_is_413_naming_the_part(project, settings):
 
 def test_an_attachment_of_an_unknown_run_is_400_naming_the_part(project):
     RunFactory(project=project, run_id="known")
-    body = _multipart(
+    body = multipart_body(
         ("attachment.known.a", "image/png", PNG),  # a run stored earlier: fine
         ("attachment.ghost.b", "image/png", PNG),
     )
@@ -113,10 +100,10 @@ def test_an_attachment_of_an_unknown_run_is_400_naming_the_part(project):
 def test_an_attachment_sent_again_replaces_the_first(project):
     RunFactory(project=project, run_id="r1")
     assert (
-        _post_multipart(project, _multipart(("attachment.r1.a", "image/png", PNG))).status_code
+        _post_multipart(project, multipart_body(("attachment.r1.a", "image/png", PNG))).status_code
         == 202
     )
-    again = _multipart(("attachment.r1.a", "image/jpeg", b"\xff\xd8\xff\x00jpeg"))
+    again = multipart_body(("attachment.r1.a", "image/jpeg", b"\xff\xd8\xff\x00jpeg"))
     assert _post_multipart(project, again).status_code == 202
     (stored,) = RunAttachment.objects.all()
     assert (stored.content_type, bytes(stored.content)) == ("image/jpeg", b"\xff\xd8\xff\x00jpeg")

@@ -12,6 +12,7 @@ from langsmith.run_helpers import get_current_run_tree
 from feedback.langsmith import feedback_from_langsmith, run_from_langsmith
 from feedback.models import FeedbackEvent, Run
 from tests.factories import api_key_for
+from tests.support import multipart_body
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -236,3 +237,108 @@ def test_odd_shapes_inside_extra_or_usage_are_ignored_not_a_500(project):
     }
     assert api.post("/api/langsmith/runs", odd, content_type="application/json").status_code == 202
     assert Run.objects.get(project=project, run_id="odd").total_cost is None
+
+
+# --- POST /feedback: the SDK's feedback shape, and a rating that must be derivable ---
+
+
+def _feedback_api(project):
+    from django.test import Client
+
+    return Client(headers={"X-Api-Key": api_key_for(project, scopes=["ingest"])})
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"id": 5, "run_id": "r1", "score": 0}, "id"),  # a number, not turned into "5"
+        ({"run_id": 7, "score": 0}, "run_id"),
+        ({"run_id": "r1", "score": 0, "comment": False}, "comment"),  # not silently dropped
+        ({"run_id": "r1", "score": 0, "comment": 0}, "comment"),
+        ({"run_id": "r1", "score": "0"}, "score"),
+        ({"run_id": "r1", "score": 0, "feedback_source": {"type": 3}}, "feedback_source.type"),
+        ({"run_id": "r1", "value": "maybe"}, "score"),  # no rating can be derived
+        ({"run_id": "r1", "key": "thumbs_sideways", "score": None}, "score"),
+    ],
+)
+def test_langsmith_feedback_refuses_wrong_types_naming_the_field(project, body, field):
+    response = _feedback_api(project).post(
+        "/api/langsmith/feedback", body, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert list(response.json()["fields"]) == [field]
+    assert not FeedbackEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "rating"),
+    [
+        ({"value": "  DOWN "}, "down"),
+        ({"value": "\tThumbs_Up\n"}, "up"),
+        ({"value": "👎"}, "down"),
+        ({"key": "thumbs_down", "score": None, "value": "maybe"}, "down"),
+        ({"score": True, "value": "down"}, "up"),  # the score comes first
+    ],
+)
+def test_langsmith_feedback_rating_from_value_key_or_score(project, body, rating):
+    response = _feedback_api(project).post(
+        "/api/langsmith/feedback",
+        {"id": "fb-1", "run_id": "r1", **body},
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+    assert response.json()["id"] == "fb-1"
+    event = FeedbackEvent.objects.get(project=project)
+    assert (event.client_id, event.run_id, event.rating) == ("fb-1", "r1", rating)
+
+
+def test_langsmith_feedback_answers_the_stored_id_not_the_bodys(project):
+    api = _feedback_api(project)
+    unnamed = api.post(
+        "/api/langsmith/feedback",
+        {"id": None, "run_id": "r1", "score": 1, "comment": None},
+        content_type="application/json",
+    )
+    assert unnamed.status_code == 200 and unnamed.json()["id"] is None
+    assert FeedbackEvent.objects.get(project=project).client_id is None
+
+
+# --- POST /runs/multipart: parts of unknown kinds are ignored and reported ---
+
+
+def test_multipart_parts_of_unknown_kinds_are_ignored_and_the_runs_stored(project, caplog):
+    body = multipart_body(
+        ("post.r1", "application/json", b'{"name": "lookup", "run_type": "tool"}'),
+        ("post.r1.inputs", "application/json", b'{"q": "order 7"}'),
+        ("telemetry.x", "application/octet-stream", b"\x00secret telemetry bytes"),
+        ("post.r1.summary", "text/plain", b"not JSON, never read"),  # a field we do not know
+        ("post.r2.summary", "text/plain", b"no run r2 is made of this"),
+    )
+    response = _feedback_api(project).post(
+        "/api/langsmith/runs/multipart", data=body, content_type="multipart/form-data; boundary=b"
+    )
+    assert response.status_code == 202
+    assert response.json() == {
+        "accepted": 1,
+        "feedback": 0,
+        "ignored_parts": ["telemetry.x", "post.r1.summary", "post.r2.summary"],
+    }
+    (run,) = Run.objects.filter(project=project)
+    assert (run.run_id, run.name, run.inputs) == ("r1", "lookup", {"q": "order 7"})
+    (warning,) = [r for r in caplog.records if "unknown kinds" in r.getMessage()]
+    assert "3 part(s)" in warning.getMessage() and "telemetry.x" in warning.getMessage()
+    assert "secret" not in warning.getMessage()  # names, never contents
+
+
+def test_multipart_with_a_malformed_known_part_stores_nothing(project):
+    body = multipart_body(
+        ("post.r1", "application/json", b'{"name": "fine"}'),
+        ("post.r2", "application/json", b"{nope"),
+        ("telemetry.x", "application/octet-stream", b"ignored"),
+    )
+    response = _feedback_api(project).post(
+        "/api/langsmith/runs/multipart", data=body, content_type="multipart/form-data; boundary=b"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "malformed_body" and "post.r2" in response.json()["fields"]
+    assert not Run.objects.exists()

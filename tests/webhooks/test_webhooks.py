@@ -10,6 +10,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.utils import timezone
 
@@ -218,6 +219,18 @@ def test_api_creates_lists_and_deletes_webhooks_showing_the_secret_once(admin_ap
     [
         ({"url": "not a url", "events": ["golden_set.version_published"]}, "url"),
         ({"url": "ftp://ci.example.com/x", "events": ["golden_set.version_published"]}, "url"),
+        ({"url": "ftp://x", "events": ["golden_set.version_published"]}, "url"),
+        ({"url": "http:///nohost", "events": ["golden_set.version_published"]}, "url"),
+        ({"url": "http://exa mple.com", "events": ["golden_set.version_published"]}, "url"),
+        ({"url": "javascript:alert(1)", "events": ["golden_set.version_published"]}, "url"),
+        ({"url": " https://ci.example.com/x", "events": ["golden_set.version_published"]}, "url"),
+        (
+            {"url": "https://ci.example.com:99999/", "events": ["golden_set.version_published"]},
+            "url",
+        ),
+        ({"url": "https://[::1", "events": ["golden_set.version_published"]}, "url"),
+        ({"url": "https://ex\u00e4mple.com/", "events": ["golden_set.version_published"]}, "url"),
+        ({"url": 5, "events": ["golden_set.version_published"]}, "url"),
         ({"url": "https://ci.example.com/x", "events": ["case.deleted"]}, "events[0]"),
         ({"url": "https://ci.example.com/x", "events": []}, "events"),
     ],
@@ -227,6 +240,38 @@ def test_api_refuses_bad_webhooks_naming_the_field(admin_api, body, field):
     assert response.status_code == 400
     assert list(response.json()["fields"]) == [field]
     assert not WebhookEndpoint.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://receiver:8080/hook",  # a docker-compose service: no dot in the host
+        "HTTPS://ci.example.com/a%20b?x=1&y=(2)#top",
+        "http://[::1]:9000/",
+        "https://" + "a" * 300 + "/",  # a reg-name has no length limit of its own
+    ],
+)
+def test_api_accepts_any_absolute_http_url_the_schema_allows(admin_api, project, url):
+    created = admin_api.post(
+        "/api/v1/webhooks",
+        {"url": url, "events": ["golden_set.version_published"]},
+        content_type="application/json",
+    )
+    assert created.status_code == 201, created.json()
+    endpoint = WebhookEndpoint.objects.get(pk=created.json()["id"])
+    assert (endpoint.project, endpoint.url, created.json()["url"]) == (project, url, url)
+    endpoint.full_clean()  # the admin (and any ModelForm) accepts what the API stored
+
+
+@pytest.mark.django_db
+def test_the_model_refuses_what_the_api_refuses(project):
+    endpoint = WebhookEndpoint(
+        project=project, url="javascript:alert(1)", secret="s", events=["p0.queued"]
+    )
+    with pytest.raises(ValidationError) as refused:
+        endpoint.full_clean()
+    assert list(refused.value.message_dict) == ["url"]
 
 
 @pytest.mark.django_db
