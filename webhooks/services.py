@@ -16,7 +16,7 @@ import logging
 import secrets
 import socket
 from datetime import timedelta
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import urllib3
 from django.conf import settings
@@ -157,9 +157,15 @@ def _post_pinned(url, address, body, headers):
     else:
         pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    # Credentials in the URL (https://user:pass@host/) are Basic auth, as curl and
+    # browsers send them, never part of the Host header.
+    headers = {**headers, "Host": parts.netloc.rpartition("@")[2]}
+    if parts.username is not None:
+        credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        headers.update(urllib3.util.make_headers(basic_auth=credentials))
     try:
         response = pool.urlopen(
-            "POST", path, body=body, headers={**headers, "Host": parts.netloc},
+            "POST", path, body=body, headers=headers,
             redirect=False, assert_same_host=False, preload_content=True,
         )  # fmt: skip
         return response.status

@@ -1,6 +1,7 @@
 """How a delivery is sent: Standard Webhooks signatures, one checked address (no DNS
 rebinding), and endpoints disabled after failing in a row until re-enabled."""
 
+import base64
 import socket
 
 import pytest
@@ -33,6 +34,17 @@ def test_a_delivery_verifies_with_the_standard_webhooks_library(project, receive
     assert headers["X-Triage-Delivery"] == str(delivery.pk)  # the older headers stay
     with pytest.raises(Exception, match="signature"):
         Webhook("whsec_" + "A" * 32).verify(body, headers)
+
+
+def test_credentials_in_the_url_are_basic_auth_not_part_of_the_host_header(project, receiver):
+    url = receiver.url.replace("http://", "http://hook%40app:s%3Acret@")
+    _, _, delivery = _delivery(project, url)
+
+    assert services.webhook_deliver(delivery_id=delivery.pk) == "delivered"
+
+    ((headers, _),) = receiver.requests
+    assert headers["Host"] == receiver.url.split("/")[2]  # 127.0.0.1:<port>, no credentials
+    assert headers["authorization"] == "Basic " + base64.b64encode(b"hook@app:s:cret").decode()
 
 
 def test_the_send_connects_to_the_address_that_was_checked_not_a_second_answer(
