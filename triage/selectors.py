@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models.fields.json import KT
 from django.utils import timezone
 
 from accounts.jsonbody import json_pretty
@@ -179,7 +180,11 @@ def queue_items(*, project, filters=QueueFilters(), user=None, after=None, limit
     items = (
         QueueItem.objects.filter(project=project)
         .select_related("cluster", "claimed_by")
+        # A row shows the first scrubbed comment only: not the whole scrubbed view (up to 20
+        # comments and 3 traces per item, decoded 50 times a page).
+        .defer("scrubbed", "cluster__minhash")
         .annotate(
+            first_comment=KT("scrubbed__comments__0__text"),
             # A labelled P0 waits for its second review (the queue shows a pill).
             second_reviewed=Exists(
                 SecondReview.objects.filter(item=OuterRef("pk"), first_version=OuterRef("version"))
