@@ -345,7 +345,7 @@ def bench_embedded(n):
     ).stdout.split()[-1]  # fmt: skip
     port = free_port()
     server = subprocess.Popen(
-        [python, "manage.py", "runserver", "--noreload", "--insecure", f"127.0.0.1:{port}"],
+        [python, "manage.py", "serve", "--noreload", "--insecure", f"127.0.0.1:{port}"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     db = sqlite3.connect(Path(data_dir) / "triage.sqlite3", timeout=30)
