@@ -151,6 +151,13 @@ def complaint_tokens(comment, context=""):
 
 def complaint_key(*, category, intent, tokens, prompt_hash=""):
     """The exact key: same category, intent and tokens → same fingerprint."""
+    # The prompt only counts when there are no tokens: leaving it out otherwise lets the
+    # cache serve every event of a complaint (ten events share a key on average).
+    return _complaint_key(category, intent, tokens, "" if tokens else prompt_hash)
+
+
+@lru_cache(maxsize=200_000)
+def _complaint_key(category, intent, tokens, prompt_hash):
     text = " ".join(sorted(tokens)) or f"<no comment> {prompt_hash}"
     return hashlib.sha256(f"{category}\x1f{intent}\x1f{text}".encode()).hexdigest()
 
@@ -262,20 +269,24 @@ class ClusterIndex:
         self.num_perm = num_perm
         lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
         self.ranges = list(lsh.hashranges)
+        width = np.dtype(np.uint32).itemsize
+        self._byte_ranges = [(s * width, e * width) for s, e in self.ranges]
         self._tables = {}
-        self._sigs = {}
+        self._reps = {}  # cluster id → its representatives' signatures, one row each
         self._order = {}
         self._seen = set()
 
     def _keys(self, sig):
-        return [sig[s:e].tobytes() for s, e in self.ranges]
+        # Slicing one bytes object is several times cheaper than a numpy slice per band.
+        data = sig.tobytes()
+        return [data[s:e] for s, e in self._byte_ranges]
 
     def add(self, cluster_id, category, sig, key=None):
         if key is not None:
             if key in self._seen:
                 return
             self._seen.add(key)
-        elif cluster_id in self._sigs:
+        elif cluster_id in self._reps:
             return
         tables = self._tables.get(category)
         if tables is None:
@@ -284,17 +295,19 @@ class ClusterIndex:
             bucket = table.setdefault(band, [])
             if not bucket or bucket[-1] != cluster_id:
                 bucket.append(cluster_id)
-        self._sigs.setdefault(cluster_id, []).append(sig)
+        reps = self._reps.get(cluster_id)
+        self._reps[cluster_id] = sig[None, :] if reps is None else np.vstack([reps, sig])
         self._order.setdefault(cluster_id, len(self._order))
 
     def representatives(self, cluster_id):
-        return len(self._sigs.get(cluster_id, ()))
+        reps = self._reps.get(cluster_id)
+        return 0 if reps is None else len(reps)
 
     def __contains__(self, cluster_id):
-        return cluster_id in self._sigs
+        return cluster_id in self._reps
 
     def __len__(self):
-        return len(self._sigs)
+        return len(self._reps)
 
     def best_match(self, category, sig, allowed=None):
         """(cluster id, similarity) of the best match, or (None, 0.0)."""
@@ -310,7 +323,8 @@ class ClusterIndex:
         for cid in candidates:
             if allowed is not None and cid not in allowed:
                 continue
-            sim = max(jaccard(rep, sig) for rep in self._sigs[cid])
+            # = max(jaccard(rep, sig) for each representative), in one numpy call.
+            sim = int(np.count_nonzero(self._reps[cid] == sig, axis=1).max()) / len(sig)
             if sim >= self.threshold:
                 rank = (-sim, self._order[cid])
                 if best_rank is None or rank < best_rank:

@@ -25,6 +25,7 @@ from .clustering import (
     PipelinedWriter,
     cluster_stats_refresh,
     cluster_stats_refresh_since,
+    gc_paused,
     index_for,
     pending_rows,
     triage_run_progress,
@@ -132,7 +133,7 @@ def _job_phases(project, run, previous, event_mark, run_mark, *, scrub):
     # The pipelined writer needs its own connection to see our rows: not inside a caller's
     # transaction (tests wrap each test in one), where the batches run synchronously.
     if is_pg() and not connection.in_atomic_block:
-        with job_lock(project.pk):
+        with job_lock(project.pk), gc_paused():
             index, allowed = index_for(project.pk), clusterer.joinable()
             writer = PipelinedWriter(clusterer, run)
             try:
@@ -296,22 +297,27 @@ def clusters_score(*, project):
         out.append((pk, score, breakdown))
         n += 1
         if len(out) >= 10000:
-            _scores_write(out)
+            _scores_write(project.pk, out)
             out = []
-    _scores_write(out)
+    _scores_write(project.pk, out)
     return n
 
 
-def _scores_write(rows):
+def _scores_write(project_id, rows):
     if not rows:
         return
     if is_pg():
-        update_rows(
-            Cluster._meta.db_table,
-            ["id", "score", "score_breakdown"],
-            ["bigint", "float8", "jsonb"],
-            [(pk, score, json.dumps(b)) for pk, score, b in rows],
-        )
+        with transaction.atomic():
+            # Per-ingest workers lock the clusters they count in id order, under the shared
+            # project lock; this UPDATE's join visits rows in whatever order the plan picks,
+            # so without the lock the two could each hold a row the other waits for.
+            lock_project(project_id)
+            update_rows(
+                Cluster._meta.db_table,
+                ["id", "score", "score_breakdown"],
+                ["bigint", "float8", "jsonb"],
+                [(pk, score, json.dumps(b)) for pk, score, b in rows],
+            )
         return
     clusters = [Cluster(pk=pk, score=score, score_breakdown=b) for pk, score, b in rows]
     Cluster.objects.bulk_update(clusters, ["score", "score_breakdown"], batch_size=500)

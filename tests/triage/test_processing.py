@@ -9,10 +9,11 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 
 from feedback.models import FeedbackEvent
-from tests.factories import FeedbackEventFactory, ProjectFactory, RunFactory
+from tests.factories import ClusterFactory, FeedbackEventFactory, ProjectFactory, RunFactory
 from tests.support import ROOT, wait_for, worker_env
 from triage.job import triage_job_execute
 from triage.models import Cluster, ClusterFacet
@@ -182,3 +183,54 @@ def test_two_workers_share_a_backlog_and_process_each_event_once(project, tmp_pa
     assert sum(Cluster.objects.values_list("event_count", flat=True)) == clustered
     # One cluster per exact text: no fingerprint got two clusters from racing workers.
     assert Cluster.objects.values("fingerprint").distinct().count() == Cluster.objects.count()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: PostgreSQL only")
+@pytest.mark.django_db(transaction=True)
+def test_the_jobs_scoring_waits_for_a_per_ingest_batch_instead_of_taking_its_clusters(project):
+    """A per-ingest batch locks its clusters in id order under the shared project lock; the
+    job's score UPDATE visits rows in plan order. If the job took some of those rows while
+    the batch held another, each would wait for the other (a deadlock)."""
+    import threading
+
+    from triage.job import clusters_score
+    from triage.sql import lock_project_shared
+
+    ids = [ClusterFactory(project=project, event_count=n).pk for n in range(1, 21)]
+    errors = []
+
+    def score():
+        try:
+            clusters_score(project=project)
+        except Exception as exc:  # e.g. chosen as the deadlock's victim
+            errors.append(exc)
+        finally:
+            connection.close()  # this thread's own connection
+
+    scoring = threading.Thread(target=score)
+    with transaction.atomic(), connection.cursor() as cur:
+        # The batch in flight: shared project lock, one of its clusters already locked (the
+        # one the job's UPDATE reaches last here; in production the plan picks the order).
+        lock_project_shared(project.pk)
+        cur.execute("SELECT id FROM triage_cluster WHERE id = %s FOR UPDATE", [max(ids)])
+        scoring.start()
+        wait_for(lambda: _waiting_on_a_lock(cur), timeout=30, what="the job to wait")
+        # The batch goes on to lock the rest of its clusters, as clusters_add does.
+        cur.execute("SET LOCAL lock_timeout = '3s'")
+        cur.execute(
+            "SELECT id FROM triage_cluster WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [ids]
+        )
+        assert len(cur.fetchall()) == len(ids)
+    scoring.join(timeout=30)
+
+    assert not scoring.is_alive() and errors == []
+    assert Cluster.objects.filter(project=project, score__gt=0).count() == len(ids)
+
+
+def _waiting_on_a_lock(cur):
+    cur.execute("SELECT pg_stat_clear_snapshot()")
+    cur.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+    )
+    return cur.fetchone()[0] > 0
