@@ -220,12 +220,12 @@ def queue_status_counts(*, project, filters=None, user=None):
     """
     filtered = bool(filters and filters.active)
     if filtered:
-        # The tabs follow the filters: not cached, and capped (TRIAGE_COUNT_CAP), since
-        # an exact count of "every P0" is a scan of a third of the queue.
+        # The tabs follow the filters: not cached, and capped (TRIAGE_QUEUE_TAB_COUNT_CAP),
+        # since an exact count of "every P0" is a scan of a third of the queue.
         items = _apply_filters(
             QueueItem.objects.filter(project=project), project=project, filters=filters, user=user
         )
-        cap = settings.TRIAGE_COUNT_CAP
+        cap = settings.TRIAGE_QUEUE_TAB_COUNT_CAP
         return {s: count_capped(items.filter(status=s), cap) for s in QueueItem.Status.values}
     cached = settings.TRIAGE_QUEUE_COUNTS_TTL
     key = f"triage:queue-counts:{project.pk}"

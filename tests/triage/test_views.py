@@ -554,7 +554,7 @@ def test_a_trace_without_runs_says_so(project, reviewer):
 
 
 def test_filtered_status_counts_stop_at_the_cap(project, reviewer, settings):
-    settings.TRIAGE_COUNT_CAP = 2
+    settings.TRIAGE_QUEUE_TAB_COUNT_CAP = 2
     for _ in range(3):
         make_item(project, category="billing")
     make_item(project, category="billing", status="skipped")
