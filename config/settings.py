@@ -159,6 +159,14 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # locks tables and readers fail at once ("database table is locked") instead of
     # reading the last commit, as they do from the WAL file the embedded shape serves.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-triage.sqlite3")}
+else:
+    # Django turns psycopg's prepared statements off. Its own cursors bind client-side and
+    # never prepare anyway; the ingest insert (feedback.services._pg_insert) asks for one
+    # explicitly. Behind PgBouncer in transaction mode, set max_prepared_statements there
+    # (1.21+) or DATABASE_PREPARE=0 here.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        5 if _env_bool("DATABASE_PREPARE", default=True) else None
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -1,5 +1,6 @@
 """Writes for ingestion: validate, write the rows, commit, then enqueue processing."""
 
+import functools
 import hashlib
 import hmac
 import json
@@ -8,6 +9,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
@@ -172,6 +174,28 @@ _PG_TYPES = {"project_id": "bigint", "score": "float8", "metadata": "jsonb",
 _PG_RECORD_TYPES = ", ".join(f"{name} {_PG_TYPES.get(name, 'text')}" for name in INSERT_COLUMNS)
 
 
+@functools.cache
+def _pg_insert_sql():
+    columns = ", ".join(connection.ops.quote_name(name) for name in INSERT_COLUMNS)
+    return (
+        f"INSERT INTO {connection.ops.quote_name(FeedbackEvent._meta.db_table)} ({columns}) "
+        f"SELECT {columns} FROM jsonb_to_recordset(%s::jsonb) AS c({_PG_RECORD_TYPES}) "
+        "ON CONFLICT DO NOTHING RETURNING id, client_id"
+    )
+
+
+def _pg_insert(rows_json):
+    """One statement, atomic by itself (no BEGIN/COMMIT round trips), prepared once per
+    connection: Django's cursors bind client-side and never prepare, and parsing and
+    planning this 21-column statement cost ~0.3 ms, a third of a single post's time in
+    the database. A psycopg server-binding cursor on Django's own connection keeps the
+    transaction (and the tests' atomic blocks) and Django's error classes."""
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(_pg_insert_sql(), [rows_json], prepare=True)
+        return cursor.fetchall()
+
+
 def _json_default(value):
     return value.isoformat()  # datetimes: the only non-JSON values in a row
 
@@ -187,19 +211,11 @@ def _insert_rows(rows):
     """
     if not rows:
         return []
+    if connection.vendor == "postgresql":
+        return _pg_insert(json.dumps(rows, default=_json_default))
     ops = connection.ops
     table = ops.quote_name(FeedbackEvent._meta.db_table)
     columns = ", ".join(ops.quote_name(name) for name in INSERT_COLUMNS)
-    if connection.vendor == "postgresql":
-        # One statement is atomic by itself: no BEGIN/COMMIT round trips.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) SELECT {columns} "
-                f"FROM jsonb_to_recordset(%s::jsonb) AS c({_PG_RECORD_TYPES}) "
-                "ON CONFLICT DO NOTHING RETURNING id, client_id",
-                [json.dumps(rows, default=_json_default)],
-            )
-            return cursor.fetchall()
     with transaction.atomic(), connection.cursor() as cursor:
         inserted = []
         one_row = "(" + ", ".join(["%s"] * len(INSERT_COLUMNS)) + ")"
