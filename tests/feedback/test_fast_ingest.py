@@ -7,6 +7,7 @@ renders the same JSON, so each answer can be compared byte for byte and header f
 import json
 
 import pytest
+from django.db import connection
 
 from feedback.models import FeedbackEvent
 
@@ -79,3 +80,29 @@ def test_without_a_valid_key_the_answer_is_drfs_401(client, project):
     assert response.status_code == 401 and response.json()["error"] == "unauthenticated"
     assert response["WWW-Authenticate"] == 'Bearer realm="api"'
     assert not FeedbackEvent.objects.exists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements: PostgreSQL")
+def test_the_ingest_insert_is_prepared_once_per_connection(api, project):
+    def prepared_inserts():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_prepared_statements "
+                "WHERE statement LIKE 'INSERT INTO \"feedback_feedbackevent\"%%'"
+            )
+            return cursor.fetchone()[0]
+
+    assert prepared_inserts() == 0
+    assert _post(api, {"id": "p1", "rating": "down", "comment": "first"}).status_code == 201
+    batch = {"events": [{"id": "p2", "score": 0.5}, {"id": "p1", "rating": "up"}]}
+    assert _post(api, batch).json() == {
+        "results": [
+            {"index": 0, "id": "p2", "status": "created"},
+            {"index": 1, "id": "p1", "status": "error", "errors": {
+                "id": ["This id was already used with a different body."]}},
+        ]
+    }  # fmt: skip
+    assert _post(api, {"id": "p1", "rating": "down", "comment": "first"}).status_code == 200
+    assert prepared_inserts() == 1  # three writes, one statement prepared
+    rows = FeedbackEvent.objects.order_by("client_id").values_list("client_id", "comment", "score")
+    assert list(rows) == [("p1", "first", None), ("p2", "", 0.5)]
