@@ -4,6 +4,7 @@
 renders the same JSON, so each answer can be compared byte for byte and header for header.
 """
 
+import hashlib
 import json
 
 import pytest
@@ -106,3 +107,12 @@ def test_the_ingest_insert_is_prepared_once_per_connection(api, project):
     assert prepared_inserts() == 1  # three writes, one statement prepared
     rows = FeedbackEvent.objects.order_by("client_id").values_list("client_id", "comment", "score")
     assert list(rows) == [("p1", "first", None), ("p2", "", 0.5)]
+
+
+def test_body_hash_keeps_the_form_stored_hashes_were_made_from():
+    """Stored rows compare against it: a retry after an upgrade must stay a duplicate."""
+    from feedback.services import body_hash
+
+    canonical = '{"comment": "caf\\u00e9", "id": "a", "metadata": {"n": 1.5}, "rating": "down"}'
+    raw = {"rating": "down", "id": "a", "metadata": {"n": 1.5}, "comment": "café"}
+    assert body_hash(raw) == hashlib.sha256(canonical.encode()).hexdigest()
