@@ -396,6 +396,7 @@ def main():
     parser.add_argument("--concurrent-posts", type=int, default=1600)
     parser.add_argument("--batches-100", type=int, default=60)
     parser.add_argument("--batches-1000", type=int, default=12)
+    parser.add_argument("--batch-clients", type=int, default=2, help="keep-alive clients")
     parser.add_argument("--raw-rows", type=int, default=20000)
     args = parser.parse_args()
 
@@ -443,7 +444,12 @@ def main():
     run([python, "manage.py", "migrate", "-v", "0"], env=env)
     project_id, key = bench_project(python, env)
     sys.path.insert(0, str(ROOT))
-    from bench.ingest_limits import bench_commit_floor, bench_http_floor, bench_raw_insert
+    from bench.ingest_limits import (
+        CpuShare,
+        bench_commit_floor,
+        bench_http_floor,
+        bench_raw_insert,
+    )
 
     port = free_port()
     server = subprocess.Popen(
@@ -455,8 +461,10 @@ def main():
         seq = bench_sequential(port, key, args.seq)
         seq_ms = [t * 1000 for t in seq]
         rate16, lat16 = bench_concurrent(port, key, 16, args.concurrent_posts)
-        b100 = bench_batches(port, key, 100, args.batches_100)
-        b1000 = bench_batches(port, key, 1000, args.batches_1000)
+        with CpuShare(server.pid) as cpu100:
+            b100 = bench_batches(port, key, 100, args.batches_100, args.batch_clients)
+        with CpuShare(server.pid) as cpu1000:
+            b1000 = bench_batches(port, key, 1000, args.batches_1000, args.batch_clients)
         raw_rates = bench_raw_insert(project_id, args.raw_rows)
         raw = max(raw_rates.values())
         commit_floor = bench_commit_floor(project_id, args.seq)
@@ -485,8 +493,16 @@ def main():
         f"single, 16 clients   : {rate16:,.0f} events/s · mean {statistics.mean(lat16_ms):.2f} ms"
         f" · p99 {lat16_ms[int(len(lat16_ms) * 0.99) - 1]:.2f} ms  (n={len(lat16_ms)})"
     )
-    print(f"batches of 100       : {b100:,.0f} events/s  ({args.batches_100} batches, 2 clients)")
-    print(f"batches of 1000      : {b1000:,.0f} events/s  ({args.batches_1000} batches, 2 clients)")
+    for size, rate, n, cpu in ((100, b100, args.batches_100, cpu100),
+                               (1000, b1000, args.batches_1000, cpu1000)):  # fmt: skip
+        us = cpu.per_event_us(size * n)
+        cores = os.cpu_count()
+        print(
+            f"batches of {size:<5}     : {rate:,.0f} events/s  ({n} batches, "
+            f"{args.batch_clients} clients) · CPU per event: service {us['service']:.0f} µs, "
+            f"PostgreSQL {us['postgres']:.0f} µs, this client {us['client']:.0f} µs → "
+            f"{cores} cores could do at most {cores * 1e6 / sum(us.values()):,.0f} events/s"
+        )
     print(
         f"raw multi-row INSERT : {raw:,.0f} rows/s  (VALUES {raw_rates['VALUES']:,.0f} · unnest "
         f"{raw_rates['unnest']:,.0f} · jsonb_to_recordset {raw_rates['jsonb']:,.0f} · "

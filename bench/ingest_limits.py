@@ -3,6 +3,7 @@ fastest raw INSERT of the same rows (the ceiling for batches) and the floor of o
 post (a do-nothing HTTP round trip plus a single-row INSERT + COMMIT)."""
 
 import json
+import os
 import subprocess
 import time
 import uuid
@@ -169,3 +170,67 @@ def bench_http_floor(python, workers, n):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def _cpu_seconds(pid):
+    """User + system CPU seconds of one process (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _descendants(pid):
+    out, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            with open(f"/proc/{parent}/task/{parent}/children") as f:
+                kids = [int(k) for k in f.read().split()]
+        except OSError:
+            kids = []
+        out += kids
+        todo += kids
+    return out
+
+
+def _postgres_pids():
+    pids = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/comm") as f:
+                    if f.read().startswith("postgres"):
+                        pids.append(int(name))
+            except OSError:
+                pass
+    return pids
+
+
+class CpuShare:
+    """CPU seconds spent by the service (gunicorn's workers), PostgreSQL (every backend and
+    its background writers) and this benchmark while a block runs: where a batch's time
+    goes on this machine, and how fast its cores could go at best."""
+
+    def __init__(self, server_pid):
+        self.server_pid = server_pid
+
+    def _sample(self):
+        return {
+            "service": sum(map(_cpu_seconds, [self.server_pid, *_descendants(self.server_pid)])),
+            "postgres": sum(map(_cpu_seconds, _postgres_pids())),
+            "client": time.process_time(),
+        }
+
+    def __enter__(self):
+        self.start = self._sample()
+        return self
+
+    def __exit__(self, *exc):
+        end = self._sample()
+        self.spent = {k: end[k] - self.start[k] for k in end}
+
+    def per_event_us(self, events):
+        return {k: v * 1e6 / events for k, v in self.spent.items()}
