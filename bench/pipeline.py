@@ -1,7 +1,7 @@
 """Ingest and processing together, the production way: does processing keep up?
 
     .venv/bin/python bench/pipeline.py [--rate 1000] [--batch 20] [--clients 8]
-        [--workers 1|2] [--backlog-seconds 20] [--steady-seconds 30]
+        [--workers 1|2] [--backlog-seconds 20] [--steady-seconds 30] [--trace]
 
 Starts gunicorn and `celery worker --pool=solo` processes itself on its own database
 (BENCH_DATABASE_URL, default …/triage_bench_pipeline, dropped and recreated) and Redis db 13
@@ -20,6 +20,13 @@ batches for the whole run. For each worker count (1, then 2 with --workers 2):
 At the end ingest stops, one worker drains everything, and the run checks that every event
 was processed, that no event was processed twice (the events the tasks report sum to the
 event count) and that every cluster's event_count equals its events.
+
+While draining, the CPU is split between processing (workers and their database backends),
+ingest (gunicorn and its backends) and the rest (bench/pipeline_stats.py): from one worker's
+share and what the rest leaves, the most a second worker can add if processing is CPU-bound.
+--trace also has the workers time each batch's phases (TRIAGE_PROCESS_TRACE) and prints the
+mean per phase for 1 and 2 workers: claim, key + sketch, the wait for the planning lock, plan,
+its writes and commit, the events UPDATE, the counts, the batch's commit.
 """
 
 import argparse
@@ -39,6 +46,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.ingest import database_recreate, feedback_post, free_port, run  # noqa: E402
+from bench.pipeline_stats import (  # noqa: E402
+    APP_WEB,
+    APP_WORKER,
+    CpuMeter,
+    cpu_ceiling,
+    cpu_shares,
+    phase_summary,
+)
 from bench.triage_job import generate  # noqa: E402
 
 DB_URL = os.environ.get(
@@ -194,7 +209,8 @@ class Services:
             [python, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{self.port}",
              "-w", str(self.web_workers), "--worker-class", "gthread", "--threads", "4",
              "--keep-alive", "30", "--log-level", "warning"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT, env={**self.env, "PGAPPNAME": APP_WEB}, stdout=log,
+            stderr=subprocess.STDOUT,
         )  # fmt: skip
         import http.client
 
@@ -234,7 +250,7 @@ class Services:
                         f"bench{len(self.worker_logs)}@%h",
                     ],
                     cwd=ROOT,
-                    env=self.env,
+                    env={**self.env, "PGAPPNAME": APP_WORKER},
                     stdout=open(log_path, "w"),
                     stderr=subprocess.STDOUT,
                 )  # fmt: skip
@@ -298,13 +314,16 @@ def rss_mb(pid):
 
 
 class Backlog:
-    """Samples the unprocessed count and the oldest unprocessed age every half second."""
+    """Samples the unprocessed count and the oldest unprocessed age every half second (on
+    the partial index of unprocessed rows: cheap). Counting the processed rows reads the
+    whole table (a tenth of a core at a few samples a second, taken from the services
+    measured), so that count is taken only where a rate starts or ends."""
 
     def __init__(self):
         import psycopg
 
         self.conn = psycopg.connect(DB_URL, autocommit=True)
-        self.samples = []  # (monotonic, backlog, oldest age s, processed)
+        self.samples = []  # (monotonic, backlog, oldest age s)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
@@ -314,10 +333,14 @@ class Backlog:
             """SELECT count(*), coalesce(extract(epoch FROM now() - min(received_at)), 0)
                FROM feedback_feedbackevent WHERE processed_at IS NULL"""
         ).fetchone()
-        processed = self.conn.execute(
+        return time.monotonic(), row[0], float(row[1])
+
+    def processed(self):
+        """(monotonic time of the count's snapshot, events processed so far)."""
+        t = time.monotonic()
+        return t, self.conn.execute(
             "SELECT count(*) FROM feedback_feedbackevent WHERE processed_at IS NOT NULL"
         ).fetchone()[0]
-        return time.monotonic(), row[0], float(row[1]), processed
 
     def _loop(self):
         while not self._stop.wait(0.5):
@@ -332,39 +355,38 @@ class Backlog:
         self.conn.close()
 
 
-def cpu_times():
-    """(busy, total) jiffies of the whole machine, from /proc/stat."""
-    with open("/proc/stat") as f:
-        values = [int(v) for v in f.readline().split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    return sum(values) - idle, sum(values)
-
-
-def phase(services, backlog, workers, *, rate, backlog_seconds, steady_seconds, drain_timeout):
+def phase(
+    services, backlog, meter, workers, *, rate, backlog_seconds, steady_seconds, drain_timeout
+):
     """Build a backlog, start `workers`, measure the drain and the steady state."""
     time.sleep(backlog_seconds)
-    _, start_backlog, start_age, processed0 = backlog.measure()
+    _, start_backlog, start_age = backlog.measure()
+    _, processed0 = backlog.processed()
     services.start_workers(workers)
     t_start = time.monotonic()
-    cpu_start = cpu_times()
+    wall_start = time.time()
+    cpu_start = meter.snapshot()
     drained = None
     while time.monotonic() - t_start < drain_timeout:
-        t, size, _, processed = backlog.measure()
+        _, size, _ = backlog.measure()
         # Drained: what is left is under a second of ingest plus the batches in flight
         # (claimed rows stay unprocessed until their batch commits).
-        if processed > processed0 and size <= rate + workers * BATCH_IN_FLIGHT:
-            drained = (t, processed)
-            break
+        if size <= rate + workers * BATCH_IN_FLIGHT:
+            t, processed = backlog.processed()
+            if processed > processed0:
+                drained = (t, processed)
+                break
         time.sleep(0.25)
-    end = drained or backlog.measure()[::3]
-    cpu_end = cpu_times()
-    # How busy all cores were while draining: near 100 %, another worker has no core to use.
-    cpu_busy = (cpu_end[0] - cpu_start[0]) / max(1, cpu_end[1] - cpu_start[1])
+    end = drained or backlog.processed()
+    # How busy all cores were while draining, and who used them.
+    shares, cpu_busy = cpu_shares(cpu_start, meter.snapshot())
     drain_seconds = end[0] - t_start
     drain_rate = (end[1] - processed0) / drain_seconds
-    t_steady = time.monotonic()
+    window = (wall_start, wall_start + drain_seconds)
+    steady0 = backlog.processed()
     time.sleep(steady_seconds)
-    steady = backlog.since(t_steady)
+    steady1 = backlog.processed()
+    steady = backlog.since(steady0[0])
     services.stop_workers()
     return {
         "workers": workers,
@@ -374,13 +396,11 @@ def phase(services, backlog, workers, *, rate, backlog_seconds, steady_seconds, 
         "drain_seconds": drain_seconds,
         "processing_rate": drain_rate,
         "cpu_busy_while_draining": cpu_busy,
+        "cores_used_while_draining": {g: round(v, 2) for g, v in shares.items()},
+        "drain_window": window,
         "steady_backlog_max": max((s[1] for s in steady), default=0),
         "steady_age_max": max((s[2] for s in steady), default=0.0),
-        "steady_processed_rate": (
-            (steady[-1][3] - steady[0][3]) / (steady[-1][0] - steady[0][0])
-            if len(steady) > 1
-            else float("nan")
-        ),
+        "steady_processed_rate": (steady1[1] - steady0[1]) / (steady1[0] - steady0[0]),
     }
 
 
@@ -436,8 +456,14 @@ def main():
     parser.add_argument("--steady-seconds", type=float, default=30)
     parser.add_argument("--drain-timeout", type=float, default=60)
     parser.add_argument("--log-dir", default="/tmp/bench-pipeline")
+    parser.add_argument("--trace", action="store_true", help="time each batch's phases")
     args = parser.parse_args()
 
+    trace = Path(args.log_dir) / "phases.jsonl"
+    if args.trace:
+        trace.parent.mkdir(parents=True, exist_ok=True)
+        trace.unlink(missing_ok=True)
+        os.environ["TRIAGE_PROCESS_TRACE"] = str(trace)
     os.environ.update(service_env())  # config.celery (worker pings) reads them
     print(f"{load_average()} (2 cores, shared: other work skews figures)", flush=True)
     print(
@@ -449,6 +475,14 @@ def main():
     services = Services(web_workers=args.web_workers, log_dir=args.log_dir)
     services.setup()
     backlog = Backlog()
+    web = services.pids()[0]  # gunicorn's workers live as long as the run (no max-requests)
+    meter = CpuMeter(
+        DB_URL,
+        {
+            "processing": (lambda: [p.pid for p in services.workers], APP_WORKER),
+            "ingest": (lambda: web, APP_WEB),
+        },
+    )
     load = Load(
         services.port, services.key, rate=args.rate, batch=args.batch, clients=args.clients,
         bodies=bodies,
@@ -458,7 +492,7 @@ def main():
         load.start()
         for workers in range(1, args.workers + 1):
             result = phase(
-                services, backlog, workers, rate=args.rate,
+                services, backlog, meter, workers, rate=args.rate,
                 backlog_seconds=args.backlog_seconds, steady_seconds=args.steady_seconds,
                 drain_timeout=args.drain_timeout,
             )  # fmt: skip
@@ -471,6 +505,7 @@ def main():
         if load.stopped is None:
             load.stop()
         backlog.close()
+        meter.close()
         services.close()
 
     lat = [x * 1000 for x in load.latencies]
@@ -488,11 +523,26 @@ def main():
         print(
             f"{r['workers']} worker(s): processing {r['processing_rate']:,.0f} events/s while "
             f"ingesting ({drained}; all {os.cpu_count()} cores "
-            f"{r['cpu_busy_while_draining']:.0%} busy meanwhile) · steady: backlog max "
+            f"{r['cpu_busy_while_draining']:.0%} busy meanwhile: cores used by processing "
+            f"{r['cores_used_while_draining']['processing']:.2f}, ingest "
+            f"{r['cores_used_while_draining']['ingest']:.2f}, the rest "
+            f"{r['cores_used_while_draining']['other']:.2f}) · steady: backlog max "
             f"{r['steady_backlog_max']:,}, "
             f"oldest max {r['steady_age_max']:.1f} s, processed "
             f"{r['steady_processed_rate']:,.0f} events/s · {r['load']}"
         )
+    shares = results[0]["cores_used_while_draining"]
+    print(
+        f"CPU ceiling: with 1 worker the machine was {results[0]['cpu_busy_while_draining']:.0%} "
+        f"busy: processing used {shares['processing']:.2f} cores, ingest "
+        f"{shares['ingest']:.2f}, the rest {shares['other']:.2f}; so on {os.cpu_count()} "
+        f"cores a second worker can give at most ~{cpu_ceiling(shares):.2f}× "
+        "if processing is CPU-bound"
+    )
+    if args.trace:
+        windows = {r["workers"]: r["drain_window"] for r in results}
+        for workers, summary in phase_summary(trace, windows).items():
+            print(f"phases, {workers} worker(s): {json.dumps(summary)}")
     if len(results) == 2 and results[0]["processing_rate"]:
         print(
             f"scale-out: 2 workers / 1 worker = "

@@ -367,6 +367,8 @@ TRIAGE_JOB_BATCH = int(os.environ.get("TRIAGE_JOB_BATCH", 20000))
 # one task keeps taking batches before it hands the rest to a fresh task.
 TRIAGE_PROCESS_BATCH = int(os.environ.get("TRIAGE_PROCESS_BATCH", 2000))
 TRIAGE_PROCESS_BUDGET_SECONDS = float(os.environ.get("TRIAGE_PROCESS_BUDGET_SECONDS", 20))
+# A file to append each batch's phase timings to, as JSON lines (bench/pipeline.py --trace).
+TRIAGE_PROCESS_TRACE = os.environ.get("TRIAGE_PROCESS_TRACE", "")
 # A known issue re-enters the queue when its reports in the window reach
 # max(baseline × factor, min reports).
 TRIAGE_REGRESSION_WINDOW_HOURS = 24

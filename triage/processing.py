@@ -8,19 +8,31 @@ events, under load it is whatever piled up meanwhile, and the later tasks find n
 to do. Cluster counts grow by what a batch adds instead of being recounted.
 
 Scale-out (PostgreSQL): each batch is one transaction that takes the project lock shared,
-claims its rows with `FOR UPDATE SKIP LOCKED` (two workers never claim the same event),
-keys and sketches them (the CPU work, in parallel across workers), then waits for the
-project's planning lock to match, write and count (one worker at a time, so each sees the
-clusters the others made). The job and other whole-project writers take the project lock
-exclusively and so never meet a claimed row. An event is marked processed in the same
-transaction that adds it to its cluster's count: a killed worker's batch rolls back whole.
+claims its rows with `FOR UPDATE SKIP LOCKED` (two workers never claim the same event) and
+keys and sketches them (the CPU work, in parallel across workers). Matching needs the
+clusters the other workers just made, so workers plan one at a time per project: under the
+planning lock, on a second connection of the worker (a thread of its own), in a short
+transaction of its own that writes the batch's new clusters and fingerprints and commits,
+which hands the lock on. The batch's transaction then marks its events processed and adds
+them to their clusters' counts, while the next worker plans: only the counts of clusters two
+batches share wait for each other. The job and other whole-project writers take the project
+lock exclusively and so never meet a claimed row.
+
+A killed worker's batch leaves no partial counts: events and counts commit together. If it
+dies after its plan committed, the new clusters wait with a count of 0 (and their fingerprints
+point at them) until a worker claims those events again and, matching by fingerprint first,
+puts them in the same clusters. Inside a caller's transaction (tests) the planning stays on
+that transaction, as it must (a second connection would not see its rows).
 """
 
+import json
+import os
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from feedback.models import FeedbackEvent
@@ -78,27 +90,105 @@ def pending_batch_process(clusterer):
     Returns (events processed, cluster ids touched).
     """
     project_id = clusterer.project_id
+    apart = is_pg() and not connection.in_atomic_block  # the batch is our transaction
+    mark = _Phases()
     with transaction.atomic():
         no_sync_commit()
         lock_project_shared(project_id)
         rows = _pending_claim(project_id, settings.TRIAGE_PROCESS_BATCH)
+        mark("claim")
         if not rows:
             return 0, set()
         keyed = clusterer.key_rows(rows)
         sig_of = clusterer.sketch(keyed, skip=clusterer.fp_cluster)
-        lock_project_planning(project_id)
-        plan = clusterer.plan(
-            rows, index_for(project_id), clusterer.joinable(), keyed=keyed, sig_of=sig_of
-        )
+        mark("key_sketch")
+        if apart:
+            plan = planner.run(_plan_write, clusterer, rows, keyed, sig_of, mark)
+        else:
+            plan = _plan_write(clusterer, rows, keyed, sig_of, mark)
+        mark("plan_commit")
         touched = {cid for _, cid in plan[3] if cid}
         if is_pg():
-            clusterer.write(plan, events=False)
-            clusters_add(_events_assign_returning(plan[3]))
+            changed = _events_assign_returning(plan[3])
+            mark("events_update")
+            clusters_add(changed)
+            mark("clusters_add")
         else:
             # SQLite runs one writer at a time; recounting the few clusters is simplest.
-            clusterer.write(plan)
             cluster_stats_refresh(cluster_ids=touched)
+    mark("commit")
+    mark.record(workers_apart=apart, events=len(rows), new_clusters=len(plan[0]))
     return len(rows), touched
+
+
+def _plan_write(clusterer, rows, keyed, sig_of, mark):
+    """Under the planning lock: match the batch and write its new clusters and fingerprints
+    (PostgreSQL leaves the events to the batch's transaction; SQLite writes them here)."""
+    lock_project_planning(clusterer.project_id)
+    mark("plan_wait")
+    index = index_for(clusterer.project_id)
+    plan = clusterer.plan(rows, index, clusterer.joinable(), keyed=keyed, sig_of=sig_of)
+    mark("plan")
+    clusterer.write(plan, events=not is_pg())
+    mark("plan_write")
+    return plan
+
+
+class _Phases:
+    """Wall time per phase of one batch, appended as a JSON line to TRIAGE_PROCESS_TRACE
+    (a file path; off when empty): bench/pipeline.py --trace averages them per worker count."""
+
+    def __init__(self):
+        self.path = settings.TRIAGE_PROCESS_TRACE
+        self.last = time.perf_counter()
+        self.ms, self.cpu = {}, time.process_time()
+
+    def __call__(self, phase):
+        if self.path:
+            now = time.perf_counter()
+            self.ms[phase] = round((now - self.last) * 1000, 2)
+            self.last = now
+
+    def record(self, **fields):
+        if self.path:
+            fields |= {"pid": os.getpid(), "at": time.time(), "ms": self.ms,
+                       "cpu_ms": round((time.process_time() - self.cpu) * 1000, 2)}  # fmt: skip
+            with open(self.path, "a") as f:
+                f.write(json.dumps(fields) + "\n")
+
+
+class _Planner:
+    """A worker process's planning thread: its own connection, one transaction per call,
+    so a plan commits (and hands the planning lock on) before its batch does.
+
+    The calling thread waits for each call; its batch transaction meanwhile holds only the
+    shared project lock and its claimed rows, which the planning transaction never needs
+    (and it takes the cluster rows it counts only after the plan).
+    """
+
+    def __init__(self):
+        self._pid, self._pool = None, None
+
+    def run(self, fn, *args):
+        if self._pid != os.getpid():  # threads do not survive a fork
+            self._pid = os.getpid()
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="triage-plan")
+        return self._pool.submit(self._call, fn, args).result()
+
+    @staticmethod
+    def _call(fn, args):
+        close_old_connections()  # drops a broken or expired connection of this thread
+        with transaction.atomic():
+            no_sync_commit()
+            return fn(*args)
+
+    def close(self):
+        """Close the thread's connection (tests: before their database is dropped)."""
+        if self._pool is not None and self._pid == os.getpid():
+            self._pool.submit(lambda: connection.close()).result()  # the thread's own
+
+
+planner = _Planner()
 
 
 def _pending_claim(project_id, limit):
@@ -162,10 +252,12 @@ def clusters_add(events):
     ids = sorted(per)
     weights = settings.TRIAGE_TIER_WEIGHTS
     with connection.cursor() as cur:
-        # Locked in id order, so two writers never wait on each other crosswise.
+        # Locked in id order, so two writers never wait on each other crosswise; NO KEY
+        # UPDATE, so planners adding fingerprints to these clusters (a foreign key's KEY
+        # SHARE lock) never wait on a batch.
         cur.execute(
             f"SELECT id, top_tier FROM {Cluster._meta.db_table} WHERE id = ANY(%s) "
-            "ORDER BY id FOR UPDATE",
+            "ORDER BY id FOR NO KEY UPDATE",
             [ids],
         )
         top = defaultdict(str, cur.fetchall())

@@ -131,6 +131,41 @@ def test_a_task_out_of_time_hands_its_projects_on(project, settings):
     assert FeedbackEvent.objects.filter(processed_at__isnull=True).count() == 15
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="plans commit apart on PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_that_dies_after_its_plan_committed_is_redone_into_the_same_clusters(
+    settings, monkeypatch
+):
+    """The plan (new clusters, fingerprints) commits on the planning connection before its
+    batch marks and counts the events: a batch dying in between leaves clusters at zero and
+    its events pending, and the rerun puts them in exactly those clusters."""
+    from triage import processing
+
+    settings.TRIAGE_PROCESS_BATCH = 25
+    reference, crashed = ProjectFactory(slug="reference"), ProjectFactory(slug="crashed")
+    _corpus(reference)
+    events = _corpus(crashed)
+    triage_job_execute(project=reference, scrub=False)
+
+    def killed(assign):
+        raise RuntimeError("worker killed")
+
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(processing, "_events_assign_returning", killed)
+            with pytest.raises(RuntimeError, match="worker killed"):
+                feedback_process(project_ids=[crashed.pk])
+        waiting = Cluster.objects.filter(project=crashed)
+        assert waiting.exists() and set(waiting.values_list("event_count", flat=True)) == {0}
+        assert not FeedbackEvent.objects.filter(project=crashed, processed_at__isnull=False)
+
+        assert feedback_process(project_ids=[crashed.pk])["events"] == len(events)
+    finally:
+        processing.planner.close()  # its connection, before the test database is dropped
+    assert _clusters(crashed) == _clusters(reference)
+    assert not FeedbackEvent.objects.filter(processed_at__isnull=True).exists()
+
+
 def _worker(log, name, **env):
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
