@@ -180,6 +180,11 @@ class _Planner:
         close_old_connections()  # drops a broken or expired connection of this thread
         with transaction.atomic():
             no_sync_commit()
+            # The batch waits for this thread, and PostgreSQL cannot see that wait: should
+            # this transaction ever queue behind the batch's own locks, fail it (the task
+            # retries) instead of hanging both.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '30s'")
             return fn(*args)
 
     def close(self):
