@@ -17,6 +17,7 @@ from bench.ingest import (
     free_port,
     gunicorn_command,
 )
+from bench.pipeline_stats import HZ, process_ticks
 
 
 def bench_raw_insert(project_id, rows, batch=1000):
@@ -173,13 +174,7 @@ def bench_http_floor(python, workers, n):
 
 
 def _cpu_seconds(pid):
-    """User + system CPU seconds of one process (0 if it is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return (process_ticks(pid) or 0) / HZ  # 0 once the process is gone
 
 
 def _descendants(pid):
