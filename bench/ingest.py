@@ -493,8 +493,10 @@ def main():
         f"single, 16 clients   : {rate16:,.0f} events/s · mean {statistics.mean(lat16_ms):.2f} ms"
         f" · p99 {lat16_ms[int(len(lat16_ms) * 0.99) - 1]:.2f} ms  (n={len(lat16_ms)})"
     )
-    for size, rate, n, cpu in ((100, b100, args.batches_100, cpu100),
-                               (1000, b1000, args.batches_1000, cpu1000)):  # fmt: skip
+    for size, rate, n, cpu in (
+        (100, b100, args.batches_100, cpu100),
+        (1000, b1000, args.batches_1000, cpu1000),
+    ):
         us = cpu.per_event_us(size * n)
         cores = os.cpu_count()
         print(

@@ -151,8 +151,12 @@ class _Phases:
 
     def record(self, **fields):
         if self.path:
-            fields |= {"pid": os.getpid(), "at": time.time(), "ms": self.ms,
-                       "cpu_ms": round((time.process_time() - self.cpu) * 1000, 2)}  # fmt: skip
+            fields |= {
+                "pid": os.getpid(),
+                "at": time.time(),
+                "ms": self.ms,
+                "cpu_ms": round((time.process_time() - self.cpu) * 1000, 2),
+            }
             with open(self.path, "a") as f:
                 f.write(json.dumps(fields) + "\n")
 

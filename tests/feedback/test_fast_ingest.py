@@ -99,10 +99,14 @@ def test_the_ingest_insert_is_prepared_once_per_connection(api, project):
     assert _post(api, batch).json() == {
         "results": [
             {"index": 0, "id": "p2", "status": "created"},
-            {"index": 1, "id": "p1", "status": "error", "errors": {
-                "id": ["This id was already used with a different body."]}},
+            {
+                "index": 1,
+                "id": "p1",
+                "status": "error",
+                "errors": {"id": ["This id was already used with a different body."]},
+            },
         ]
-    }  # fmt: skip
+    }
     assert _post(api, {"id": "p1", "rating": "down", "comment": "first"}).status_code == 200
     assert prepared_inserts() == 1  # three writes, one statement prepared
     rows = FeedbackEvent.objects.order_by("client_id").values_list("client_id", "comment", "score")
