@@ -59,6 +59,7 @@ class _RevocationListener:
     """
 
     CHANNEL = "triage:api-key-revocations"
+    ACK_PREFIX = CHANNEL + ":ack:"
     PING_SECONDS = 5.0  # a silently dead connection is noticed within this (and a timeout)
     RETRY_SECONDS = 1.0
 
@@ -79,8 +80,9 @@ class _RevocationListener:
     def _run(self):
         import redis
 
-        client = redis.Redis.from_url(self.url, socket_timeout=2 * self.PING_SECONDS,
-                                      socket_connect_timeout=0.25)  # fmt: skip
+        client = redis.Redis.from_url(
+            self.url, socket_timeout=2 * self.PING_SECONDS, socket_connect_timeout=0.25
+        )
         epoch, warned = 0, False
         while True:
             try:
@@ -95,6 +97,7 @@ class _RevocationListener:
                         self._subscribed.set()
                     elif message is not None and message["type"] == "message":
                         self.generation = (epoch, self.generation[1] + 1)
+                        self._acknowledge(client, message["data"])
                     if time.monotonic() - last_ping > self.PING_SECONDS:
                         pubsub.ping()
                         last_ping = time.monotonic()
@@ -105,6 +108,16 @@ class _RevocationListener:
                     logger.warning("api keys: Redis unreachable; looking keys up in the database")
                     warned = True
                 time.sleep(self.RETRY_SECONDS)
+
+    def _acknowledge(self, client, data):
+        """Tell the announcer this process dropped its cache (the generation moved on)."""
+        ack_key = data.decode(errors="replace") if isinstance(data, bytes) else str(data)
+        if not ack_key.startswith(self.ACK_PREFIX):
+            return  # an announcer that does not wait for acks
+        try:
+            client.pipeline().rpush(ack_key, os.getpid()).expire(ack_key, 60).execute()
+        except Exception:
+            logger.warning("api keys: could not acknowledge a revocation", exc_info=True)
 
 
 class RevocationSignal:
@@ -119,6 +132,7 @@ class RevocationSignal:
     """
 
     SUBSCRIBE_WAIT_SECONDS = 0.5  # once per process: the first request waits to subscribe
+    ACK_WAIT_SECONDS = 2.0  # announce() waits this long at most for every listener's ack
 
     def __init__(self):
         self._listener = None
@@ -153,7 +167,7 @@ class RevocationSignal:
         key_cache.clear()  # this process at once, whatever happens below
         if settings.REDIS_URL:
             try:
-                redis_client(settings.REDIS_URL).publish(_RevocationListener.CHANNEL, "1")
+                self._publish_and_wait(redis_client(settings.REDIS_URL))
             except Exception:
                 # A process that lost its subscription skips its cache; one that saw nothing
                 # of the outage keeps a cached key for TRIAGE_API_KEY_CACHE_SECONDS at most.
@@ -168,6 +182,29 @@ class RevocationSignal:
         tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}")
         tmp.write_text(uuid.uuid4().hex)
         os.replace(tmp, path)
+
+    def _publish_and_wait(self, client):
+        """Publish, then wait until every subscribed process has moved its generation on.
+
+        Pub/sub alone is asynchronous: a request reaching a worker right after PUBLISH
+        returned could be served from the cache before the worker's listener thread ran.
+        Each listener acks on a list named in the message; PUBLISH says how many heard it.
+        """
+        ack_key = _RevocationListener.ACK_PREFIX + uuid.uuid4().hex
+        listeners = client.publish(_RevocationListener.CHANNEL, ack_key)
+        deadline = time.monotonic() + self.ACK_WAIT_SECONDS
+        acked = 0
+        while acked < listeners and time.monotonic() < deadline:
+            # Under redis_client's 0.25 s socket timeout; Redis 6+ takes fractions.
+            acked += client.blpop([ack_key], timeout=0.1) is not None
+        client.delete(ack_key)
+        if acked < listeners:
+            logger.warning(
+                "api keys: %d of %d processes did not confirm a revocation within %.1f s",
+                listeners - acked,
+                listeners,
+                self.ACK_WAIT_SECONDS,
+            )
 
 
 class _KeyCache:
