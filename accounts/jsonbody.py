@@ -18,11 +18,6 @@ from rest_framework.parsers import JSONParser
 # A JSON string (escapes included) or one structural character; strings are matched whole
 # so brackets and commas inside them do not count.
 _TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},]')
-# For the fast depth check: strings (their brackets do not count), anything but a bracket,
-# and an innermost empty pair.
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_INNER_PAIR = re.compile(r"\{\}|\[\]")
 # An exponent of three digits or more may overflow to infinity: only then are numbers
 # parsed one by one (a Python call per float costs ~10× the parse).
 _BIG_EXPONENT = re.compile(r"[eE][+-]?\d{3}")
@@ -66,23 +61,11 @@ def _key(token):
         return token.strip('"')
 
 
-def text_depth_exceeded(text, max_depth):
-    """The path (as segments) to the first container nested deeper than `max_depth`, or None.
+def text_depth_path(text, max_depth):
+    """The path (as segments) to the first container nested deeper than `max_depth`.
 
-    Iterative, on the raw text: the nesting is known before anything recursive parses it.
+    Iterative, on the raw text: names the place in a body json_parse found too deep.
     """
-    if text.count("{") + text.count("[") <= max_depth:
-        return None  # cannot nest deeper than it has brackets
-    # Peel innermost pairs off the brackets alone, one level per pass, in C (regex): a body
-    # within the cap is empty after its depth in passes. Only a deeper (or unbalanced) one
-    # is scanned token by token, which also finds the path to name.
-    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
-    for _ in range(max_depth):
-        brackets, peeled = _INNER_PAIR.subn("", brackets)
-        if not brackets:
-            return None
-        if not peeled:
-            break
     return _scan(text, max_depth=max_depth)
 
 
@@ -120,21 +103,20 @@ def _scan(text, *, max_depth=None, position=None):
     return None if position is None else [entry[1] for entry in stack]
 
 
-def value_depth(value):
-    """Nesting depth of a parsed JSON value (a scalar is 0), measured without recursion."""
-    deepest, stack = 0, [(value, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children = node.values()
-        elif isinstance(node, list | tuple):
-            children = node
-        else:
-            continue
+def value_depth(value, limit=None):
+    """Nesting depth of a parsed JSON value (a scalar is 0), level by level without
+    recursion; stops counting at `limit` + 1. Only containers are visited."""
+    level = [value] if isinstance(value, dict | list | tuple) else []
+    depth = 0
+    while level and (limit is None or depth <= limit):
         depth += 1
-        deepest = max(deepest, depth)
-        stack.extend((child, depth) for child in children)
-    return deepest
+        level = [
+            child
+            for node in level
+            for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, dict | list | tuple)
+        ]
+    return depth
 
 
 def _finite_float(text):
@@ -162,25 +144,28 @@ def json_parse(data, *, field="body", max_depth=None):
         raise JsonInvalid(
             "malformed_body", "Strings may not contain NUL characters (\\u0000).", name
         )
-    path = text_depth_exceeded(data, max_depth)
-    if path is not None:
-        name = _path_name(path, field)
+    try:
+        parse_float = _finite_float if _BIG_EXPONENT.search(data) else None
+        value = json.loads(data, parse_float=parse_float, parse_constant=_no_constant)
+        depth = value_depth(value, max_depth)
+    except RecursionError:  # far past the cap: the C parser gave up first
+        value, depth = None, max_depth + 1
+    except ValueError as exc:
+        raise JsonInvalid("malformed_body", f"Not valid JSON: {exc}", field) from None
+    # Measuring the parsed value costs a third of measuring the text; the text is scanned
+    # only to name the path in a body that is too deep.
+    if depth > max_depth:
+        name = _path_name(text_depth_path(data, max_depth), field)
         raise JsonInvalid(
             "too_deep", f"JSON nested deeper than {max_depth} levels (at {name}).", name
         )
-    try:
-        parse_float = _finite_float if _BIG_EXPONENT.search(data) else None
-        return json.loads(data, parse_float=parse_float, parse_constant=_no_constant)
-    except RecursionError:  # unreachable under the cap; kept so a bad setting is a 400
-        raise JsonInvalid("too_deep", "JSON nested too deeply.", field) from None
-    except ValueError as exc:
-        raise JsonInvalid("malformed_body", f"Not valid JSON: {exc}", field) from None
+    return value
 
 
 def value_check_depth(value, *, field, max_depth=None):
     """For values that did not come through json_parse (protobuf, SDK objects)."""
     max_depth = max_depth_setting() if max_depth is None else max_depth
-    if value_depth(value) > max_depth:
+    if value_depth(value, max_depth) > max_depth:
         raise JsonInvalid("too_deep", f"JSON nested deeper than {max_depth} levels.", field)
     return value
 
@@ -242,6 +227,6 @@ def json_pretty(value, max_depth=None):
     json.dumps(indent=…) runs the pure-Python encoder, one generator frame per level.
     """
     max_depth = max_depth_setting() if max_depth is None else max_depth
-    if value_depth(value) > max_depth:
+    if value_depth(value, max_depth) > max_depth:
         value, _ = json_copy_bounded(value, max_depth)
     return json.dumps(value, indent=2, ensure_ascii=False)

@@ -4,8 +4,8 @@ Processing lives above ingest (the triage app), so it hears of new rows through 
 `feedback_committed` signal, whose receiver publishes the Celery task. The rows are
 committed before anything here runs, so this is only about latency: a Celery publish costs
 a request ~1–2 ms (message building, a Redis round trip). In production a
-per-process background thread publishes instead, coalescing the ids of the requests that
-arrive within 100 ms (or while it is busy) into one task. If the process dies before
+per-process background thread publishes instead, coalescing the projects of the requests
+that arrive within 100 ms (or while it is busy) into one task. If the process dies before
 publishing, or the broker is down, nothing is lost: the periodic sweeper
 (`feedback.sweep_unprocessed`) re-enqueues every row still unprocessed.
 
@@ -28,39 +28,38 @@ from .signals import feedback_committed
 
 logger = logging.getLogger(__name__)
 
-TASK_CHUNK = 500  # ids per task
 # A task processes every pending event of its project (triage.processing), so what one
 # window's task misses the next one takes: a wider window only means fewer, cheaper tasks.
 COALESCE_SECONDS = 0.1
 
 
-def processing_announce(event_ids):
-    """Send `feedback_committed` for these ids, in chunks, now (in this thread)."""
-    for start in range(0, len(event_ids), TASK_CHUNK):
-        chunk = event_ids[start : start + TASK_CHUNK]
-        try:
-            feedback_committed.send(sender=None, event_ids=chunk)
-        except Exception:  # broker away (or, embedded, processing failed): rows are
-            # committed and still unprocessed, so the sweeper will try them again
-            logger.warning(
-                "could not enqueue or process %d feedback events; the sweeper will retry",
-                len(chunk),
-                exc_info=settings.DEBUG,
-            )
+def processing_announce(project_ids):
+    """Send `feedback_committed` for these projects now (in this thread)."""
+    if not project_ids:
+        return
+    try:
+        feedback_committed.send(sender=None, project_ids=sorted(project_ids))
+    except Exception:  # broker away (or, embedded, processing failed): rows are
+        # committed and still unprocessed, so the sweeper will try them again
+        logger.warning(
+            "could not enqueue or process new feedback of projects %s; the sweeper will retry",
+            sorted(project_ids),
+            exc_info=settings.DEBUG,
+        )
 
 
 class _BackgroundPublisher:
     def __init__(self):
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
-        self._pending = []
+        self._pending = set()  # project ids
         self._busy = False
         self._pid = None
         self._thread = None
 
-    def submit(self, event_ids):
+    def submit(self, project_id):
         with self._lock:
-            self._pending.extend(event_ids)
+            self._pending.add(project_id)
             # Threads do not survive fork (gunicorn preloading): start one per process.
             if self._pid != os.getpid() or not self._thread.is_alive():
                 self._pid = os.getpid()
@@ -83,7 +82,7 @@ class _BackgroundPublisher:
             eager = settings.CELERY_TASK_ALWAYS_EAGER
             time.sleep(settings.TRIAGE_EMBEDDED_PROCESS_DELAY if eager else COALESCE_SECONDS)
             with self._lock:
-                batch, self._pending = self._pending, []
+                batch, self._pending = self._pending, set()
             try:
                 processing_announce(batch)
             finally:
@@ -102,11 +101,12 @@ publisher = _BackgroundPublisher()
 atexit.register(publisher.flush)
 
 
-def processing_enqueue(*, event_ids):
+def processing_enqueue(*, project_id):
+    """This project has new committed events: have them processed."""
     if settings.TRIAGE_ENQUEUE_IN_BACKGROUND:
-        publisher.submit(list(event_ids))
+        publisher.submit(project_id)
     else:
-        processing_announce(list(event_ids))
+        processing_announce({project_id})
 
 
 def processing_flush(timeout=30.0):

@@ -9,11 +9,12 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import psycopg
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Count, Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from accounts.models import ApiKey
@@ -39,12 +40,19 @@ EVENT_FIELDS = (
 )  # fmt: skip
 
 
+@functools.lru_cache(maxsize=4)
+def _user_hmac(secret_key):
+    # Keying an HMAC costs more than hashing a short message: key once, copy per event.
+    return hmac.new(secret_key.encode(), digestmod="sha256")
+
+
 def user_id_pseudonymize(*, project, user_id):
     """Keyed hash: stable per project, not reversible without the server's key."""
     if not user_id:
         return ""
-    message = f"{project.slug}:{user_id}".encode()
-    return hmac.digest(settings.SECRET_KEY.encode(), message, "sha256").hex()  # one C call
+    keyed = _user_hmac(settings.SECRET_KEY).copy()
+    keyed.update(f"{project.slug}:{user_id}".encode())
+    return keyed.hexdigest()
 
 
 # Exactly json.dumps(raw, sort_keys=True, default=str), the form stored hashes were made
@@ -169,7 +177,7 @@ def feedback_ingest_many(*, project, raw_events):
         # A run committed while we inserted would have missed us: look once more.
         feedback_link_pending(event_ids=created_ids)
     if created_ids:
-        _enqueue_processing(created_ids)
+        _enqueue_processing(project.pk)
     return results
 
 
@@ -202,18 +210,13 @@ def _pg_insert(rows_json):
 
 
 def _rows_json(rows):
-    """The rows as one JSON array. Datetimes are their only non-JSON values, and most are
-    the batch's own `now`: each distinct one is formatted once (isoformat() of an aware
-    datetime costs more than encoding the rest of the row)."""
-    formatted = {}
-
-    def default(value):
-        text = formatted.get(value)
-        if text is None:
-            text = formatted[value] = value.isoformat()
-        return text
-
-    return json.dumps(rows, default=default)
+    """The rows as one JSON array, by orjson (a tenth of json.dumps' time; it writes aware
+    datetimes as ISO 8601). The standard library takes what orjson refuses: integers past
+    64 bits in metadata, which PostgreSQL's jsonb stores."""
+    try:
+        return orjson.dumps(rows).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(rows, default=datetime.isoformat)
 
 
 def _insert_rows(rows):
@@ -255,9 +258,9 @@ def _insert_rows(rows):
         return inserted
 
 
-def _enqueue_processing(event_ids):
-    """After commit, announce the ids to processing (see feedback/enqueue.py)."""
-    transaction.on_commit(lambda: processing_enqueue(event_ids=event_ids))
+def _enqueue_processing(project_id):
+    """After commit, tell processing this project has new events (see feedback/enqueue.py)."""
+    transaction.on_commit(lambda: processing_enqueue(project_id=project_id))
 
 
 def feedback_sweep_unprocessed(*, older_than_seconds=None):
@@ -267,13 +270,10 @@ def feedback_sweep_unprocessed(*, older_than_seconds=None):
     if older_than_seconds is None:
         older_than_seconds = settings.TRIAGE_SWEEP_AFTER_SECONDS
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    ids = list(
-        FeedbackEvent.objects.filter(processed_at__isnull=True, received_at__lt=cutoff)
-        .order_by("received_at")
-        .values_list("pk", flat=True)
-    )
-    processing_announce(ids)
-    return len(ids)
+    late = FeedbackEvent.objects.filter(processed_at__isnull=True, received_at__lt=cutoff)
+    by_project = dict(late.order_by().values_list("project_id").annotate(n=Count("pk")))
+    processing_announce(set(by_project))
+    return sum(by_project.values())
 
 
 RUN_FIELDS = (

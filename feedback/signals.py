@@ -1,8 +1,9 @@
 """What ingest tells the layers above it, without importing them.
 
-`feedback_committed` is sent, after commit, with the ids of newly stored feedback events
-(`event_ids`, at most enqueue.TASK_CHUNK per send). The triage app connects the processing
-task to it. A receiver that raises (e.g. the broker is down) loses nothing: the rows are
+`feedback_committed` is sent, after commit, with the ids of the projects that got new
+feedback events (`project_ids`): processing takes every pending event of a project, so the
+event ids themselves would only make the message bigger. The triage app connects the
+processing task to it. A receiver that raises (e.g. the broker is down) loses nothing: the rows are
 committed and the periodic sweeper sends them again.
 """
 

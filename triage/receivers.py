@@ -7,11 +7,11 @@ from .tasks import clusters_proof_check, process_feedback
 logger = logging.getLogger(__name__)
 
 
-def feedback_committed_process(sender, *, event_ids, **kwargs):
+def feedback_committed_process(sender, *, project_ids, **kwargs):
     """New feedback rows are committed: process them (scrub, cluster, count)."""
     # ignore_result: no result-backend subscription, which retries ~20 s when Redis is
     # down; a dead broker fails in milliseconds instead (the sweeper retries later).
-    process_feedback.apply_async(kwargs={"event_ids": event_ids}, ignore_result=True)
+    process_feedback.apply_async(kwargs={"project_ids": project_ids}, ignore_result=True)
 
 
 def case_results_recorded_check(sender, *, golden_set_id, case_ids, **kwargs):

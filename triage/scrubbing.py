@@ -75,7 +75,7 @@ def queue_item_scrub(*, item):
         f"run {v['run_id']} {name}"
         for v in run_views
         for name in ("inputs", "outputs")
-        if value_depth(v[name]) > cap
+        if value_depth(v[name], cap) > cap
     ]
     problem = f"Nested deeper than {cap} levels, cut: {', '.join(too_deep)}" if too_deep else ""
     with transaction.atomic():

@@ -7,7 +7,7 @@ import pytest
 import zstandard
 from django.test import Client, override_settings
 
-from accounts.jsonbody import JsonInvalid, json_parse, text_depth_exceeded, value_depth
+from accounts.jsonbody import JsonInvalid, json_parse, text_depth_path, value_depth
 from datasets import services as dataset_services
 from datasets.models import Case, ResultsRun
 from feedback.models import FeedbackEvent, Run
@@ -25,16 +25,20 @@ def nested(depth, leaf="x"):
     return '{"a": ' * depth + json.dumps(leaf) + "}" * depth
 
 
-def test_depth_is_measured_on_the_text_and_names_the_path():
+def test_depth_is_measured_on_the_value_and_the_text_names_the_path():
     text = '{"events": [{"metadata": ' + nested(70) + "}]}"
-    assert text_depth_exceeded(text, 64)[:3] == ["events", 0, "metadata"]
-    # Brackets inside strings are text, not nesting.
-    assert text_depth_exceeded(json.dumps({"s": "[" * 500}), 64) is None
+    assert text_depth_path(text, 64)[:3] == ["events", 0, "metadata"]
     with pytest.raises(JsonInvalid) as exc:
         json_parse(text)
     assert exc.value.code == "too_deep" and exc.value.field == "events[0].metadata"
-    assert value_depth(json_parse(nested(63))) == 63
+    # Brackets inside strings are text, not nesting.
+    assert json_parse(json.dumps({"s": "[" * 500})) == {"s": "[" * 500}
+    assert value_depth(json_parse(nested(64))) == 64
+    with pytest.raises(JsonInvalid):
+        json_parse("[" + nested(64) + "]")
     assert value_depth(json.loads("[[[1]], {}]")) == 3
+    assert value_depth(json.loads("[[[1]], {}]"), limit=1) == 2  # stops past the limit
+    assert value_depth("x") == 0 and value_depth([]) == 1
 
 
 @pytest.mark.parametrize("text", ["NaN", "[Infinity]", '{"x": -Infinity}', '{"x": 1e999}'])

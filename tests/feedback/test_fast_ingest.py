@@ -120,3 +120,40 @@ def test_body_hash_keeps_the_form_stored_hashes_were_made_from():
     canonical = '{"comment": "caf\\u00e9", "id": "a", "metadata": {"n": 1.5}, "rating": "down"}'
     raw = {"rating": "down", "id": "a", "metadata": {"n": 1.5}, "comment": "café"}
     assert body_hash(raw) == hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def test_user_hash_keeps_its_form(project, settings):
+    """Stored user hashes group a user's events: the cached key must not change them."""
+    import hmac
+
+    from feedback.services import user_id_pseudonymize
+
+    expected = hmac.new(settings.SECRET_KEY.encode(), b"acme:ann@example.com", "sha256")
+    assert user_id_pseudonymize(project=project, user_id="ann@example.com") == (
+        expected.hexdigest()
+    )
+    settings.SECRET_KEY = "another secret key, another hash " * 2
+    assert user_id_pseudonymize(project=project, user_id="ann@example.com") != (
+        expected.hexdigest()
+    )
+
+
+def test_rows_keep_every_value_through_the_batch_json(api, project):
+    """orjson writes the batch; integers past 64 bits take the standard library's way."""
+    events = [
+        {"id": "j1", "rating": "down", "comment": "café ☕ \"quoted\" \\ back",
+         "created_at": "2026-11-30T09:15:00.123456+05:30",
+         "metadata": {"f": 0.1, "neg": -3, "nested": {"list": [1, "two", None, True]}}},
+        {"id": "j2", "score": 1, "created_at": "2026-11-30T03:45:00Z"},
+    ]  # fmt: skip
+    big = {"id": "j3", "rating": "down", "metadata": {"big": 2**70, "n": 1.5}}
+    for body in ({"events": events}, big):
+        response = _post(api, body)
+        assert response.status_code in (200, 201), response.content
+    rows = {e.client_id: e for e in FeedbackEvent.objects.filter(project=project)}
+    assert rows["j1"].comment == 'café ☕ "quoted" \\ back'
+    assert rows["j1"].metadata == events[0]["metadata"]
+    assert rows["j1"].created_at.isoformat() == "2026-11-30T03:45:00.123456+00:00"
+    assert rows["j2"].created_at.isoformat() == "2026-11-30T03:45:00+00:00"
+    assert rows["j2"].score == 1.0
+    assert rows["j3"].metadata == {"big": 2**70, "n": 1.5}
