@@ -55,13 +55,16 @@ def user_id_pseudonymize(*, project, user_id):
     return keyed.hexdigest()
 
 
-# Exactly json.dumps(raw, sort_keys=True, default=str), the form stored hashes were made
-# from, without building an encoder per event.
-_HASH_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
+# The C encoder behind json.dumps(raw, sort_keys=True, default=str), the form stored
+# hashes were made from, built once: JSONEncoder.encode builds one per call (a fifth of
+# the hash's cost). No circular check: raw is parsed JSON.
+_hash_encode = json.encoder.c_make_encoder(
+    None, str, json.encoder.encode_basestring_ascii, None, ": ", ", ", True, False, True
+)
 
 
 def body_hash(raw):
-    return hashlib.sha256(_HASH_ENCODER.encode(raw).encode()).hexdigest()
+    return hashlib.sha256("".join(_hash_encode(raw, 0)).encode()).hexdigest()
 
 
 @dataclass
