@@ -141,11 +141,15 @@ def test_user_hash_keeps_its_form(project, settings):
 def test_rows_keep_every_value_through_the_batch_json(api, project):
     """orjson writes the batch; integers past 64 bits take the standard library's way."""
     events = [
-        {"id": "j1", "rating": "down", "comment": "café ☕ \"quoted\" \\ back",
-         "created_at": "2026-11-30T09:15:00.123456+05:30",
-         "metadata": {"f": 0.1, "neg": -3, "nested": {"list": [1, "two", None, True]}}},
+        {
+            "id": "j1",
+            "rating": "down",
+            "comment": 'café ☕ "quoted" \\ back',
+            "created_at": "2026-11-30T09:15:00.123456+05:30",
+            "metadata": {"f": 0.1, "neg": -3, "nested": {"list": [1, "two", None, True]}},
+        },
         {"id": "j2", "score": 1, "created_at": "2026-11-30T03:45:00Z"},
-    ]  # fmt: skip
+    ]
     big = {"id": "j3", "rating": "down", "metadata": {"big": 2**70, "n": 1.5}}
     for body in ({"events": events}, big):
         response = _post(api, body)
