@@ -475,6 +475,12 @@ def main():
     services = Services(web_workers=args.web_workers, log_dir=args.log_dir)
     services.setup()
     backlog = Backlog()
+    if backlog.conn.execute("SHOW autovacuum").fetchone()[0] != "on":
+        print(  # as on this machine's CI PostgreSQL
+            "PostgreSQL autovacuum is off: processed events' dead rows pile up during the run, "
+            "so claims and updates slow down with long backlogs (PostgreSQL's default is on)",
+            flush=True,
+        )
     web = services.pids()[0]  # gunicorn's workers live as long as the run (no max-requests)
     meter = CpuMeter(
         DB_URL,
