@@ -508,7 +508,7 @@ def main():
     print(
         f"raw multi-row INSERT : {raw:,.0f} rows/s  (VALUES {raw_rates['VALUES']:,.0f} · unnest "
         f"{raw_rates['unnest']:,.0f} · jsonb_to_recordset {raw_rates['jsonb']:,.0f} · "
-        f"COPY {raw_rates['COPY']:,.0f}; "
+        f"COPY {raw_rates['COPY']:,.0f} · COPY binary {raw_rates['COPY binary']:,.0f}; "
         f"{args.raw_rows} rows, 1000 per statement, psycopg, 1 connection)"
     )
     print(

@@ -24,9 +24,10 @@ def bench_raw_insert(project_id, rows, batch=1000):
     """The ceiling: the same rows and columns written straight through psycopg, one
     connection, a commit per 1000 rows; rows and statements are built before timing.
 
-    Four ways, and the fastest is the ceiling: a multi-row INSERT … VALUES (…), (…), an
+    Five ways, and the fastest is the ceiling: a multi-row INSERT … VALUES (…), (…), an
     INSERT … SELECT FROM unnest(<one array per column>), INSERT … SELECT FROM
-    jsonb_to_recordset(<the batch as JSON>) (what the ingest path uses), and COPY.
+    jsonb_to_recordset(<the batch as JSON>) (single posts use its json twin), and COPY in
+    text and binary format (batches use binary).
     """
     from datetime import UTC, datetime
 
@@ -93,21 +94,26 @@ def bench_raw_insert(project_id, rows, batch=1000):
                 conn.execute(sql_for(b), p)
                 conn.commit()
             rates[name] = rows / (time.perf_counter() - started)
+        copy_sql = f"COPY feedback_feedbackevent ({columns}) FROM STDIN"
+        for name, binary in (("COPY", False), ("COPY binary", True)):
+            conn.execute("DELETE FROM feedback_feedbackevent WHERE body_hash = %s", ["0" * 64])
+            conn.commit()
+            copy_rows = [
+                [*r[:1], f"raw-{uuid.uuid4().hex}", *r[2:17], Jsonb(r[17]), *r[18:]] for r in table
+            ]
+            copy_batches = [copy_rows[start : start + batch] for start in range(0, rows, batch)]
+            started = time.perf_counter()
+            with conn.cursor() as cursor:
+                for b in copy_batches:
+                    with cursor.copy(copy_sql + (" (FORMAT BINARY)" if binary else "")) as copy:
+                        if binary:
+                            copy.set_types([types.get(c, "text[]")[:-2] for c in INSERT_COLUMNS])
+                        for row in b:
+                            copy.write_row(row)
+                    conn.commit()
+            rates[name] = rows / (time.perf_counter() - started)
         conn.execute("DELETE FROM feedback_feedbackevent WHERE body_hash = %s", ["0" * 64])
         conn.commit()
-        for b in batches:
-            for row in b:
-                row[1] = f"raw-{uuid.uuid4().hex}"
-        copy_rows = [[v if i != 17 else Jsonb(v) for i, v in enumerate(r)] for r in table]
-        copy_batches = [copy_rows[start : start + batch] for start in range(0, rows, batch)]
-        started = time.perf_counter()
-        with conn.cursor() as cursor:
-            for b in copy_batches:
-                with cursor.copy(f"COPY feedback_feedbackevent ({columns}) FROM STDIN") as copy:
-                    for row in b:
-                        copy.write_row(row)
-                conn.commit()
-        rates["COPY"] = rows / (time.perf_counter() - started)
     return rates
 
 
