@@ -94,12 +94,15 @@ def feedback_is_eval_score(raw, experiments, experiment_runs):
     )
 
 
-def langsmith_feedback_split(*, project, raws):
-    """LangSmith feedback dicts → (user feedback, eval scores)."""
+def langsmith_feedback_split(*, project, raws, experiment_run_ids=()):
+    """LangSmith feedback dicts → (user feedback, eval scores). `experiment_run_ids`: runs
+    of an experiment not stored yet (posted in the same request)."""
+    if not raws:
+        return [], []
     dicts = [r for r in raws if isinstance(r, dict)]
     experiments = _experiment_ids(project, [r.get("session_id") for r in dicts])
     run_ids = {str(r["run_id"]) for r in dicts if r.get("run_id")}
-    experiment_runs = set(
+    experiment_runs = set(experiment_run_ids) | set(
         Run.objects.filter(project=project, run_id__in=run_ids)
         .exclude(reference_example_id="")
         .values_list("run_id", flat=True)

@@ -347,6 +347,20 @@ def _validate_runs(raw_runs, prefix):
     return runs, errors
 
 
+def _feedback_problems(raw, *, complaint):
+    """{field: [messages]} POST /feedback refuses this LangSmith feedback with, or {}.
+    A complaint (not an eval score) must give a rating and make a valid event."""
+    checked = LangSmithFeedbackInput(data=raw)
+    if not checked.is_valid():
+        return validation_fields(checked.errors)
+    if not complaint:
+        return {}
+    event = feedback_from_langsmith(raw)
+    if "rating" not in event:
+        return {"score": [NO_RATING]}
+    return services.feedback_errors([event]).get(0, {})
+
+
 def _invalid(errors):
     return drf_error(
         400, "invalid", "Invalid value for: " + ", ".join(sorted(errors)) + ".", errors
@@ -358,6 +372,17 @@ def _ingest(request, posts, patches, feedbacks=(), attachments=()):
     runs, errors = _validate_runs(posts, "post")
     patched, patch_errors = _validate_runs(patches, "patch")
     errors.update(patch_errors)
+    # Feedback is checked before anything is stored, as runs are: a bad item fails the
+    # request naming it, never a silent drop. Scores on this request's experiment runs
+    # are eval results, not user feedback.
+    experiment_runs = {str(r["id"]) for r in runs + patched if r.get("reference_example_id")}
+    user, scores = experiments.langsmith_feedback_split(
+        project=project, raws=list(feedbacks), experiment_run_ids=experiment_runs
+    )
+    complaints = {id(raw) for raw in user}  # the split hands back the parts themselves
+    for index, raw in enumerate(feedbacks):
+        problems = _feedback_problems(raw, complaint=id(raw) in complaints)
+        errors.update({f"feedback[{index}].{name}": msgs for name, msgs in problems.items()})
     if errors:
         return _invalid(errors)
     # Posts first, then patches, so a run posted and patched in one request ends patched.
@@ -367,13 +392,10 @@ def _ingest(request, posts, patches, feedbacks=(), attachments=()):
         )
     except services.AttachmentRunUnknown as exc:
         return _invalid({exc.part: [str(exc)]})
-    stored = 0
-    if feedbacks:
-        feedbacks, scores = experiments.langsmith_feedback_split(project=project, raws=feedbacks)
-        stored = experiments.eval_scores_store(project=project, raws=scores) if scores else 0
-        results = services.feedback_ingest_many(
-            project=project, raw_events=[feedback_from_langsmith(f) for f in feedbacks]
-        )
+    stored = experiments.eval_scores_store(project=project, raws=scores) if scores else 0
+    if user:
+        events = [feedback_from_langsmith(raw) for raw in user]
+        results = services.feedback_ingest_many(project=project, raw_events=events)
         stored += sum(r.status in {"created", "duplicate"} for r in results)
     return Response({"accepted": len(runs) + len(patched), "feedback": stored}, status=202)
 
@@ -557,22 +579,18 @@ class LangSmithFeedbackApi(APIView):
     def post(self, request):
         if not isinstance(request.data, dict):
             return _invalid({"body": ["Expected a feedback object."]})
-        checked = LangSmithFeedbackInput(data=request.data)
-        if not checked.is_valid():
-            return _invalid(validation_fields(checked.errors))
         project = request.user.project
         _, scores = experiments.langsmith_feedback_split(project=project, raws=[request.data])
+        problems = _feedback_problems(request.data, complaint=not scores)
+        if problems:
+            return _invalid(problems)
         if scores:
             # The id the score is stored under (the SDK always sends one).
             scores = [{**raw, "id": raw.get("id") or str(uuid.uuid4())} for raw in scores]
             experiments.eval_scores_store(project=project, raws=scores)
             return Response({**request.data, "id": scores[0]["id"]})
         event = feedback_from_langsmith(request.data)
-        if "rating" not in event:
-            return _invalid({"score": [NO_RATING]})
         (result,) = services.feedback_ingest_many(project=project, raw_events=[event])
-        if result.status == "error":
-            return _invalid(result.errors)
         if result.status == "conflict":
             return drf_error(
                 409, "conflict", f"Feedback id '{result.id}' exists with another body."

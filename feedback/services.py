@@ -124,25 +124,40 @@ def _event_validator():
     return validator
 
 
+def _validated(validator, raw):
+    """(the event's validated data, None), or (None, {field: [messages]})."""
+    from rest_framework.exceptions import ValidationError
+
+    from accounts.errors import validation_fields
+
+    try:
+        return validator.run_validation(raw), None
+    except ValidationError as exc:
+        return None, validation_fields(exc.detail)
+
+
+def feedback_errors(raw_events):
+    """{index: {field: [messages]}} of the events feedback_ingest_many would refuse, for
+    callers that refuse a whole request before storing any of it."""
+    validator = _event_validator()
+    found = ((index, _validated(validator, raw)[1]) for index, raw in enumerate(raw_events))
+    return {index: errors for index, errors in found if errors}
+
+
 def feedback_ingest_many(*, project, raw_events):
     """Store every valid event; report created / duplicate / conflict / error per item.
 
     Idempotent on the client's `id`: the same id with the same body is a duplicate, with a
     different body a conflict. Valid items are stored even when others fail.
     """
-    from rest_framework.exceptions import ValidationError
-
-    from accounts.errors import validation_fields
-
     now = timezone.now()
     validator = _event_validator()
     results, pending = [], []
     for index, raw in enumerate(raw_events):
-        try:
-            data = validator.run_validation(raw)
-        except ValidationError as exc:
+        data, errors = _validated(validator, raw)
+        if errors:
             client_id = raw.get("id") if isinstance(raw, dict) else None
-            results.append(IngestResult(index, "error", client_id, validation_fields(exc.detail)))
+            results.append(IngestResult(index, "error", client_id, errors))
             continue
         row = _row_from(project, data, raw, now)
         result = IngestResult(index, "created", row["client_id"])

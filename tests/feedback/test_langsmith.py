@@ -342,3 +342,45 @@ def test_multipart_with_a_malformed_known_part_stores_nothing(project):
     assert response.status_code == 400
     assert response.json()["error"] == "malformed_body" and "post.r2" in response.json()["fields"]
     assert not Run.objects.exists()
+
+
+def _multipart(project, *parts):
+    return _feedback_api(project).post(
+        "/api/langsmith/runs/multipart",
+        data=multipart_body(*parts),
+        content_type="multipart/form-data; boundary=b",
+    )
+
+
+def test_multipart_feedback_that_cannot_be_stored_fails_the_request_naming_it(project):
+    """Never a silent drop: the SDK logs a 400's body, and nothing of the request is kept."""
+    response = _multipart(
+        project,
+        ("post.r1", "application/json", b'{"name": "answer", "run_type": "llm"}'),
+        ("feedback.f1", "application/json", b'{"id": "f1", "run_id": "r1", "score": 0}'),
+        ("feedback.f2", "application/json", b'{"id": "f2", "run_id": "r1", "key": "x"}'),
+        ("feedback.f3", "application/json", b'{"id": "f3", "score": 1, "created_at": "nope"}'),
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] == "invalid"
+    assert sorted(body["fields"]) == ["feedback[1].score", "feedback[2].created_at"]
+    assert "feedback[2].created_at" in body["detail"]
+    assert not Run.objects.exists() and not FeedbackEvent.objects.exists()
+
+
+def test_multipart_scores_on_an_experiment_run_of_the_same_request_are_eval_results(project):
+    """Only user feedback is checked as feedback: an evaluator's 7/10 is a valid score."""
+    from feedback.models import EvalScore
+
+    run = {"name": "case", "reference_example_id": "9f1c0d5e-0000-4000-8000-000000000001"}
+    response = _multipart(
+        project,
+        ("post.r1", "application/json", json.dumps(run).encode()),
+        ("feedback.s1", "application/json", b'{"id": "s1", "run_id": "r1", "score": 7}'),
+        ("feedback.f1", "application/json", b'{"id": "f1", "run_id": "r0", "score": 0}'),
+    )
+    assert response.status_code == 202, response.content
+    assert response.json() == {"accepted": 1, "feedback": 2}
+    assert list(EvalScore.objects.values_list("feedback_id", "score")) == [("s1", 7.0)]
+    assert list(FeedbackEvent.objects.values_list("client_id", "rating")) == [("f1", "down")]
