@@ -8,7 +8,7 @@ from accounts.errors import ERRORS
 
 from . import services
 from .models import WebhookDelivery, WebhookEndpoint
-from .url_syntax import WEBHOOK_URL_PATTERN, webhook_url_problem
+from .url_syntax import WEBHOOK_URL_PATTERN, webhook_url_ascii, webhook_url_problem
 
 
 @extend_schema_field({"type": "string", "format": "uri", "pattern": WEBHOOK_URL_PATTERN})
@@ -22,10 +22,15 @@ class WebhookUrlField(serializers.CharField):
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
-        value = super().to_internal_value(data)
+        try:
+            value = webhook_url_ascii(super().to_internal_value(data))
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
         problem = webhook_url_problem(value)
         if problem:
             raise serializers.ValidationError(problem)
+        if len(value) > self.max_length:  # the ASCII spelling of a host is longer
+            self.fail("max_length", max_length=self.max_length)
         return value
 
 

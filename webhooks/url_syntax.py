@@ -10,6 +10,8 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
+import idna
+
 # What the schema states, and what webhook_url_problem checks first.
 WEBHOOK_URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://"
 
@@ -36,6 +38,27 @@ def _host_problem(host):
     if not _REG_NAME.fullmatch(host):
         return "The host has characters a URL host may not have."
     return None
+
+
+def webhook_url_ascii(url):
+    """`url` with an international host spelled the way DNS knows it (IDNA 2008 with
+    UTS #46 mapping, as browsers do: `Bücher.example` → `xn--bcher-kva.example`); any other
+    URL unchanged. ValueError names a host no domain name can be."""
+    if url.isascii():
+        return url
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        return url  # webhook_url_problem words it
+    userinfo, at, hostport = netloc.rpartition("@")
+    host, colon, port = hostport.partition(":")
+    if host.isascii():
+        return url
+    try:
+        ascii_host = idna.encode(host, uts46=True).decode()
+    except idna.IDNAError:
+        raise ValueError(f"The host '{host}' is not a valid international domain name.") from None
+    return url.replace(netloc, f"{userinfo}{at}{ascii_host}{colon}{port}", 1)
 
 
 def webhook_url_problem(url):

@@ -94,9 +94,7 @@ def test_a_name_that_does_not_resolve_is_refused(admin_api, settings):
     assert not WebhookEndpoint.objects.exists()
 
 
-def test_an_endpoint_failing_in_a_row_is_disabled_then_re_enabled(
-    project, admin_api, settings
-):
+def test_an_endpoint_failing_in_a_row_is_disabled_then_re_enabled(project, admin_api, settings):
     settings.TRIAGE_WEBHOOK_DISABLE_AFTER = 3
     settings.TRIAGE_WEBHOOK_MAX_ATTEMPTS = 1
     dead = "http://127.0.0.1:9/hooks"  # discard port: nothing listens

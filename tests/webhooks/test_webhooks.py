@@ -229,7 +229,8 @@ def test_api_creates_lists_and_deletes_webhooks_showing_the_secret_once(admin_ap
             "url",
         ),
         ({"url": "https://[::1", "events": ["golden_set.version_published"]}, "url"),
-        ({"url": "https://ex\u00e4mple.com/", "events": ["golden_set.version_published"]}, "url"),
+        ({"url": "https://a\u200db.example/", "events": ["golden_set.version_published"]}, "url"),
+        ({"url": "https://b\u00fccher.example/\u00e4", "events": ["p0.queued"]}, "url"),
         ({"url": 5, "events": ["golden_set.version_published"]}, "url"),
         ({"url": "https://ci.example.com/x", "events": ["case.deleted"]}, "events[0]"),
         ({"url": "https://ci.example.com/x", "events": []}, "events"),
@@ -262,6 +263,30 @@ def test_api_accepts_any_absolute_http_url_the_schema_allows(admin_api, project,
     endpoint = WebhookEndpoint.objects.get(pk=created.json()["id"])
     assert (endpoint.project, endpoint.url, created.json()["url"]) == (project, url, url)
     endpoint.full_clean()  # the admin (and any ModelForm) accepts what the API stored
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("https://B\u00fccher.example/hook?q=\u00e4#x", None),  # the path is not the host's
+        ("https://B\u00fccher.example/hook", "https://xn--bcher-kva.example/hook"),
+        ("http://ci:s3cret@\u4f8b\u3048.jp:8443/h", "http://ci:s3cret@xn--r8jz45g.jp:8443/h"),
+    ],
+)
+def test_api_stores_an_international_host_the_way_dns_spells_it(admin_api, given, stored):
+    created = admin_api.post(
+        "/api/v1/webhooks",
+        {"url": given, "events": ["golden_set.version_published"]},
+        content_type="application/json",
+    )
+    if stored is None:  # other non-ASCII is still refused, naming the field
+        assert created.status_code == 400 and list(created.json()["fields"]) == ["url"]
+        assert "percent-encode" in created.json()["fields"]["url"][0]
+        return
+    assert created.status_code == 201, created.json()
+    assert created.json()["url"] == stored
+    assert WebhookEndpoint.objects.get().url == stored
 
 
 @pytest.mark.django_db
