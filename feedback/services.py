@@ -18,7 +18,9 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, OuterRef, Subquery
 from django.utils import timezone
+from rest_framework.exceptions import ValidationError
 
+from accounts.errors import validation_fields
 from accounts.models import ApiKey
 
 from .attachments import attachment_content_type, attachment_is_text
@@ -126,10 +128,6 @@ def _event_validator():
 
 def _validated(validator, raw):
     """(the event's validated data, None), or (None, {field: [messages]})."""
-    from rest_framework.exceptions import ValidationError
-
-    from accounts.errors import validation_fields
-
     try:
         return validator.run_validation(raw), None
     except ValidationError as exc:
