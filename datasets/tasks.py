@@ -21,5 +21,3 @@ def experiment_results_refresh(*, project_id, session_id):
         return None
     run = results.experiment_results_refresh(project=session.project, session=session)
     return run.pk if run else None
-
-

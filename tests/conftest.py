@@ -16,7 +16,6 @@ from tests.support import PRODUCTION_SHAPE, ROOT, worker_env
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-
 def pytest_collection_modifyitems(config, items):
     if PRODUCTION_SHAPE:
         return

@@ -47,16 +47,20 @@ def weekly_agenda(*, project, week_start):
         QueueItem.objects.filter(
             project=project,
             status__in=[
-                QueueItem.Status.PENDING, QueueItem.Status.SKIPPED, QueueItem.Status.CLAIMED
+                QueueItem.Status.PENDING,
+                QueueItem.Status.SKIPPED,
+                QueueItem.Status.CLAIMED,
             ],
         )
         .select_related("cluster", "claimed_by")
         .order_by("-score", "-pk")[:TOP_ITEMS]
     )
     followups = []
-    for incident in Incident.objects.filter(project=project).exclude(
-        status=Incident.Status.CLOSED
-    ).order_by("opened_at"):
+    for incident in (
+        Incident.objects.filter(project=project)
+        .exclude(status=Incident.Status.CLOSED)
+        .order_by("opened_at")
+    ):
         proof = incident_proof(incident)
         if not proof or not all(ok for _, ok in proof):
             missing = [case_id for case_id, ok in proof if not ok]

@@ -104,12 +104,16 @@ def _rephrases(project_id, new_roots):
     match = Q()
     for key in ("session_id", "thread_id", "conversation_id"):
         match |= Q(**{f"metadata__{key}__in": sessions})
-    candidates = production_runs(project_id=project_id).filter(
-        match,
-        parent_run_id="",
-        start_time__gte=min(times) - window,
-        start_time__lte=max(times) + window,
-    ).values(*_RUN_FIELDS)
+    candidates = (
+        production_runs(project_id=project_id)
+        .filter(
+            match,
+            parent_run_id="",
+            start_time__gte=min(times) - window,
+            start_time__lte=max(times) + window,
+        )
+        .values(*_RUN_FIELDS)
+    )
     roots = {}
     for run in candidates:
         session = flag_rules.session_of(run)

@@ -115,9 +115,7 @@ def _quarantined(project):
         {
             "case_id": c.case_id,
             "golden_set": c.golden_set.slug,
-            "url": reverse(
-                "datasets:case", args=[project.slug, c.golden_set.slug, c.case_id]
-            ),
+            "url": reverse("datasets:case", args=[project.slug, c.golden_set.slug, c.case_id]),
         }
         for c in Case.objects.filter(golden_set__project=project, status=Case.Status.QUARANTINED)
         .select_related("golden_set")

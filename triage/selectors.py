@@ -188,7 +188,7 @@ def queue_items(*, project, filters=QueueFilters(), user=None, after=None, limit
             # A labelled P0 waits for its second review (the queue shows a pill).
             second_reviewed=Exists(
                 SecondReview.objects.filter(item=OuterRef("pk"), first_version=OuterRef("version"))
-            )
+            ),
         )
     )
     if filters.status:

@@ -99,9 +99,12 @@ def test_evaluate_stores_a_results_run_on_the_version_and_no_complaints(
 
     session = TracingSession.objects.get(project=golden_set.project)
     assert session.is_experiment and session.name.startswith("ci-refunds")
-    assert Run.objects.filter(session_id=str(session.session_id)).exclude(
-        reference_example_id=""
-    ).count() == 3
+    assert (
+        Run.objects.filter(session_id=str(session.session_id))
+        .exclude(reference_example_id="")
+        .count()
+        == 3
+    )
     assert EvalScore.objects.filter(key="correct").count() == 3
     assert not FeedbackEvent.objects.exists()  # evaluator scores are not user complaints
 

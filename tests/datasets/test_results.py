@@ -114,9 +114,7 @@ def test_results_need_the_results_scope_and_the_right_project(project, version):
     reader = Client(headers={"Authorization": f"Bearer {api_key_for(project, ['datasets:read'])}"})
     assert _post(reader, [{"case_id": "refunds-001", "passed": True}]).status_code == 403
     other = ProjectFactory()
-    stranger = Client(
-        headers={"Authorization": f"Bearer {api_key_for(other, ['results:write'])}"}
-    )
+    stranger = Client(headers={"Authorization": f"Bearer {api_key_for(other, ['results:write'])}"})
     assert _post(stranger, [{"case_id": "refunds-001", "passed": True}]).status_code == 403
     ci = Client(headers={"Authorization": f"Bearer {api_key_for(project, ['results:write'])}"})
     missing = _post(ci, [{"case_id": "refunds-001", "passed": True}], ref="9")

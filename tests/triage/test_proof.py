@@ -31,9 +31,7 @@ def promoted(project, lead):
     )
     golden_set = GoldenSetFactory(project=project, slug="refunds")
     for split in ("holdout", "dev"):
-        CaseFactory(
-            golden_set=golden_set, split=split, cluster=item.cluster, queue_item=item
-        )
+        CaseFactory(golden_set=golden_set, split=split, cluster=item.cluster, queue_item=item)
     other = queued_cluster(project, "wrong", timezone.now() - timedelta(days=1))
     CaseFactory(golden_set=golden_set, split="holdout", cluster=other.cluster)
     version = services.golden_set_version_publish(golden_set=golden_set, user=lead)

@@ -84,6 +84,9 @@ def test_a_lead_labels_in_place_with_an_owner_and_the_page_shows_it(project, lea
     assert QueueItem.objects.get(pk=held.pk).decision == ""
     other = Client()
     other.force_login(reviewer)
-    assert other.post(
-        f"/p/{project.slug}/weekly/items/{held.pk}/label", {"decision": "wont_fix"}
-    ).status_code == 403
+    assert (
+        other.post(
+            f"/p/{project.slug}/weekly/items/{held.pk}/label", {"decision": "wont_fix"}
+        ).status_code
+        == 403
+    )
