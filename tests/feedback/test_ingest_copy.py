@@ -59,6 +59,7 @@ def _copies(monkeypatch):
     real = services._pg_copy
 
     def counted(rows):
+        rows = list(rows)  # the real one takes any iterable (it streams a generator)
         ok = real(rows)
         written.append((len(rows), ok))
         return ok
@@ -138,3 +139,29 @@ def test_outside_a_transaction_a_failed_copy_leaves_nothing_behind(api, project,
     assert sorted(stored) == sorted([e["id"] for e in first] + ["new-0", "new-1"])
     if connection.vendor == "postgresql":
         assert written == [(len(first), True), (len(first) + 2, False)]
+
+
+def test_a_batch_naming_runs_without_traces_is_linked_not_copied(api, project, monkeypatch):
+    """Linking needs the inserted ids, which COPY does not return."""
+    from feedback.models import Run
+
+    Run.objects.create(project=project, run_id="run-7", trace_id="trace-of-run-7")
+    written = _copies(monkeypatch)
+    events = _varied("link")
+    events[3] = {"id": "link-3", "rating": "down", "run_id": "run-7"}
+    results = _post(api, {"events": events}).json()["results"]
+    assert {r["status"] for r in results} == {"created"}
+    assert FeedbackEvent.objects.get(client_id="link-3").trace_id == "trace-of-run-7"
+    assert FeedbackEvent.objects.filter(client_id__startswith="link-").count() == len(events)
+    assert written == []
+
+
+def test_an_invalid_item_in_a_copied_batch_is_reported_and_the_rest_stored(api, project):
+    events = _varied("mixed")
+    events[5]["rating"] = "sideways"
+    events[9]["comment"] = 5
+    results = _post(api, {"events": events}).json()["results"]
+    errors = {r["index"]: sorted(r["errors"]) for r in results if r["status"] == "error"}
+    assert errors == {5: ["rating"], 9: ["comment"]}
+    stored = set(FeedbackEvent.objects.values_list("client_id", flat=True))
+    assert stored == {e["id"] for e in events} - {"mixed-5", "mixed-9"}
