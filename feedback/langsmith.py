@@ -516,7 +516,8 @@ class LangSmithRunsMultipartApi(APIView):
             "`feedback.<id>` (a feedback object, JSON) and `attachment.<run id>.<name>` (raw "
             "bytes with their own Content-Type, stored with their run; 413 naming the part "
             "past the attachment size limit). A malformed part of these kinds is a 400 naming "
-            "it, and nothing is stored. Parts of any other kind are ignored and listed in "
+            "it, and nothing is stored; so is feedback `POST /feedback` would refuse, named "
+            "`feedback[<index among the feedback parts>].<field>`. Parts of any other kind are ignored and listed in "
             "`ignored_parts`; the rest of the batch is stored."
         ),
     )
