@@ -329,6 +329,12 @@ MULTIPART_ACCEPTED = inline_serializer(
             required=False,
             help_text="Names of the parts of unknown kinds, ignored; present only when some were.",
         ),
+        "feedback_conflicts": serializers.ListField(
+            child=serializers.CharField(),
+            required=False,
+            help_text="Ids of feedback not stored: the id was used before with another body "
+            "(POST /feedback's 409); present only when some were.",
+        ),
     },
 )
 ERROR_RESPONSES = {code: OpenApiResponse(ERROR) for code in (400, 401, 403, 413, 415, 429)}
@@ -393,11 +399,20 @@ def _ingest(request, posts, patches, feedbacks=(), attachments=()):
     except services.AttachmentRunUnknown as exc:
         return _invalid({exc.part: [str(exc)]})
     stored = experiments.eval_scores_store(project=project, raws=scores) if scores else 0
+    answer = {"accepted": len(runs) + len(patched), "feedback": stored}
     if user:
         events = [feedback_from_langsmith(raw) for raw in user]
         results = services.feedback_ingest_many(project=project, raw_events=events)
-        stored += sum(r.status in {"created", "duplicate"} for r in results)
-    return Response({"accepted": len(runs) + len(patched), "feedback": stored}, status=202)
+        answer["feedback"] += sum(r.status in {"created", "duplicate"} for r in results)
+        # Found only when written, after the runs: named in the answer and the log.
+        conflicts = [r.id for r in results if r.status == "conflict"]
+        if conflicts:
+            logger.warning(
+                "LangSmith feedback not stored, id used before with another body: %r",
+                conflicts[:10],
+            )
+            answer["feedback_conflicts"] = conflicts
+    return Response(answer, status=202)
 
 
 class LangSmithInfoApi(APIView):
@@ -517,8 +532,10 @@ class LangSmithRunsMultipartApi(APIView):
             "bytes with their own Content-Type, stored with their run; 413 naming the part "
             "past the attachment size limit). A malformed part of these kinds is a 400 naming "
             "it, and nothing is stored; so is feedback `POST /feedback` would refuse, named "
-            "`feedback[<index among the feedback parts>].<field>`. Parts of any other kind are ignored and listed in "
-            "`ignored_parts`; the rest of the batch is stored."
+            "`feedback[<index among the feedback parts>].<field>`. Feedback whose id was used "
+            "before with another body is not stored and listed in `feedback_conflicts`. "
+            "Parts of any other kind are ignored and listed in `ignored_parts`; the rest of "
+            "the batch is stored."
         ),
     )
     def post(self, request):

@@ -384,3 +384,20 @@ def test_multipart_scores_on_an_experiment_run_of_the_same_request_are_eval_resu
     assert response.json() == {"accepted": 1, "feedback": 2}
     assert list(EvalScore.objects.values_list("feedback_id", "score")) == [("s1", 7.0)]
     assert list(FeedbackEvent.objects.values_list("client_id", "rating")) == [("f1", "down")]
+
+
+def test_multipart_feedback_reusing_an_id_with_another_body_is_named(project, caplog):
+    first = b'{"id": "f1", "score": 0, "comment": "slow"}'
+    assert _multipart(project, ("feedback.f1", "application/json", first)).status_code == 202
+    response = _multipart(
+        project,
+        ("post.r1", "application/json", b'{"name": "answer"}'),
+        ("feedback.f1", "application/json", b'{"id": "f1", "score": 0, "comment": "changed words"}'),
+        ("feedback.f2", "application/json", b'{"id": "f2", "score": 1}'),
+    )
+    assert response.status_code == 202
+    assert response.json() == {"accepted": 1, "feedback": 1, "feedback_conflicts": ["f1"]}
+    assert FeedbackEvent.objects.get(client_id="f1").comment == "slow"
+    assert FeedbackEvent.objects.filter(client_id="f2").exists() and Run.objects.count() == 1
+    (warning,) = [r for r in caplog.records if "another body" in r.getMessage()]
+    assert "'f1'" in warning.getMessage() and "changed" not in warning.getMessage()
