@@ -2,7 +2,7 @@
 
 from django.conf import settings
 
-from feedback.langsmith import RATING_KEYS, RUN_PASSTHROUGH, THUMBS_VALUE_PATTERN
+from feedback.langsmith_mapping import RATING_KEYS, RUN_PASSTHROUGH, THUMBS_VALUE_PATTERN
 from feedback.serializers import COST_PATTERN
 
 # Request bodies that need one of several optional fields (the serializer's validate()
@@ -13,8 +13,9 @@ ONE_OF_REQUIRED = {
     "FeedbackTokenInputRequest": ("trace_id", "run_id"),
 }
 
-# LangSmith feedback must yield a rating (feedback.langsmith._rating, same pattern and keys):
-# a score that is a number or boolean, else a thumbs word as value, else a thumbs key.
+# LangSmith feedback must yield a rating (feedback.langsmith_mapping._rating, same pattern
+# and keys): a score that is a number or boolean, else a thumbs word as value, else a
+# thumbs key.
 RATING_DERIVABLE = [
     {
         "required": ["score"],
@@ -86,8 +87,9 @@ def _state_strings(schema):
 
 
 def _langsmith_run(run_input):
-    """A run as the LangSmith SDK sends it (feedback.langsmith.run_from_langsmith): RunInput's
-    passthrough fields, each but `id` nullable (null means "not given"), others ignored."""
+    """A run as the LangSmith SDK sends it (feedback.langsmith_mapping.run_from_langsmith):
+    RunInput's passthrough fields, each but `id` nullable (null means "not given"), others
+    ignored."""
     properties = {}
     for name in RUN_PASSTHROUGH:
         field = run_input["properties"][name]

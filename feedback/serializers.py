@@ -334,7 +334,7 @@ class LangSmithFeedbackSource(serializers.Serializer):
 class LangSmithFeedbackInput(serializers.Serializer):
     """The `langsmith` SDK's feedback (`FeedbackCreate`); unknown fields are ignored."""
 
-    # config/schema.py adds that a rating must be derivable (feedback.langsmith._rating).
+    # config/schema.py adds that a rating must be derivable (feedback.langsmith_mapping._rating).
 
     id = _langsmith_text(max_length=128)
     run_id = _langsmith_text(max_length=128)

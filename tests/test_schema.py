@@ -51,7 +51,7 @@ def test_the_schema_states_which_one_of_several_fields_is_required(tmp_path):
 def test_the_schema_states_langsmith_feedbacks_rating_rule_and_webhook_urls_as_checked(tmp_path):
     import yaml
 
-    from feedback.langsmith import RATING_KEYS, THUMBS_VALUE_PATTERN
+    from feedback.langsmith_mapping import RATING_KEYS, THUMBS_VALUE_PATTERN
     from webhooks.url_syntax import WEBHOOK_URL_PATTERN
 
     out = tmp_path / "schema.yaml"
@@ -63,7 +63,7 @@ def test_the_schema_states_langsmith_feedbacks_rating_rule_and_webhook_urls_as_c
         ["value"],
         ["key"],
     ]
-    # The pattern the server matches a value against (feedback.langsmith._rating).
+    # The pattern the server matches a value against (feedback.langsmith_mapping._rating).
     assert value["properties"]["value"]["pattern"] == THUMBS_VALUE_PATTERN
     assert key["properties"]["key"]["enum"] == sorted(RATING_KEYS)
     url = schemas["WebhookInputRequest"]["properties"]["url"]

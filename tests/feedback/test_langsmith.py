@@ -9,7 +9,7 @@ from langsmith import traceable
 from langsmith import utils as ls_utils
 from langsmith.run_helpers import get_current_run_tree
 
-from feedback.langsmith import feedback_from_langsmith, run_from_langsmith
+from feedback.langsmith_mapping import feedback_from_langsmith, run_from_langsmith
 from feedback.models import FeedbackEvent, Run
 from tests.factories import api_key_for
 from tests.support import multipart_body
