@@ -1,4 +1,5 @@
-"""LangSmith wire compatibility: what the `langsmith` SDK sends, mapped to Runs and feedback.
+"""LangSmith wire compatibility: the endpoints the `langsmith` SDK calls (what it sends is
+mapped to Runs and feedback by langsmith_mapping).
 
 The SDK (0.3 … 0.15) calls, relative to LANGSMITH_ENDPOINT:
 - `GET /info` once; `batch_ingest_config.use_multipart_endpoint` picks multipart vs batch and
