@@ -229,8 +229,9 @@ def _pg_insert(rows_json):
 
 
 # Batches take COPY … FROM STDIN (FORMAT BINARY): the server neither parses JSON nor text,
-# 11-13 µs a row less than json_to_recordset (bench/ingest.py prints both). Below this size
-# the prepared INSERT's one round trip beats COPY's two.
+# 11-13 µs a row less than json_to_recordset (bench/ingest.py prints both). COPY takes two
+# round trips to the INSERT's one: measured, the two cost the same at 10 rows, and COPY is
+# ~8 % faster with 12 % less CPU (ours + the server's) at 20.
 COPY_MIN_ROWS = 20
 _COPY_COLUMNS = tuple(name for name in INSERT_COLUMNS if name != "metadata") + ("metadata",)
 _copy_values = operator.itemgetter(*_COPY_COLUMNS[:-1])
