@@ -99,7 +99,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "config.csp.CachedCSPMiddleware",
+    "csp.middleware.CSPMiddleware",
     "accounts.errors.ApiBodyLimitMiddleware",
     "accounts.errors.ApiErrorShapeMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
