@@ -3,8 +3,8 @@
 `feedback_committed` is sent, after commit, with the ids of the projects that got new
 feedback events (`project_ids`): processing takes every pending event of a project, so the
 event ids themselves would only make the message bigger. The triage app connects the
-processing task to it. A receiver that raises (e.g. the broker is down) loses nothing: the rows are
-committed and the periodic sweeper sends them again.
+processing task to it. A receiver that raises (e.g. the broker is down) loses nothing: the
+rows are committed and the periodic sweeper sends them again.
 """
 
 from django.dispatch import Signal
