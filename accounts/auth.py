@@ -147,7 +147,7 @@ class RevocationSignal:
             return listener
         with self._lock:
             listener = self._listener
-            # Threads do not survive fork (gunicorn preloading): one listener per process.
+            # Threads do not survive fork (a preloading server): one listener per process.
             if listener is None or listener.url != url or not listener.alive():
                 listener = self._listener = _RevocationListener(url)
         listener.wait_subscribed(self.SUBSCRIBE_WAIT_SECONDS)

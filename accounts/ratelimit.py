@@ -1,6 +1,6 @@
 """Per-API-key rate limit: a fixed window counted in Redis, else in the database.
 
-Both are shared by every gunicorn worker and host, so the limit holds for the service as
+Both are shared by every web worker and host, so the limit holds for the service as
 a whole. Redis is tried first when configured; if it is unreachable the count goes to the
 database, and if that fails too, to this process alone rather than failing ingest.
 /healthz names the store the last request was counted in (`rate_limit_store()`).

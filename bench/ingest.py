@@ -1,4 +1,4 @@
-"""Ingest benchmark: the service the production way (gunicorn on PostgreSQL + Redis).
+"""Ingest benchmark: the service the production way (config/web.py on PostgreSQL + Redis).
 
 Measures in one run: single-event posts (sequential, and 16 concurrent clients), batches of
 100 and 1000 events, and the raw multi-row INSERT rate of the same table via psycopg (the
@@ -236,16 +236,17 @@ def bench_batches(port, key, size, batches, clients=2):
     return size * batches / (time.perf_counter() - started)
 
 
-def gunicorn_command(python, app, port, workers):
-    return [
-        python, "-m", "gunicorn", app, "-b", f"127.0.0.1:{port}", "-w", str(workers),
-        "--worker-class", "gthread", "--threads", "4", "--keep-alive", "30",
-        "--log-level", "warning",
-    ]  # fmt: skip
+def server_command(python, app, port, workers):
+    """The production web server (config/web.py) serving `app` on 127.0.0.1:`port`."""
+    code = (
+        "from config.web import server; "
+        f"server({app!r}, port={port}, workers={workers}, host='127.0.0.1').serve()"
+    )
+    return [python, "-c", code]
 
 
 def _wsgi_post(application, key, body):
-    """One POST /api/v1/feedback straight into the WSGI app (no socket, no gunicorn)."""
+    """One POST /api/v1/feedback straight into the WSGI app (no socket, no web server)."""
     environ = {
         "REQUEST_METHOD": "POST", "PATH_INFO": "/api/v1/feedback", "QUERY_STRING": "",
         "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "HTTP_HOST": "127.0.0.1",
@@ -406,6 +407,7 @@ def main():
         "REDIS_URL": REDIS_URL,
         "DEBUG": "0",
         "LOG_LEVEL": "WARNING",
+        "WEB_LOG_LEVEL": "warning",
         "TRIAGE_RATE_LIMIT": "1000000/s",  # measure ingest, not the limiter's refusals
     }
     python = sys.executable
@@ -439,7 +441,7 @@ def main():
         print(f"load average after: {os.getloadavg()[0]:.2f}")
         return
     print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores; other work skews figures)")
-    print(f"database {DB_URL} · redis {REDIS_URL} · gunicorn workers {args.workers}")
+    print(f"database {DB_URL} · redis {REDIS_URL} · web workers {args.workers} (config/web.py)")
     database_recreate()
     run([python, "manage.py", "migrate", "-v", "0"], env=env)
     project_id, key = bench_project(python, env)
@@ -453,7 +455,9 @@ def main():
 
     port = free_port()
     server = subprocess.Popen(
-        gunicorn_command(python, "config.wsgi", port, args.workers), cwd=ROOT, env=env
+        server_command(python, "config.wsgi:application", port, args.workers),
+        cwd=ROOT,
+        env=env,
     )
     try:
         server_wait(server, port, key)
@@ -485,7 +489,7 @@ def main():
     floor_http, floor_commit = (statistics.mean(t) * 1000 for t in (http_floor, commit_floor))
     print(
         f"  floor of one durable post: {floor_http + floor_commit:.2f} ms = keep-alive round "
-        f"trip to a do-nothing gunicorn app {floor_http:.2f} ms + single-row INSERT + COMMIT "
+        f"trip to a do-nothing app {floor_http:.2f} ms + single-row INSERT + COMMIT "
         f"{floor_commit:.2f} ms (psycopg); our own work per post: "
         f"{statistics.mean(seq_ms) - floor_http - floor_commit:.2f} ms"
     )

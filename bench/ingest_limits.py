@@ -15,7 +15,7 @@ from bench.ingest import (
     Poster,
     event,
     free_port,
-    gunicorn_command,
+    server_command,
 )
 from bench.pipeline_stats import HZ, process_ticks
 
@@ -150,11 +150,14 @@ def bench_commit_floor(project_id, n):
 
 
 def bench_http_floor(python, workers, n):
-    """Sequential keep-alive posts of a feedback body to gunicorn serving bench/http_floor.py
-    (same worker class and threads, an app that does nothing) → seconds each."""
+    """Sequential keep-alive posts of a feedback body to the web server (config/web.py)
+    serving bench/http_floor.py (same workers and threads, an app that does nothing) →
+    seconds each."""
     port = free_port()
     server = subprocess.Popen(
-        gunicorn_command(python, "bench.http_floor:app", port, workers), cwd=ROOT
+        server_command(python, "bench.http_floor:app", port, workers),
+        cwd=ROOT,
+        env={**os.environ, "WEB_LOG_LEVEL": "warning"},
     )
     try:
         poster, deadline = Poster(port, "none"), time.monotonic() + 30
@@ -211,7 +214,7 @@ def _postgres_pids():
 
 
 class CpuShare:
-    """CPU seconds spent by the service (gunicorn's workers), PostgreSQL (every backend and
+    """CPU seconds spent by the service (the web server's workers), PostgreSQL (every backend and
     its background writers) and this benchmark while a block runs: where a batch's time
     goes on this machine, and how fast its cores could go at best."""
 

@@ -2,10 +2,11 @@
 
     .venv/bin/python bench/load.py [--rate 1000] [--seconds 300] [--batch 20] [--workers 1]
 
-gunicorn and `celery worker --pool=solo` processes on their own database (bench/pipeline.py
-starts them; same load generator: keep-alive clients, varied complaints, fixed schedule).
-Prints request latency p50/p99, errors, the RSS of gunicorn and the workers at the start and
-the end, and the processing backlog at the end (count and oldest age).
+The web server (config/web.py) and `celery worker --pool=solo` processes on their own
+database (bench/pipeline.py starts them; same load generator: keep-alive clients, varied
+complaints, fixed schedule). Prints request latency p50/p99, errors, the RSS of the web
+server and the workers at the start and the end, and the processing backlog at the end
+(count and oldest age).
 """
 
 import argparse
@@ -78,7 +79,7 @@ def main():
         f"errors {len(load.errors)}"
     )
     print(
-        f"RSS gunicorn ({args.web_workers} workers + master): {rss_start[0]:.0f} → "
+        f"RSS web ({args.web_workers} workers + main): {rss_start[0]:.0f} → "
         f"{rss_end[0]:.0f} MB · celery ({args.workers} worker): {rss_start[1]:.0f} → "
         f"{rss_end[1]:.0f} MB (5 s in → at the end)"
     )

@@ -3,11 +3,11 @@
     .venv/bin/python bench/pipeline.py [--rate 1000] [--batch 20] [--clients 8]
         [--workers 1|2] [--backlog-seconds 20] [--steady-seconds 30] [--trace]
 
-Starts gunicorn and `celery worker --pool=solo` processes itself on its own database
-(BENCH_DATABASE_URL, default …/triage_bench_pipeline, dropped and recreated) and Redis db 13
-(BENCH_REDIS_URL). Keep-alive clients post varied complaints (bench/triage_job.py's
-generator: Zipf-sized issues, paraphrases, numbers, emails) at a fixed rate in small
-batches for the whole run. For each worker count (1, then 2 with --workers 2):
+Starts the web server (config/web.py) and `celery worker --pool=solo` processes itself on
+its own database (BENCH_DATABASE_URL, default …/triage_bench_pipeline, dropped and
+recreated) and Redis db 13 (BENCH_REDIS_URL). Keep-alive clients post varied complaints
+(bench/triage_job.py's generator: Zipf-sized issues, paraphrases, numbers, emails) at a
+fixed rate in small batches for the whole run. For each worker count (1, then 2 with --workers 2):
 
 1. no worker runs for --backlog-seconds: a backlog builds up at the ingest rate;
 2. the workers start: the processing rate is the events processed per second from the
@@ -22,7 +22,7 @@ was processed, that no event was processed twice (the events the tasks report su
 event count) and that every cluster's event_count equals its events.
 
 While draining, the CPU is split between processing (workers and their database backends),
-ingest (gunicorn and its backends) and the rest (bench/pipeline_stats.py): from one worker's
+ingest (the web server and its backends) and the rest (bench/pipeline_stats.py): from one worker's
 share and what the rest leaves, the most a second worker can add if processing is CPU-bound.
 --trace also has the workers time each batch's phases (TRIAGE_PROCESS_TRACE) and prints the
 mean per phase for 1 and 2 workers: claim, key + sketch, the wait for the planning lock, plan,
@@ -178,7 +178,7 @@ def percentile(values, q):
 
 
 class Services:
-    """The database, gunicorn and celery workers of one bench run."""
+    """The database, the web server and celery workers of one bench run."""
 
     def __init__(self, *, web_workers, log_dir):
         self.web_workers, self.log_dir = web_workers, Path(log_dir)
@@ -204,13 +204,13 @@ class Services:
             env=self.env, capture_output=True, text=True,
         ).stdout.split()  # fmt: skip
         self.project_id, self.key = int(out[-2]), out[-1]
-        log = open(self.log_dir / "gunicorn.log", "w")
+        from bench.ingest import server_command
+
+        log = open(self.log_dir / "web.log", "w")
         self.server = subprocess.Popen(
-            [python, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{self.port}",
-             "-w", str(self.web_workers), "--worker-class", "gthread", "--threads", "4",
-             "--keep-alive", "30", "--log-level", "warning"],
-            cwd=ROOT, env={**self.env, "PGAPPNAME": APP_WEB}, stdout=log,
-            stderr=subprocess.STDOUT,
+            server_command(python, "config.wsgi:application", self.port, self.web_workers),
+            cwd=ROOT, env={**self.env, "PGAPPNAME": APP_WEB, "WEB_LOG_LEVEL": "warning"},
+            stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         import http.client
 
@@ -276,7 +276,7 @@ class Services:
             self.server.wait(timeout=30)
 
     def pids(self):
-        """gunicorn's master and workers, then the celery workers."""
+        """The web server's main process and workers, then the celery workers."""
         out = subprocess.run(
             ["ps", "-o", "pid=", "--ppid", str(self.server.pid)], capture_output=True, text=True
         ).stdout.split()
@@ -468,7 +468,7 @@ def main():
     print(f"{load_average()} (2 cores, shared: other work skews figures)", flush=True)
     print(
         f"ingest {args.rate} events/s in batches of {args.batch} from {args.clients} keep-alive "
-        f"clients · gunicorn {args.web_workers} workers · celery --pool=solo workers",
+        f"clients · web {args.web_workers} workers · celery --pool=solo workers",
         flush=True,
     )
     bodies = event_bodies(60000, args.batch)
@@ -481,7 +481,7 @@ def main():
             "so claims and updates slow down with long backlogs (PostgreSQL's default is on)",
             flush=True,
         )
-    web = services.pids()[0]  # gunicorn's workers live as long as the run (no max-requests)
+    web = services.pids()[0]  # the web workers live as long as the run (no max-requests)
     meter = CpuMeter(
         DB_URL,
         {

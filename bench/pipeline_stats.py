@@ -1,7 +1,7 @@
 """bench/pipeline.py's accounting: where the CPU went, and where a batch's time went.
 
 CpuMeter splits the machine's busy time between processing (the celery workers and their
-PostgreSQL backends), ingest (gunicorn and its backends) and everything else (the bench, the
+PostgreSQL backends), ingest (the web server and its backends) and everything else (the bench, the
 database's own processes, other users of the machine): the services connect with their own
 PGAPPNAME, so their backends are found in pg_stat_activity. From one worker's share and
 what the others leave, the ceiling a second worker can reach if processing is CPU-bound.

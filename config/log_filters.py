@@ -13,8 +13,6 @@ phone word ("call 5550134").
 import logging
 import re
 
-from gunicorn import glogging
-
 from feedback.tokens import PREFIX as FEEDBACK_TOKEN_PREFIX
 from triage.pii import credentials
 
@@ -52,7 +50,6 @@ _KEEP = re.compile(
     r"|\b[0-9a-fA-F]{32}\b"
     r"|\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
     r"|\b\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:[+-]\d{2}:?\d{2})?"
-    r"|\b\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2}"  # gunicorn's access-log time: 29/Nov/2026:23:24:50
 )
 _PLACEHOLDER = re.compile(r"<[A-Z_]+>")
 _MIN_PHONE_DIGITS = 7
@@ -155,13 +152,3 @@ def install(logger=None):
     for handler in logger.handlers:
         if not any(isinstance(f, ScrubPiiFilter) for f in handler.filters):
             handler.addFilter(ScrubPiiFilter())
-
-
-class GunicornLogger(glogging.Logger):
-    """Gunicorn's error and access logs, scrubbed like ours (gunicorn.conf.py names it):
-    they carry request paths, where feedback tokens live."""
-
-    def setup(self, cfg):
-        super().setup(cfg)  # also on SIGHUP: new handlers, filtered again
-        install(self.error_log)
-        install(self.access_log)

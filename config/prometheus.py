@@ -1,5 +1,5 @@
 """GET /metrics for Prometheus: service figures for operators, read from the database at
-scrape time, so every gunicorn and Celery process is counted the same way (no
+scrape time, so every web and Celery process is counted the same way (no
 per-process counters to merge). Ingest rate is `rate(triage_*_ingested_total[5m])` over
 the highest row id, a counter that costs one index lookup to read."""
 

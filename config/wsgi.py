@@ -6,6 +6,7 @@ Every other middleware (security headers, the API error shape, body limits, …)
 both, so an API answer is the same from either chain.
 """
 
+import gc
 import os
 
 from django.core.wsgi import get_wsgi_application
@@ -36,3 +37,10 @@ def application(environ, start_response):
     if environ.get("PATH_INFO", "").startswith(API_PREFIXES):
         return api(environ, start_response)
     return pages(environ, start_response)
+
+
+# Move the loaded app out of the collector's way. A batch keeps tens of thousands of objects
+# alive while it is handled, so young collections promote them and full collections follow
+# every few batches; each full pass walked the whole app (~100 ms a pass, ~5 µs per event
+# ingested). Frozen objects are never scanned again.
+gc.freeze()

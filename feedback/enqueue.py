@@ -60,7 +60,7 @@ class _BackgroundPublisher:
     def submit(self, project_id):
         with self._lock:
             self._pending.add(project_id)
-            # Threads do not survive fork (gunicorn preloading): start one per process.
+            # Threads do not survive fork (a preloading server): start one per process.
             if self._pid != os.getpid() or not self._thread.is_alive():
                 self._pid = os.getpid()
                 self._thread = threading.Thread(

@@ -1,4 +1,4 @@
-"""Helpers for tests that run real processes (gunicorn, a celery worker) beside pytest,
+"""Helpers for tests that run real processes (the web server, a celery worker) beside pytest,
 and the one fake: an app receiving our webhooks."""
 
 import contextlib
@@ -60,17 +60,20 @@ def free_port():
 
 
 @contextlib.contextmanager
-def gunicorn_server(log_dir, **env):
-    """The app the production way (gunicorn, one worker) on the test database; yields its URL.
+def web_server(log_dir, **env):
+    """The app the production way (config/web.py: granian, one worker) on the test database;
+    yields its URL.
 
     `env` overrides the environment (e.g. a dead REDIS_URL).
     """
     port = free_port()
-    log_path = log_dir / "gunicorn.log"
+    log_path = log_dir / "web.log"
     log = open(log_path, "w")
+    server_env = {"PORT": str(port), "WEB_HOST": "127.0.0.1", "WEB_CONCURRENCY": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1"],
-        cwd=ROOT, env={**worker_env(), "DEBUG": "0", **env}, stdout=log, stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "config.web"],
+        cwd=ROOT, env={**worker_env(), "DEBUG": "0", **server_env, **env}, stdout=log,
+        stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
 
@@ -81,7 +84,7 @@ def gunicorn_server(log_dir, **env):
             return proc.poll() is not None  # died: fail below with its log
 
     try:
-        wait_for(up, timeout=60, what="gunicorn to start")
+        wait_for(up, timeout=60, what="the web server to start")
         assert proc.poll() is None, log_path.read_text()[-3000:]
         yield url
     finally:

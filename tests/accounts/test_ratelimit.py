@@ -10,7 +10,7 @@ from accounts.models import RateLimitCount
 from accounts.ratelimit import rate_limit_hit, rate_limit_store, rate_parse
 from feedback.models import FeedbackEvent
 from tests.factories import api_key_for
-from tests.support import PRODUCTION_SHAPE, gunicorn_server
+from tests.support import PRODUCTION_SHAPE, web_server
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +40,7 @@ def test_production_counts_in_redis_shared_by_all_workers(project, settings):
     client = Client(headers={"X-Api-Key": api_key_for(project, scopes=["ingest"])})
     assert post(client, {"rating": "down"}).status_code == 201
     keys = redis.Redis.from_url(settings.REDIS_URL).keys("triage:rl:*")
-    assert keys  # the counter lives in Redis, so every gunicorn worker sees it
+    assert keys  # the counter lives in Redis, so every web worker sees it
     values = [int(redis.Redis.from_url(settings.REDIS_URL).get(k)) for k in keys]
     assert 1 in values
 
@@ -77,8 +77,8 @@ def test_two_server_processes_without_redis_share_one_limit(project, tmp_path):
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
     with (
-        gunicorn_server(tmp_path / "a", **env) as first,
-        gunicorn_server(tmp_path / "b", **env) as second,
+        web_server(tmp_path / "a", **env) as first,
+        web_server(tmp_path / "b", **env) as second,
     ):
         for url in [first, second] * 8:  # 16 requests, alternating between the processes
             response = requests.post(

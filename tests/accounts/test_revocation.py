@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.models import ApiKey
 from accounts.services import api_key_create, api_key_revoke
 from feedback.models import FeedbackEvent
-from tests.support import ROOT, gunicorn_server
+from tests.support import ROOT, web_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -71,11 +71,11 @@ def test_revocation_announced_by_another_process_ends_this_process_cache(project
 
 
 @pytest.mark.services
-def test_revoking_in_this_process_stops_the_key_at_once_in_a_gunicorn_worker(project, tmp_path):
+def test_revoking_in_this_process_stops_the_key_at_once_in_a_web_server_worker(project, tmp_path):
     # Several rounds: pub/sub alone lost this race now and then (the worker served the
     # next request before its listener thread had run); announce() now waits for acks.
     keys = []
-    with gunicorn_server(tmp_path, TRIAGE_API_KEY_CACHE_SECONDS="3600") as url:
+    with web_server(tmp_path, TRIAGE_API_KEY_CACHE_SECONDS="3600") as url:
         session = requests.Session()
 
         def post(comment):

@@ -12,7 +12,7 @@ from django.conf import settings
 from feedback.models import FeedbackEvent
 from feedback.tasks import sweep_unprocessed
 from tests.factories import api_key_for
-from tests.support import ROOT, gunicorn_server, wait_for, worker_env
+from tests.support import ROOT, wait_for, web_server, worker_env
 from triage.models import Cluster
 from triage.tasks import process_feedback
 
@@ -22,8 +22,8 @@ DEAD_BROKER = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 
 @pytest.fixture
 def server_without_broker(tmp_path):
-    """The app the production way (gunicorn, PostgreSQL) but with Redis unreachable."""
-    with gunicorn_server(tmp_path, REDIS_URL=DEAD_BROKER) as url:
+    """The app the production way (granian, PostgreSQL) but with Redis unreachable."""
+    with web_server(tmp_path, REDIS_URL=DEAD_BROKER) as url:
         yield url
 
 

@@ -2,7 +2,7 @@
 
 runserver writes a response's headers and body in separate sends; with Nagle's algorithm on,
 the body then waits for the client's delayed ACK of the headers (~40 ms on Linux), so every
-keep-alive request cost ~50 ms. gunicorn sets TCP_NODELAY on its sockets; this does the same.
+keep-alive request cost ~50 ms. Production servers send with TCP_NODELAY; this does the same.
 Everything else is runserver as django.contrib.staticfiles extends it (--insecure serves
 the static files).
 """
