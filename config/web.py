@@ -8,8 +8,9 @@ more than half of a single ingest post's 1 ms budget.
 
 Environment: PORT (8000), WEB_CONCURRENCY worker processes (4), WEB_THREADS per worker
 (4: a slow export or page must not hold every request up), WEB_HOST (0.0.0.0),
-WEB_ACCESS_LOG=1 for one line per request. Its log lines go through the same scrubbing as
-the app's (config/log_filters.py): they carry request paths, where feedback tokens live.
+WEB_LOG_LEVEL (info), WEB_ACCESS_LOG=1 for one line per request. Its log lines go through
+the same scrubbing as the app's (config/log_filters.py): they carry request paths, where
+feedback tokens live.
 """
 
 import os
@@ -17,7 +18,6 @@ import os
 from granian import Granian
 from granian.constants import Interfaces
 
-_SCRUBBED = {"()": "config.log_filters.ScrubPiiFilter"}
 # granian's default but for "ms" glued to the duration: "200 12.345" reads as a phone number
 # to the scrubber.
 ACCESS_FORMAT = '[%(time)s] %(addr)s "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).3fms'
@@ -33,7 +33,7 @@ def log_config():
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"scrub_pii": _SCRUBBED},
+        "filters": {"scrub_pii": {"()": "config.log_filters.ScrubPiiFilter"}},
         "formatters": {
             "generic": {"format": "[%(asctime)s] [%(levelname)s] %(message)s"},
             "access": {"format": "%(message)s"},
