@@ -27,7 +27,11 @@ class FeedbackEvent(models.Model):
         IMPLICIT = "implicit"
         AUTO = "auto"
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="feedback")
+    # No index of its own: every composite index below starts with the project, and each
+    # ingested row would pay for one more index that no query needs.
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="feedback", db_index=False
+    )
     # NULL (not "") when absent, so the unique constraint only binds real ids.
     client_id = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
     body_hash = models.CharField(max_length=64)
@@ -108,7 +112,10 @@ class Run(models.Model):
 
     RUN_TYPES = ("llm", "chain", "tool", "retriever", "prompt", "parser", "embedding")
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="runs")
+    # Covered by the composite indexes below, as on FeedbackEvent.
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="runs", db_index=False
+    )
     run_id = models.CharField(max_length=128)
     trace_id = models.CharField(max_length=128)  # indexed with project, below
     parent_run_id = models.CharField(max_length=128, blank=True)
