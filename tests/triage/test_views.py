@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from datasets.models import Case, GoldenSet
 from tests.factories import FeedbackEventFactory, MembershipFactory, make_item
+from triage import selectors
 from triage.models import FailureMode, QueueItem
 
 
@@ -553,7 +554,13 @@ def test_a_trace_without_runs_says_so(project, reviewer):
     assert "This trace has no runs yet" in html
 
 
-def test_filtered_status_counts_stop_at_the_cap(project, reviewer, settings):
+# A narrow filter is counted from one read of its items' statuses; past FEW_ITEMS matches,
+# with a capped count per tab. Both show the same tabs.
+@pytest.mark.parametrize("few_items", [2000, 3])
+def test_filtered_status_counts_stop_at_the_cap(
+    project, reviewer, settings, monkeypatch, few_items
+):
+    monkeypatch.setattr(selectors, "FEW_ITEMS", few_items)
     settings.TRIAGE_QUEUE_TAB_COUNT_CAP = 2
     for _ in range(3):
         make_item(project, category="billing")
@@ -563,6 +570,7 @@ def test_filtered_status_counts_stop_at_the_cap(project, reviewer, settings):
 
     html = client.get(f"/p/{project.slug}/queue/", {"category": "billing"}).content.decode()
     assert 'data-status="pending">2+<' in html and 'data-status="skipped">1<' in html
+    assert 'data-status="labelled">0<' in html
     # Unfiltered counts stay exact (cached briefly instead).
     html = client.get(f"/p/{project.slug}/queue/").content.decode()
     assert 'data-status="pending">4<' in html
