@@ -237,10 +237,12 @@ def bench_batches(port, key, size, batches, clients=2):
 
 
 def server_command(python, app, port, workers):
-    """The production web server (config/web.py) serving `app` on 127.0.0.1:`port`."""
+    """The production web server (config/web.py) serving `app` on 127.0.0.1:`port`, logging
+    warnings only."""
     code = (
         "from config.web import server; "
-        f"server({app!r}, port={port}, workers={workers}, host='127.0.0.1').serve()"
+        f"server({app!r}, port={port}, workers={workers}, host='127.0.0.1', "
+        "log_level='warning').serve()"
     )
     return [python, "-c", code]
 
@@ -407,7 +409,6 @@ def main():
         "REDIS_URL": REDIS_URL,
         "DEBUG": "0",
         "LOG_LEVEL": "WARNING",
-        "WEB_LOG_LEVEL": "warning",
         "TRIAGE_RATE_LIMIT": "1000000/s",  # measure ingest, not the limiter's refusals
     }
     python = sys.executable

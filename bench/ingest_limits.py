@@ -155,9 +155,7 @@ def bench_http_floor(python, workers, n):
     seconds each."""
     port = free_port()
     server = subprocess.Popen(
-        server_command(python, "bench.http_floor:app", port, workers),
-        cwd=ROOT,
-        env={**os.environ, "WEB_LOG_LEVEL": "warning"},
+        server_command(python, "bench.http_floor:app", port, workers), cwd=ROOT
     )
     try:
         poster, deadline = Poster(port, "none"), time.monotonic() + 30

@@ -209,7 +209,7 @@ class Services:
         log = open(self.log_dir / "web.log", "w")
         self.server = subprocess.Popen(
             server_command(python, "config.wsgi:application", self.port, self.web_workers),
-            cwd=ROOT, env={**self.env, "PGAPPNAME": APP_WEB, "WEB_LOG_LEVEL": "warning"},
+            cwd=ROOT, env={**self.env, "PGAPPNAME": APP_WEB},
             stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         import http.client

@@ -431,8 +431,9 @@ TRIAGE_LEASE_SECONDS = int(os.environ.get("TRIAGE_LEASE_SECONDS", 15 * 60))
 TRIAGE_QUEUE_COUNTS_TTL = int(os.environ.get("TRIAGE_QUEUE_COUNTS_TTL", 5))
 # Counts over filtered sets stop here and show "1,000+" (an exact COUNT(*) reads them all).
 TRIAGE_COUNT_CAP = int(os.environ.get("TRIAGE_COUNT_CAP", 1000))
-# The queue's status tabs under a filter count this far ("200+"): four capped counts per
-# page view, each reading up to this many rows (and their clusters) at 1 M items.
+# The queue's status tabs under a filter count this far ("200+"). A filter matching more
+# than triage.selectors.FEW_ITEMS items takes a capped count per tab, each reading up to
+# this many rows (and their clusters) at 1 M items.
 TRIAGE_QUEUE_TAB_COUNT_CAP = int(os.environ.get("TRIAGE_QUEUE_TAB_COUNT_CAP", 200))
 # /healthz says "degraded" when the oldest unprocessed feedback event is older than this.
 TRIAGE_BACKLOG_MAX_AGE_SECONDS = int(os.environ.get("TRIAGE_BACKLOG_MAX_AGE_SECONDS", 900))

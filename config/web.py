@@ -49,7 +49,7 @@ def log_config():
     }
 
 
-def server(app="config.wsgi:application", *, port=None, workers=None, host=None):
+def server(app="config.wsgi:application", *, port=None, workers=None, host=None, log_level=None):
     env = os.environ.get
     return Granian(
         app,
@@ -59,7 +59,7 @@ def server(app="config.wsgi:application", *, port=None, workers=None, host=None)
         workers=int(workers or env("WEB_CONCURRENCY", 4)),
         blocking_threads=int(env("WEB_THREADS", 4)),
         respawn_failed_workers=True,
-        log_level=env("WEB_LOG_LEVEL", "info"),
+        log_level=log_level or env("WEB_LOG_LEVEL", "info"),
         log_dictconfig=log_config(),
         log_access=env("WEB_ACCESS_LOG", "0") == "1",
         log_access_format=ACCESS_FORMAT,

@@ -1,5 +1,6 @@
 """Reads for the reviewer pages."""
 
+from collections import Counter
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
@@ -24,7 +25,7 @@ from .models import (
     RubricField,
     SecondReview,
 )
-from .sql import AtLeast, count_capped
+from .sql import capped, count_capped
 
 QUEUE_PAGE_SIZE = 50
 # The queue's tabs under a filter that matches at most this many items are counted from one
@@ -233,7 +234,8 @@ def queue_status_counts(*, project, filters=None, user=None):
         # count per tab applies the filter once each.
         matched = list(items.order_by().values_list("status", flat=True)[: FEW_ITEMS + 1])
         if len(matched) <= FEW_ITEMS:
-            return {s: AtLeast(cap) if (n := matched.count(s)) > cap else n for s in statuses}
+            per_status = Counter(matched)
+            return {s: capped(per_status[s], cap) for s in statuses}
         return {s: count_capped(items.filter(status=s), cap) for s in statuses}
     cached = settings.TRIAGE_QUEUE_COUNTS_TTL
     key = f"triage:queue-counts:{project.pk}"

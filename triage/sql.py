@@ -97,11 +97,15 @@ class AtLeast(int):
     """A count that stopped at its cap: pages show it as "1,000+" (see count_label)."""
 
 
+def capped(n, cap):
+    """`n`, or AtLeast(cap) past the cap."""
+    return AtLeast(cap) if n > cap else n
+
+
 def count_capped(queryset, cap):
     """The exact count up to `cap`, else AtLeast(cap): reads at most cap + 1 rows.
 
     An exact COUNT(*) over a big filtered set reads all of it (hundreds of ms at 1 M
     queue items); a reviewer only needs to know it is "a lot".
     """
-    n = queryset.order_by()[: cap + 1].count()
-    return AtLeast(cap) if n > cap else n
+    return capped(queryset.order_by()[: cap + 1].count(), cap)

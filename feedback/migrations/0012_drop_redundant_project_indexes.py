@@ -5,10 +5,11 @@ from django.db import migrations, models
 # composite index of both tables starts with the project. Only the index is dropped. Django's
 # own AlterField would also drop and re-add the foreign key, and re-adding it checks every
 # row under a lock that holds ingest up (SQLite: copies the whole table).
-INDEXES = {
-    "feedback_feedbackevent": "feedback_feedbackevent_project_id_cafd41cf",
-    "feedback_run": "feedback_run_project_id_37aa3a39",
-}
+# (model, related_name, table, index)
+PROJECT_FKS = [
+    ("feedbackevent", "feedback", "feedback_feedbackevent", "feedback_feedbackevent_project_id_cafd41cf"),
+    ("run", "runs", "feedback_run", "feedback_run_project_id_37aa3a39"),
+]  # fmt: skip
 
 
 class Migration(migrations.Migration):
@@ -21,32 +22,23 @@ class Migration(migrations.Migration):
         migrations.SeparateDatabaseAndState(
             state_operations=[
                 migrations.AlterField(
-                    model_name="feedbackevent",
+                    model_name=model,
                     name="project",
                     field=models.ForeignKey(
                         db_index=False,
                         on_delete=django.db.models.deletion.CASCADE,
-                        related_name="feedback",
+                        related_name=related_name,
                         to="accounts.project",
                     ),
-                ),
-                migrations.AlterField(
-                    model_name="run",
-                    name="project",
-                    field=models.ForeignKey(
-                        db_index=False,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="runs",
-                        to="accounts.project",
-                    ),
-                ),
+                )
+                for model, related_name, _, _ in PROJECT_FKS
             ],
             database_operations=[
                 migrations.RunSQL(
                     f'DROP INDEX IF EXISTS "{index}"',
                     reverse_sql=f'CREATE INDEX "{index}" ON "{table}" ("project_id")',
                 )
-                for table, index in INDEXES.items()
+                for _, _, table, index in PROJECT_FKS
             ],
         )
     ]
