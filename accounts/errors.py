@@ -129,11 +129,12 @@ class ApiBodyLimitMiddleware:
 
 
 class ApiErrorShapeMiddleware:
-    """API paths answer 404 and 405 in the JSON error shape, in every mode.
+    """API paths answer 400, 404 and 405 in the JSON error shape, in every mode.
 
     `handler404` is not consulted with DEBUG on (Django renders its technical page, which
-    lists every URL pattern), and Django's own 405 has an empty HTML body. This rewrites
-    any such non-JSON answer under an API prefix, whatever produced it.
+    lists every URL pattern), Django's own 405 has an empty HTML body, and a request Django
+    refuses before any view (a Host not in ALLOWED_HOSTS) gets its HTML 400 page. This
+    rewrites any such non-JSON answer under an API prefix, whatever produced it.
     """
 
     def __init__(self, get_response):
@@ -142,10 +143,12 @@ class ApiErrorShapeMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         if (
-            response.status_code in (404, 405)
+            response.status_code in (400, 404, 405)
             and request.path.startswith(API_PREFIXES)
             and not response.get("Content-Type", "").startswith("application/json")
         ):
+            if response.status_code == 400:
+                return json_error(400, "bad_request", "The request was refused as malformed.")
             if response.status_code == 404:
                 return json_error(404, "not_found", f"No endpoint or object at {request.path}.")
             error = json_error(

@@ -18,6 +18,7 @@ from django.conf import settings  # noqa: E402  (after setup)
 from django.core.handlers.wsgi import WSGIHandler  # noqa: E402
 
 from accounts.errors import API_PREFIXES  # noqa: E402
+from feedback import ingest_lane  # noqa: E402
 
 
 class _ApiHandler(WSGIHandler):
@@ -31,10 +32,14 @@ class _ApiHandler(WSGIHandler):
 
 
 api = _ApiHandler()
+ingest = ingest_lane.IngestLane(api)  # POST /api/v1/feedback; what it leaves goes to `api`
 
 
 def application(environ, start_response):
-    if environ.get("PATH_INFO", "").startswith(API_PREFIXES):
+    path = environ.get("PATH_INFO", "")
+    if path == ingest_lane.PATH:
+        return ingest(environ, start_response)
+    if path.startswith(API_PREFIXES):
         return api(environ, start_response)
     return pages(environ, start_response)
 

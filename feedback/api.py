@@ -1,22 +1,18 @@
-import io
-
-from django.http import HttpResponse
 from drf_spectacular.utils import (
     OpenApiResponse,
     PolymorphicProxySerializer,
     extend_schema,
     inline_serializer,
 )
-from rest_framework import exceptions, serializers
-from rest_framework.renderers import JSONRenderer
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.auth import api_key_lookup, raw_key_from_headers, scope_required
-from accounts.errors import ERRORS, Conflict, drf_error, error_body
-from accounts.ratelimit import rate_limit_hit
+from accounts.auth import scope_required
+from accounts.errors import ERRORS, Conflict, drf_error
 
 from . import services
+from .ingest_lane import THROTTLE_WAIT_KEY
 from .serializers import (
     MAX_BATCH,
     FeedbackBatchInput,
@@ -46,81 +42,16 @@ def _single_result_response(result):
     )
 
 
-def _json_response(status, data, view):
-    """What DRF's finalize_response makes of Response(data, status) here, byte for byte."""
-    response = HttpResponse(
-        JSONRenderer().render(data), status=status, content_type="application/json"
-    )
-    for name, value in view.default_response_headers.items():
-        response[name] = value
-    return response
-
-
 class FeedbackApi(APIView):
-    """POST /api/v1/feedback, the ingest hot path.
-
-    A well-formed post with a live key skips DRF's request cycle (the Request wrapper,
-    content negotiation, the permission and throttle classes): that cycle cost as much
-    CPU as the ingest itself. The same checks run, in DRF's order, through the same
-    functions. Anything else (no key, a bad key or scope, a malformed body, an Accept
-    other than JSON, the rate limit refusing) goes the full DRF way, which answers it.
-    """
+    """POST /api/v1/feedback. A plain post is answered by feedback/ingest_lane.py before
+    Django's handler; this view answers the rest (and every post in Django's test client)."""
 
     permission_classes = [scope_required("ingest")]
-    _throttle_wait = None  # the fast path counted this request and was refused
-
-    def dispatch(self, request, *args, **kwargs):
-        if request.method == "POST":
-            response = self._fast_post(request)
-            if response is not None:
-                return response
-        return super().dispatch(request, *args, **kwargs)
-
-    def _fast_post(self, request):
-        meta = request.META
-        if (
-            request.content_type != "application/json"
-            or request.content_params.get("charset", "utf-8").lower() not in ("utf-8", "utf8")
-            or meta.get("HTTP_CONTENT_ENCODING")
-            or meta.get("HTTP_ACCEPT", "*/*") not in ("*/*", "application/json")
-        ):
-            return None
-        raw = raw_key_from_headers(request)
-        key = api_key_lookup(raw) if raw else None
-        if key is None or not key.has_scope("ingest"):
-            return None
-        wait = rate_limit_hit(key=key.key_hash[:24])  # as ApiKeyRateThrottle counts it
-        if wait:
-            self._throttle_wait = wait
-            return None
-        try:
-            context = {**self.get_parser_context(request), "request": request, "encoding": "utf-8"}
-            parser = self.parser_classes[0]()
-            data = parser.parse(io.BytesIO(request.body), "application/json", context)
-        except exceptions.ParseError:
-            return None  # DRF parses again (the body is kept) and answers 400
-        if not isinstance(data, dict):
-            return None
-        if "events" in data:
-            events = data["events"]
-            if not isinstance(events, list) or not 1 <= len(events) <= MAX_BATCH:
-                return None
-            results = services.feedback_ingest_many(project=key.project, raw_events=events)
-            return _json_response(200, {"results": [r.as_json() for r in results]}, self)
-        (result,) = services.feedback_ingest_many(project=key.project, raw_events=[data])
-        if result.status == "error":
-            names = ", ".join(sorted(result.errors))
-            body = error_body("invalid", f"Invalid value for: {names}.", result.errors)
-            return _json_response(400, body, self)
-        if result.status == "conflict":
-            detail = f"Feedback id '{result.id}' was already used with a different body."
-            return _json_response(409, error_body("conflict", detail), self)
-        body = {"id": result.id, "status": result.status}
-        return _json_response(201 if result.status == "created" else 200, body, self)
 
     def check_throttles(self, request):
-        if self._throttle_wait is not None:  # counted once already: refuse, do not recount
-            self.throttled(request, self._throttle_wait)
+        wait = request.META.get(THROTTLE_WAIT_KEY)
+        if wait is not None:  # the lane counted this post once already: refuse, not recount
+            self.throttled(request, wait)
         super().check_throttles(request)
 
     class ItemResult(serializers.Serializer):

@@ -2,6 +2,7 @@
 and the one fake: an app receiving our webhooks."""
 
 import contextlib
+import io
 import os
 import socket
 import subprocess
@@ -51,6 +52,45 @@ def multipart_body(*parts, boundary="b"):
             + b"\r\n"
         )
     return body + f"--{boundary}--\r\n".encode()
+
+
+def wsgi_call(method, path, body=b"", app=None, **environ):
+    """One request straight into the production entry point (config.wsgi.application, with
+    its ingest lane) on this thread: (status, headers, body)."""
+    if app is None:
+        from config.wsgi import application as app
+    environ = {
+        "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": "",
+        "SERVER_NAME": "testserver", "SERVER_PORT": "80", "HTTP_HOST": "testserver",
+        "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1", "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr,
+        "CONTENT_LENGTH": str(len(body)), **environ,
+    }  # fmt: skip
+    answer = []
+    content = b"".join(app(environ, lambda s, h, e=None: answer.append((s, h))))
+    status, headers = answer[0]
+    return int(status.split()[0]), dict(headers), content
+
+
+@contextlib.contextmanager
+def kept_test_connection():
+    """Inside a test's transaction, calls straight into the WSGI app must keep the test's
+    connection open across requests, as django.test.Client does: Django's handler would
+    close it through request_started/finished, the ingest lane directly."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    from feedback import ingest_lane
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    ingest_lane.close_old_connections = lambda: None
+    try:
+        yield
+    finally:
+        ingest_lane.close_old_connections = close_old_connections
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 def free_port():

@@ -8,8 +8,6 @@ names an object which does not exist).
 
 import pytest
 import schemathesis
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import CHECKS, load_all_checks
@@ -18,6 +16,7 @@ from schemathesis.openapi.checks import RejectedPositiveData
 
 from config.wsgi import application
 from tests.factories import api_key_for
+from tests.support import kept_test_connection
 
 # Per operation; over the schema's ~50 operations that is more than 1,000 generated cases.
 MAX_EXAMPLES = 25
@@ -77,13 +76,8 @@ def key(project, settings):
     settings.TRIAGE_RATE_LIMIT = "0"
     # Generated webhook hosts are not looked up in DNS: tests make no public-internet calls.
     settings.TRIAGE_WEBHOOK_ALLOW_PRIVATE = True
-    # Calls go straight into the WSGI app on this thread: keep the test's DB connection
-    # (and its transaction) open across requests, as django.test.Client does.
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield api_key_for(project, scopes=["ingest", "datasets:read", "admin", "results:write"])
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
+    with kept_test_connection():  # calls go straight into the WSGI app on this thread
+        yield api_key_for(project, scopes=["ingest", "datasets:read", "admin", "results:write"])
 
 
 @schema.parametrize()

@@ -1,30 +1,16 @@
 """config/wsgi.py: API paths run the shorter middleware chain and answer as the full one."""
 
-import io
 import json
-import sys
 
 import pytest
 from django.test import Client
 
-from config.wsgi import api, application, pages
+from config.wsgi import api, pages
 from feedback.models import FeedbackEvent
 from tests.factories import api_key_for
+from tests.support import wsgi_call
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _wsgi(method, path, body=b"", **headers):
-    environ = {
-        "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": "",
-        "SERVER_NAME": "testserver", "SERVER_PORT": "80", "HTTP_HOST": "testserver",
-        "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
-        "wsgi.errors": sys.stderr, "CONTENT_LENGTH": str(len(body)), **headers,
-    }  # fmt: skip
-    answer = []
-    content = b"".join(application(environ, lambda s, h, e=None: answer.append((s, h))))
-    status, headers = answer[0]
-    return int(status.split()[0]), dict(headers), content
 
 
 def test_api_paths_skip_session_csrf_and_page_middleware_only():
@@ -51,7 +37,7 @@ def _middleware_names(handler):
 def test_a_post_through_the_api_chain_answers_like_the_full_chain(project):
     key = api_key_for(project)
     body = json.dumps({"id": "w-1", "rating": "down", "comment": "late refund"}).encode()
-    status, headers, content = _wsgi(
+    status, headers, content = wsgi_call(
         "POST", "/api/v1/feedback", body, CONTENT_TYPE="application/json",
         HTTP_AUTHORIZATION=f"Bearer {key}",
     )  # fmt: skip

@@ -33,6 +33,21 @@ def test_a_wrong_method_on_an_api_path_is_a_json_405(settings, debug):
     assert response.json()["error"] == "method_not_allowed"
 
 
+@pytest.mark.parametrize("debug", [False, True])
+@pytest.mark.django_db
+def test_a_host_not_allowed_is_a_json_400_on_api_paths_and_a_page_elsewhere(settings, debug):
+    settings.DEBUG = debug
+    response = Client(HTTP_HOST="evil.example").get("/api/v1/golden-sets/refunds/diff")
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {
+        "error": "bad_request",
+        "detail": "The request was refused as malformed.",
+    }
+    page = Client(HTTP_HOST="evil.example").get("/accounts/login/")
+    assert page.status_code == 400 and page["Content-Type"].startswith("text/html")
+
+
 @pytest.mark.django_db
 def test_an_unknown_page_with_debug_off_lists_no_url_patterns(settings):
     settings.DEBUG = False
