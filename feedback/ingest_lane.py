@@ -16,9 +16,9 @@ import io
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
-from django.core.signals import setting_changed
 from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import WSGIRequest
+from django.core.signals import setting_changed
 from django.db import close_old_connections, reset_queries
 from django.http import HttpResponse
 from django.utils.log import log_response
@@ -62,9 +62,11 @@ class IngestLane:
             reset_queries()
         try:
             answer = _answer(request)
-        except Exception as exc:  # as Django's handler: logged, a JSON 500 (handler500)
+        except Exception as exc:  # as Django's handler: logged, a 500 (handler500's JSON)
             response = response_for_exception(request, exc)
             answer = response.status_code, response.content
+            headers = [h for h in headers if h[0] != "Content-Type"]
+            headers.append(("Content-Type", response["Content-Type"]))
         finally:
             close_old_connections()
         if answer is None:
