@@ -266,8 +266,9 @@ def _wsgi_post(application, key, body):
 
 def profile_stages(env, key, n):
     """Time each stage of a single post in-process: the wrapped functions below are the
-    stages; what is left of a request's time is Django's and DRF's own (middleware, routing,
-    request and response objects, rendering). Returns {stage: (wall ms, cpu ms)} per post."""
+    stages; what is left of a request's time is the ingest lane's own (feedback/ingest_lane.py:
+    the request object, its checks, connection upkeep, rendering). Returns {stage: (wall ms,
+    cpu ms)} per post."""
     os.environ.update(env)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     sys.path.insert(0, str(ROOT))
@@ -293,7 +294,7 @@ def profile_stages(env, key, n):
         return wrapper
 
     auth.revocations.current = timed("revocation check", auth.revocations.current)
-    lane = ingest_lane  # the lane answers a plain post (feedback/ingest_lane.py)
+    lane = ingest_lane  # it answers a plain post
     lane.api_key_lookup = timed("auth (key lookup)", lane.api_key_lookup)
     lane.rate_limit_hit = timed("rate limit", lane.rate_limit_hit)
     lane.json_parse = timed("JSON parse", lane.json_parse)

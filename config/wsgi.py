@@ -3,7 +3,8 @@
 Sessions, CSRF, the logged-in user, messages, htmx and static files mean nothing to a
 request authenticated by an API key, yet cost a single ingest post a quarter of its CPU.
 Every other middleware (security headers, the API error shape, body limits, …) runs for
-both, so an API answer is the same from either chain.
+both, so an API answer is the same from either chain. A plain ingest post skips even that:
+feedback/ingest_lane.py answers it before Django's handler.
 """
 
 import gc

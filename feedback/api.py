@@ -9,10 +9,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.auth import scope_required
-from accounts.errors import ERRORS, Conflict, drf_error
+from accounts.errors import ERRORS, drf_error
 
 from . import services
-from .ingest_lane import THROTTLE_WAIT_KEY
+from .ingest_lane import THROTTLE_WAIT_KEY, single_result_answer
 from .serializers import (
     MAX_BATCH,
     FeedbackBatchInput,
@@ -30,16 +30,8 @@ FEEDBACK_RESULT = inline_serializer(
 
 
 def _single_result_response(result):
-    """One ingested event → 201 created, 200 duplicate, 409 conflict or 400 naming fields."""
-    if result.status == "error":
-        names = ", ".join(sorted(result.errors))
-        return drf_error(400, "invalid", f"Invalid value for: {names}.", result.errors)
-    if result.status == "conflict":
-        raise Conflict(f"Feedback id '{result.id}' was already used with a different body.")
-    return Response(
-        {"id": result.id, "status": result.status},
-        status=201 if result.status == "created" else 200,
-    )
+    status, body = single_result_answer(result)
+    return Response(body, status=status)
 
 
 class FeedbackApi(APIView):

@@ -130,19 +130,22 @@ def _answer(request):
         results = services.feedback_ingest_many(project=key.project, raw_events=events)
         return 200, JSONRenderer().render({"results": [r.as_json() for r in results]})
     (result,) = services.feedback_ingest_many(project=key.project, raw_events=[data])
+    status, body = single_result_answer(result)
+    content = JSONRenderer().render(body)
+    if status >= 400:  # logged as Django's handler logs it
+        response = HttpResponse(content, status=status)
+        message = f"{response.reason_phrase}: {request.path}"
+        log_response(message, response=response, request=request)
+    return status, content
+
+
+def single_result_answer(result):
+    """One ingested event → (status, body): 201 created, 200 duplicate, 409 conflict or 400
+    naming the fields. FeedbackApi answers with it too."""
     if result.status == "error":
         names = ", ".join(sorted(result.errors))
-        body = error_body("invalid", f"Invalid value for: {names}.", result.errors)
-        return _logged(request, 400, body)
+        return 400, error_body("invalid", f"Invalid value for: {names}.", result.errors)
     if result.status == "conflict":
         detail = f"Feedback id '{result.id}' was already used with a different body."
-        return _logged(request, 409, error_body("conflict", detail))
-    body = {"id": result.id, "status": result.status}
-    return 201 if result.status == "created" else 200, JSONRenderer().render(body)
-
-
-def _logged(request, status, body):
-    """A 4xx, logged as Django's handler logs it."""
-    response = HttpResponse(JSONRenderer().render(body), status=status)
-    log_response(f"{response.reason_phrase}: {request.path}", response=response, request=request)
-    return status, response.content
+        return 409, error_body("conflict", detail)
+    return 201 if result.status == "created" else 200, {"id": result.id, "status": result.status}
