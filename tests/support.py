@@ -1,5 +1,5 @@
-"""Helpers for tests that run real processes (the web server, a celery worker) beside pytest,
-and the one fake: an app receiving our webhooks."""
+"""Helpers for tests that run real processes (the web server, a celery worker) beside pytest
+or call the WSGI entry point in-process, and the one fake: an app receiving our webhooks."""
 
 import contextlib
 import io
