@@ -48,12 +48,14 @@ class IngestLane:
         self.headers = {}
 
     def __call__(self, environ, start_response):
-        if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != PATH:
+        """config/wsgi.py calls this for PATH only."""
+        if environ.get("REQUEST_METHOD") != "POST":
             return self.django_app(environ, start_response)
         request = WSGIRequest(environ)
-        headers = self.headers.get(request.is_secure())
+        secure = request.is_secure()
+        headers = self.headers.get(secure)
         if headers is None:
-            return self.django_app(environ, self._learn(request.is_secure(), start_response))
+            return self.django_app(environ, self._learn(secure, start_response))
         # Of request_started's and request_finished's receivers (~55 µs a post) the lane
         # needs the database's: a connection that broke or outlived CONN_MAX_AGE is closed
         # before and after, as Django's handler does. (It uses no cache and no urlconf.)
