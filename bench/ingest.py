@@ -299,7 +299,7 @@ def profile_stages(env, key, n):
     lane.rate_limit_hit = timed("rate limit", lane.rate_limit_hit)
     lane.json_parse = timed("JSON parse", lane.json_parse)
     serializers.FastPath.run_validation = timed("validation", serializers.FastPath.run_validation)
-    services._insert_rows = timed("insert + commit (1 statement)", services._insert_rows)
+    services.event_rows_insert = timed("insert + commit (1 statement)", services.event_rows_insert)
     services.processing_enqueue = timed("enqueue (hand-off)", services.processing_enqueue)
     services.feedback_ingest_many = timed("ingest service", services.feedback_ingest_many)
     post = timed("request total", lambda body: _wsgi_post(application, key, body))

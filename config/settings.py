@@ -161,7 +161,7 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-triage.sqlite3")}
 else:
     # Django turns psycopg's prepared statements off. Its own cursors bind client-side and
-    # never prepare anyway; the ingest insert (feedback.services._pg_insert) asks for one
+    # never prepare anyway; the ingest insert (feedback.event_rows._pg_insert) asks for one
     # explicitly. Behind PgBouncer in transaction mode, set max_prepared_statements there
     # (1.21+) or DATABASE_PREPARE=0 here.
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (

@@ -5,17 +5,13 @@ import hashlib
 import hmac
 import json
 import logging
-import operator
 import threading
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import orjson
-import psycopg
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Exists, OuterRef, Subquery
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
@@ -25,6 +21,7 @@ from accounts.models import ApiKey
 
 from .attachments import attachment_content_type, attachment_is_text
 from .enqueue import processing_announce, processing_enqueue
+from .event_rows import INSERT_COLUMNS, event_rows_insert
 from .experiments import experiment_runs_announce
 from .models import FeedbackEvent, FeedbackTokenRevocation, Run, RunAttachment, TracingSession
 from .serializers import FastPath, FeedbackEventInput
@@ -88,17 +85,10 @@ class IngestResult:
         return out
 
 
-# Columns written on ingest, in order; everything else keeps its database default.
-INSERT_COLUMNS = (
-    "project_id", "client_id", "body_hash", "trace_id", "run_id", "session_id", "message_id",
-    "user_hash", "rating", "score", "category", "comment", "prompt_hash", "model_id",
-    "customer_tier", "locale", "intent", "source", "metadata", "created_at", "received_at",
-)  # fmt: skip
 _ROW_DEFAULTS = {name: "" for name in INSERT_COLUMNS} | {
     "client_id": None, "score": None, "source": "explicit", "metadata": {},
 }  # fmt: skip
 _EVENT_FIELD_SET = frozenset(EVENT_FIELDS)
-INSERT_CHUNK = 500  # rows per statement: 10 000 parameters, inside SQLite's limit too
 
 
 def _row_from(project, data, raw, now):
@@ -168,7 +158,7 @@ def feedback_ingest_many(*, project, raw_events):
         for row in unlinked:
             row["trace_id"] = traces.get(row["run_id"], "")
 
-    inserted = _insert_rows([row for _, row in pending], ids_needed=bool(unlinked))
+    inserted = event_rows_insert([row for _, row in pending], ids_needed=bool(unlinked))
     inserted_client_ids = {client_id for _, client_id in inserted if client_id is not None}
     # Ids that did not insert exist already (or twice in this batch): duplicate or conflict.
     seen, clashes = set(), []
@@ -196,140 +186,6 @@ def feedback_ingest_many(*, project, raw_events):
     if inserted:
         _enqueue_processing(project.pk)
     return results
-
-
-# Column types for json_to_recordset(): the whole batch travels as one JSON parameter (json,
-# not jsonb: the server checks the text once and parses each row as it reads it, ~1.5 µs a
-# row less than building a jsonb of the whole batch first).
-_PG_TYPES = {"project_id": "bigint", "score": "float8", "metadata": "jsonb",
-             "created_at": "timestamptz", "received_at": "timestamptz"}  # fmt: skip
-_PG_RECORD_TYPES = ", ".join(f"{name} {_PG_TYPES.get(name, 'text')}" for name in INSERT_COLUMNS)
-
-
-@functools.cache
-def _pg_insert_sql():
-    columns = ", ".join(connection.ops.quote_name(name) for name in INSERT_COLUMNS)
-    return (
-        f"INSERT INTO {connection.ops.quote_name(FeedbackEvent._meta.db_table)} ({columns}) "
-        f"SELECT {columns} FROM json_to_recordset(%s::json) AS c({_PG_RECORD_TYPES}) "
-        "ON CONFLICT DO NOTHING RETURNING id, client_id"
-    )
-
-
-def _pg_insert(rows_json):
-    """One statement, atomic by itself (no BEGIN/COMMIT round trips), prepared once per
-    connection: Django's cursors bind client-side and never prepare, and parsing and
-    planning this 21-column statement cost ~0.3 ms, a third of a single post's time in
-    the database. A psycopg server-binding cursor on Django's own connection keeps the
-    transaction (and the tests' atomic blocks) and Django's error classes."""
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(_pg_insert_sql(), [rows_json], prepare=True)
-        return cursor.fetchall()
-
-
-# Batches take COPY … FROM STDIN (FORMAT BINARY): the server neither parses JSON nor text,
-# 11-13 µs a row less than json_to_recordset (bench/ingest.py prints both). COPY takes two
-# round trips to the INSERT's one: measured, the two cost the same at 10 rows, and COPY is
-# ~8 % faster with 12 % less CPU (ours + the server's) at 20.
-COPY_MIN_ROWS = 20
-_COPY_COLUMNS = tuple(name for name in INSERT_COLUMNS if name != "metadata") + ("metadata",)
-_copy_values = operator.itemgetter(*_COPY_COLUMNS[:-1])
-# jsonb's binary form is a version byte and the JSON text, so metadata goes as raw bytes.
-_COPY_TYPES = [_PG_TYPES.get(name, "text") for name in _COPY_COLUMNS[:-1]] + ["bytea"]
-
-
-@functools.cache
-def _pg_copy_sql():
-    columns = ", ".join(connection.ops.quote_name(name) for name in _COPY_COLUMNS)
-    table = connection.ops.quote_name(FeedbackEvent._meta.db_table)
-    return f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)"
-
-
-def _pg_copy(rows):
-    """Write every row with one COPY, or none: False when a client id is taken already
-    (a retried batch), which COPY cannot skip, so the caller inserts ON CONFLICT instead.
-    Binary, so a failed COPY's server log context names a line number, never row text."""
-    connection.ensure_connection()
-    savepoint = transaction.atomic() if connection.in_atomic_block else nullcontext()
-    try:
-        with (
-            savepoint,
-            connection.wrap_database_errors,
-            psycopg.Cursor(connection.connection) as cursor,
-            cursor.copy(_pg_copy_sql()) as copy,
-        ):
-            copy.set_types(_COPY_TYPES)
-            for row in rows:
-                copy.write_row((*_copy_values(row), b"\x01" + _json_bytes(row["metadata"])))
-    except IntegrityError as exc:
-        if not isinstance(exc.__cause__, psycopg.errors.UniqueViolation):
-            raise
-        return False
-    return True
-
-
-def _json_bytes(value):
-    """JSON by orjson (a tenth of json.dumps' time; it writes aware datetimes as ISO 8601).
-    The standard library takes what orjson refuses: integers past 64 bits in metadata,
-    which PostgreSQL's jsonb stores."""
-    try:
-        return orjson.dumps(value)
-    except orjson.JSONEncodeError:
-        return json.dumps(value, default=datetime.isoformat).encode()
-
-
-def _rows_json(rows):
-    """The rows as one JSON array (json_to_recordset's parameter)."""
-    return _json_bytes(rows).decode()
-
-
-def _insert_rows(rows, *, ids_needed=False):
-    """Write the rows in one atomic write; return (id, client_id) of each row written.
-
-    INSERT … ON CONFLICT DO NOTHING RETURNING id, client_id: the unique constraint decides
-    duplicates, so concurrent posts of one id insert exactly once with no read-then-write
-    race. On PostgreSQL a single post's batch is one JSON parameter unpacked by
-    json_to_recordset() (orjson and the server's JSON parser are C, while a VALUES list
-    spends more time in psycopg's Python adaptation than in the server). Larger batches
-    with distinct ids try COPY first; it returns no ids (None), so not when `ids_needed`.
-    """
-    if not rows:
-        return []
-    if connection.vendor == "postgresql":
-        client_ids = [row["client_id"] for row in rows if row["client_id"] is not None]
-        if (
-            len(rows) >= COPY_MIN_ROWS
-            and not ids_needed
-            and len(set(client_ids)) == len(client_ids)
-            and _pg_copy(rows)
-        ):
-            return [(None, row["client_id"]) for row in rows]
-        return _pg_insert(_rows_json(rows))
-    ops = connection.ops
-    table = ops.quote_name(FeedbackEvent._meta.db_table)
-    columns = ", ".join(ops.quote_name(name) for name in INSERT_COLUMNS)
-    with transaction.atomic(), connection.cursor() as cursor:
-        inserted = []
-        one_row = "(" + ", ".join(["%s"] * len(INSERT_COLUMNS)) + ")"
-        for start in range(0, len(rows), INSERT_CHUNK):
-            chunk = rows[start : start + INSERT_CHUNK]
-            params = []
-            for row in chunk:
-                for name in INSERT_COLUMNS:
-                    value = row[name]
-                    if name == "metadata":
-                        value = json.dumps(value)
-                    elif name in ("created_at", "received_at"):
-                        value = ops.adapt_datetimefield_value(value)
-                    params.append(value)
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES {', '.join([one_row] * len(chunk))} "
-                "ON CONFLICT DO NOTHING RETURNING id, client_id",
-                params,
-            )
-            inserted.extend(cursor.fetchall())
-        return inserted
 
 
 def _enqueue_processing(project_id):

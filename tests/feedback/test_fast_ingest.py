@@ -163,36 +163,6 @@ def test_refused_by_the_rate_limit_the_lane_counts_once_and_drf_answers_429(key,
     assert FeedbackEvent.objects.filter(project=project).count() == 3
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements: PostgreSQL")
-def test_the_ingest_insert_is_prepared_once_per_connection(key, project):
-    def prepared_inserts():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_prepared_statements "
-                "WHERE statement LIKE 'INSERT INTO \"feedback_feedbackevent\"%%'"
-            )
-            return cursor.fetchone()[0]
-
-    assert prepared_inserts() == 0
-    assert _post(key, {"id": "p1", "rating": "down", "comment": "first"})[0] == 201
-    batch = {"events": [{"id": "p2", "score": 0.5}, {"id": "p1", "rating": "up"}]}
-    assert json.loads(_post(key, batch)[2]) == {
-        "results": [
-            {"index": 0, "id": "p2", "status": "created"},
-            {
-                "index": 1,
-                "id": "p1",
-                "status": "error",
-                "errors": {"id": ["This id was already used with a different body."]},
-            },
-        ]
-    }
-    assert _post(key, {"id": "p1", "rating": "down", "comment": "first"})[0] == 200
-    assert prepared_inserts() == 1  # three writes, one statement prepared
-    rows = FeedbackEvent.objects.order_by("client_id").values_list("client_id", "comment", "score")
-    assert list(rows) == [("p1", "first", None), ("p2", "", 0.5)]
-
-
 def test_body_hash_keeps_the_form_stored_hashes_were_made_from():
     """Stored rows compare against it: a retry after an upgrade must stay a duplicate."""
     from feedback.services import body_hash

@@ -7,9 +7,9 @@ import json
 import pytest
 from django.db import connection
 
-from feedback import services
+from feedback import event_rows
+from feedback.event_rows import COPY_MIN_ROWS, INSERT_COLUMNS
 from feedback.models import FeedbackEvent
-from feedback.services import COPY_MIN_ROWS, INSERT_COLUMNS
 
 pytestmark = pytest.mark.django_db
 
@@ -56,14 +56,14 @@ def _rows(prefix):
 def _copies(monkeypatch):
     """Count COPYs that wrote their batch (the real ones run)."""
     written = []
-    real = services._pg_copy
+    real = event_rows._pg_copy
 
     def counted(rows):
         ok = real(rows)
         written.append((len(rows), ok))
         return ok
 
-    monkeypatch.setattr(services, "_pg_copy", counted)
+    monkeypatch.setattr(event_rows, "_pg_copy", counted)
     return written
 
 
