@@ -2,8 +2,9 @@
 
 On PostgreSQL a post's rows go as one prepared INSERT … SELECT FROM json_to_recordset(),
 or, for larger batches of new ids, one binary COPY; elsewhere (SQLite, embedded) as
-multi-row VALUES inserts in a transaction. Every path skips ids already stored, and
-reports the ids it wrote.
+multi-row VALUES inserts in a transaction. An id already stored is skipped, never written
+twice: the INSERTs skip it (ON CONFLICT DO NOTHING), and a COPY that meets one gives way
+to the INSERT.
 """
 
 import functools
@@ -56,6 +57,8 @@ def _pg_check(result, pg):
 
 
 def _pg_exec_prepared(pg, param):
+    """Run the insert prepared on psycopg connection `pg`, preparing it first if needed.
+    The flag lives on that connection object, so a reconnect starts without it."""
     pgconn = pg.pgconn
     if not getattr(pg, "triage_insert_prepared", False):
         _pg_check(pgconn.prepare(_PG_INSERT_NAME, _pg_insert_sql()), pg)
