@@ -492,8 +492,8 @@ def main():
     floor_http, floor_commit = (statistics.mean(t) * 1000 for t in (http_floor, commit_floor))
     print(
         f"  floor of one durable post: {floor_http + floor_commit:.2f} ms = keep-alive round "
-        f"trip to a do-nothing app {floor_http:.2f} ms + single-row INSERT + COMMIT "
-        f"{floor_commit:.2f} ms (psycopg); our own work per post: "
+        f"trip to a do-nothing app {floor_http:.2f} ms + single-row INSERT, committed in the "
+        f"same round trip, {floor_commit:.2f} ms (psycopg); our own work per post: "
         f"{statistics.mean(seq_ms) - floor_http - floor_commit:.2f} ms"
     )
     print(

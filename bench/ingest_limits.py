@@ -1,6 +1,6 @@
 """Limits of this machine that bench/ingest.py prints next to the service's figures: the
 fastest raw INSERT of the same rows (the ceiling for batches) and the floor of one durable
-post (a do-nothing HTTP round trip plus a single-row INSERT + COMMIT)."""
+post (a do-nothing HTTP round trip plus a single-row INSERT committed in its own round trip)."""
 
 import json
 import os
@@ -118,8 +118,9 @@ def bench_raw_insert(project_id, rows, batch=1000):
 
 
 def bench_commit_floor(project_id, n):
-    """One durable write on its own: a single-row INSERT + COMMIT of a feedback row through
-    psycopg, n times in turn on one connection (the WAL flush is most of it) → seconds each."""
+    """One durable write on its own: a single-row INSERT of a feedback row through psycopg,
+    prepared and committed in the same round trip (autocommit), as the service sends it; n
+    times in turn on one connection (the WAL flush is most of it) → seconds each."""
     from datetime import UTC, datetime
 
     import psycopg
@@ -138,14 +139,12 @@ def bench_commit_floor(project_id, n):
         for _ in range(n)
     ]  # fmt: skip
     times = []
-    with psycopg.connect(DB_URL) as conn:
+    with psycopg.connect(DB_URL, autocommit=True) as conn:
         for row in rows:
             started = time.perf_counter()
-            conn.execute(sql, row)
-            conn.commit()
+            conn.execute(sql, row, prepare=True)
             times.append(time.perf_counter() - started)
         conn.execute("DELETE FROM feedback_feedbackevent WHERE body_hash = %s", ["1" * 64])
-        conn.commit()
     return times
 
 
