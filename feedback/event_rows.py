@@ -56,7 +56,7 @@ def _pg_check(result, pg):
         raise psycopg.errors.error_from_result(result, encoding=pg.info.encoding)
 
 
-def _pg_exec_prepared(pg, param):
+def _pg_exec_prepared(pg, param, *, may_reprepare=True):
     """Run the insert prepared on psycopg connection `pg`, preparing it first if needed.
     The flag lives on that connection object, so a reconnect starts without it."""
     pgconn = pg.pgconn
@@ -65,13 +65,14 @@ def _pg_exec_prepared(pg, param):
         pg.triage_insert_prepared = True
     result = pgconn.exec_prepared(_PG_INSERT_NAME, param)
     if (
-        result.error_field(pq.DiagnosticField.SQLSTATE) == b"26000"  # no such statement
+        may_reprepare
+        and result.error_field(pq.DiagnosticField.SQLSTATE) == b"26000"  # no such statement
         and pgconn.transaction_status == pq.TransactionStatus.IDLE  # nothing was aborted
     ):
         # A DEALLOCATE ALL dropped it (psycopg sends one after a rollback if it prepared
         # statements of its own; poolers reset sessions with DISCARD ALL): prepare again.
         pg.triage_insert_prepared = False
-        return _pg_exec_prepared(pg, param)
+        return _pg_exec_prepared(pg, param, may_reprepare=False)
     return result
 
 
